@@ -1,0 +1,71 @@
+"""Checkpoints that survive being killed: written to a temporary directory, then renamed.
+
+`RUN/checkpoint/` holds the model (save_pretrained, safetensors) and tokenizer, so transformers
+loads it directly, plus `trainer_state.pt` (optimizer, step, token count, RNG) for `--resume`.
+The previous checkpoint is only removed after the new one is complete.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+
+from masklab.errors import UserError
+
+STATE_FILE = "trainer_state.pt"
+
+
+def save_checkpoint(run_dir: Path, model, tokenizer, optimizer, state: dict) -> Path:
+    final = run_dir / "checkpoint"
+    old = run_dir / "checkpoint.old"
+    tmp = Path(tempfile.mkdtemp(prefix=".checkpoint-", dir=run_dir))
+    try:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        payload = dict(state, optimizer=optimizer.state_dict(), torch_rng=torch.get_rng_state())
+        if torch.cuda.is_available():
+            payload["cuda_rng"] = torch.cuda.get_rng_state_all()
+        torch.save(payload, tmp / STATE_FILE)
+        for f in tmp.iterdir():
+            with f.open("rb") as fh:
+                os.fsync(fh.fileno())
+        if final.exists():
+            if old.exists():
+                shutil.rmtree(old)
+            os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old.exists() and not final.exists():
+            os.replace(old, final)
+        reason = "the disk is full" if exc.errno == errno.ENOSPC else exc.strerror or str(exc)
+        raise UserError(f"could not write a checkpoint to {run_dir} ({reason}); the previous checkpoint is kept; "
+                        "free space or choose another --out, then continue with --resume") from None
+    return final
+
+
+def find_checkpoint(run_dir: Path) -> Path | None:
+    """The newest complete checkpoint: `checkpoint/`, or `checkpoint.old/` if a save was cut short."""
+    for name in ("checkpoint", "checkpoint.old"):
+        if (run_dir / name / STATE_FILE).exists():
+            return run_dir / name
+    return None
+
+
+def load_trainer_state(checkpoint: Path) -> dict:
+    try:
+        return torch.load(checkpoint / STATE_FILE, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated or foreign file
+        raise UserError(f"{checkpoint / STATE_FILE} is unreadable ({type(exc).__name__}); the checkpoint is damaged, start a new run") from None
+
+
+def load_weights(model, checkpoint: Path) -> None:
+    from safetensors.torch import load_model
+
+    load_model(model, str(checkpoint / "model.safetensors"), strict=False)

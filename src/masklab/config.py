@@ -1,0 +1,238 @@
+"""Typed run configuration: one dataclass per section, a YAML loader and dotted `--set` overrides.
+
+A run is fully described by a `RunConfig`; the resolved config is written into the run directory so a
+run can be repeated from that file alone. Derived values (steps from a token budget, the precision
+"auto" resolves to) are computed where they are used and logged, never written back here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from masklab.errors import UserError
+
+
+@dataclass
+class DataConfig:
+    corpus: str = "builtin:sotu"  # a file, a directory, builtin:NAME, or hf:NAME for a Hugging Face dataset
+    text_column: str = "text"  # column holding the text in jsonl / csv / parquet / HF datasets
+    doc_split: Literal["blank_line", "line"] = "blank_line"  # how a .txt file is cut into documents
+    normalization: Literal["NFC", "NFKC", "none"] = "NFC"  # NFC keeps Persian/Arabic letters intact; NFKC also folds ligatures and presentation forms
+    dedup: bool = True  # drop exact duplicate documents (after normalisation), so the val split can't leak into train
+    min_chars: int = 20  # shorter documents are mostly headers and noise
+    max_chars: int = 0  # 0 = no upper limit; set it to drop pathological giant documents
+    max_documents: int = 0  # 0 = all; a cap makes quick experiments quick
+    val_fraction: float = 0.05  # share of documents (not tokens) held out, so no document straddles the split
+    split_seed: int = 0  # seeds the document split independently of the training seed
+    seq_length: int = 128  # tokens per packed training block, including [CLS]
+    cache_dir: str = ""  # "" = $MASKLAB_CACHE or ~/.cache/masklab; token shards are cached here by content
+    hf_split: str = "train"  # split to read when `corpus` is a Hugging Face dataset name
+
+    def __post_init__(self):
+        _check(0.0 <= self.val_fraction < 1.0, "data.val_fraction must be in [0, 1), e.g. 0.05")
+        _check(self.seq_length >= 8, "data.seq_length must be at least 8 tokens, e.g. 128")
+        _check(self.min_chars >= 0 and self.max_chars >= 0, "data.min_chars and data.max_chars must be >= 0")
+
+
+@dataclass
+class TokenizerConfig:
+    path: str = ""  # an existing Hugging Face tokenizer directory; "" = train one on the corpus
+    model: Literal["wordpiece", "bpe", "unigram"] = "wordpiece"  # WordPiece is what BERT used
+    vocab_size: int = 16000  # small corpora want small vocabularies: every id needs examples to learn from
+    lowercase: bool = True  # halves the vocabulary needed for English; harmless for scripts without case
+    min_frequency: int = 2  # a merge/word seen once is usually noise
+
+    def __post_init__(self):
+        _check(self.vocab_size >= 100, "tokenizer.vocab_size must be at least 100, e.g. 16000")
+
+
+@dataclass
+class ModelConfig:
+    preset: str = "mini"  # size preset (see masklab.models.PRESETS); ignored when `init` is set
+    init: str = ""  # "" = from scratch; or a checkpoint / masklab run directory to continue from
+    hidden_dropout: float = 0.0  # off in pretraining (Cramming): it costs a fifth of a CPU step and one pass over data barely overfits
+    attention_dropout: float = 0.0  # same reasoning; turn both on for long multi-epoch runs on small corpora
+    num_layers: int = 0  # 0 = take the preset's value; set any of these four to reshape a preset
+    hidden_size: int = 0
+    num_heads: int = 0
+    intermediate_size: int = 0
+    sparse_prediction: bool = True  # run the vocabulary head only at masked positions: same loss, far less compute
+
+    def __post_init__(self):
+        for name in ("hidden_dropout", "attention_dropout"):
+            _check(0.0 <= getattr(self, name) < 1.0, f"model.{name} must be in [0, 1)")
+
+
+@dataclass
+class MaskingConfig:
+    strategy: str = "random"  # masker name (masklab.masking registry)
+    rate: float = 0.15  # share of eligible tokens the model must predict
+    mask_token_fraction: float = 0.8  # of the selected tokens: replaced by [MASK] (BERT's 80)
+    random_token_fraction: float = 0.1  # replaced by a random non-special token (BERT's 10); the rest stay unchanged
+    selection: Literal["exact", "bernoulli"] = "exact"  # exact = round(rate*n) per sequence: exact rate, static shapes
+    mode: Literal["dynamic", "static"] = "dynamic"  # dynamic = fresh masks each time (RoBERTa); static = fixed per example (BERT)
+    static_copies: int = 1  # with static masking: distinct mask patterns per block, cycled per epoch (BERT used 10)
+
+    def __post_init__(self):
+        _check(0.0 < self.rate < 1.0, f"masking.rate must be strictly between 0 and 1 (got {self.rate}), e.g. 0.15")
+        _check(
+            self.mask_token_fraction >= 0 and self.random_token_fraction >= 0,
+            "masking.mask_token_fraction and masking.random_token_fraction must be >= 0",
+        )
+        total = self.mask_token_fraction + self.random_token_fraction
+        _check(
+            total <= 1.0 + 1e-9,
+            f"masking.mask_token_fraction + masking.random_token_fraction = {total:g} exceeds 1; "
+            "lower one of them (BERT uses 0.8 and 0.1)",
+        )
+        _check(self.static_copies >= 1, "masking.static_copies must be >= 1")
+
+
+@dataclass
+class TrainConfig:
+    batch_size: int = 32  # blocks per optimizer micro-step (per process)
+    grad_accum: int = 1  # micro-steps per optimizer step: effective batch = batch_size * grad_accum * processes
+    lr: float = 5e-4  # peak learning rate; small BERTs tolerate more than base-size ones
+    weight_decay: float = 0.01  # not applied to biases and LayerNorm weights
+    beta2: float = 0.98  # RoBERTa's value: steadier than 0.999 with large learning rates
+    warmup_fraction: float = 0.06  # share of the run spent warming up linearly from 0
+    schedule: Literal["linear", "cosine", "constant"] = "linear"  # decay after warm-up
+    max_steps: int = 1000  # optimizer steps; the schedule's horizon
+    max_tokens: int = 0  # 0 = none; else stop (and end the schedule) after this many training tokens
+    max_minutes: float = 0.0  # 0 = none; else a wall-clock budget, and the schedule follows elapsed time
+    clip_norm: float = 1.0  # gradient clipping by global norm; 0 = off
+    precision: Literal["auto", "bf16", "fp32"] = "auto"  # auto = bf16 autocast where the hardware runs it fast
+    seed: int = 0  # model init, data order and dynamic masks all derive from it
+    log_every: int = 10  # steps between metrics.jsonl lines
+    eval_every: int = 200  # steps between validation evaluations; 0 = only at the end
+    save_every: int = 500  # steps between checkpoints; 0 = only at the end
+    num_workers: int = 0  # dataloader processes; batches are cheap, so 0 leaves both cores to the model
+    compile: bool = False  # torch.compile the encoder (slow first steps, faster later)
+
+    def __post_init__(self):
+        _check(self.batch_size >= 1 and self.grad_accum >= 1, "train.batch_size and train.grad_accum must be >= 1")
+        _check(self.lr > 0, "train.lr must be > 0, e.g. 5e-4")
+        _check(0.0 <= self.warmup_fraction < 1.0, "train.warmup_fraction must be in [0, 1)")
+        _check(self.max_steps >= 1, "train.max_steps must be >= 1")
+        _check(self.max_tokens >= 0 and self.max_minutes >= 0, "train.max_tokens and train.max_minutes must be >= 0")
+
+
+@dataclass
+class EvalConfig:
+    batch_size: int = 64
+    max_blocks: int = 256  # validation blocks for masked accuracy / loss; 0 = all
+    pppl_sequences: int = 16  # sequences scored by pseudo-perplexity (one forward pass per token)
+    pppl_max_length: int = 64  # tokens per pseudo-perplexity sequence
+    seed: int = 1234  # masking seed: every evaluation of every model sees the same masks
+
+
+@dataclass
+class RunConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    masking: MaskingConfig = field(default_factory=MaskingConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise UserError(message)
+
+
+def _coerce(value: Any, hint: Any, where: str) -> Any:
+    """Turn a YAML/CLI value into the field's type, or say what was expected."""
+    if typing.get_origin(hint) is Literal:
+        choices = typing.get_args(hint)
+        if value not in choices:
+            raise UserError(f"{where} must be one of {', '.join(map(str, choices))} (got {value!r})")
+        return value
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise UserError(f"{where} must be true or false (got {value!r})")
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
+            raise UserError(f"{where} must be a whole number (got {value!r})")
+        return int(value)
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise UserError(f"{where} must be a number (got {value!r})")
+        return float(value)
+    if hint is str:
+        return "" if value is None else str(value)
+    return value
+
+
+def _section(cls, values: dict, name: str):
+    hints = typing.get_type_hints(cls)
+    valid = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in values.items():
+        if key not in valid:
+            raise UserError(f"unknown config key {name}.{key}; valid keys in [{name}]: {', '.join(valid)}")
+        kwargs[key] = _coerce(value, hints[key], f"{name}.{key}")
+    return cls(**kwargs)
+
+
+def _parse_override(text: str) -> tuple[list[str], Any]:
+    if "=" not in text:
+        raise UserError(f"--set expects section.key=value (got {text!r}), e.g. --set train.lr=3e-4")
+    key, raw = text.split("=", 1)
+    parts = key.strip().split(".")
+    if len(parts) != 2:
+        raise UserError(f"--set key must be section.key (got {key!r}), e.g. train.lr")
+    return parts, yaml.safe_load(raw) if raw.strip() else ""
+
+
+def build_config(raw: dict | None = None, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
+    """Defaults, then `raw` (a dict shaped like the YAML file), then dotted overrides."""
+    merged: dict[str, dict] = {}
+    for sec, values in (raw or {}).items():
+        if values is None:
+            continue
+        if not isinstance(values, dict):
+            raise UserError(f"config section [{sec}] must be a mapping of key: value")
+        merged.setdefault(sec, {}).update(values)
+    for text in overrides:
+        (sec, key), value = _parse_override(text)
+        merged.setdefault(sec, {})[key] = value
+    sections = {f.name: f.type for f in dataclasses.fields(RunConfig)}
+    hints = typing.get_type_hints(RunConfig)
+    kwargs = {}
+    for sec, values in merged.items():
+        if sec not in sections:
+            raise UserError(f"unknown config section {sec!r}; valid sections: {', '.join(sections)}")
+        kwargs[sec] = _section(hints[sec], values, sec)
+    return RunConfig(**kwargs)
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
+    raw: dict = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise UserError(f"config file {p} does not exist; pass an existing YAML file or omit it to use defaults")
+        try:
+            raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise UserError(f"config file {p} is not valid YAML ({first}); fix the syntax") from None
+        if not isinstance(raw, dict):
+            raise UserError(f"config file {p} must be a mapping of sections (data:, model:, train: ...)")
+    return build_config(raw, overrides)
+
+
+def config_to_dict(cfg: RunConfig) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def save_config(cfg: RunConfig, path: Path) -> None:
+    path.write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False), encoding="utf-8")

@@ -1,0 +1,1 @@
+"""Corpus reading, cleaning, tokenizer training, token shards and packing."""

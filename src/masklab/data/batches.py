@@ -1,0 +1,65 @@
+"""Deterministic batch streams over packed blocks, for training and for evaluation.
+
+Training batch number m covers positions [m*B, (m+1)*B) of an endless stream of per-epoch
+permutations of the blocks, each permutation seeded by (seed, epoch). A batch is therefore a pure
+function of (seed, m): resuming at step s just starts at m = s * accumulation, and dataloader workers
+need no shared random state.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from masklab.data.shards import PackedBlocks
+from masklab.masking import MLMBatcher, derive_seed
+
+
+class TrainBatches(Dataset):
+    """Item m is micro-batch m: {"input_ids", "labels"} of shape (B, T)."""
+
+    def __init__(self, blocks: PackedBlocks, batcher: MLMBatcher, batch_size: int, seed: int, length: int):
+        self.blocks = blocks
+        self.batcher = batcher
+        self.batch_size = batch_size
+        self.seed = seed
+        self.length = length
+        self._perm: tuple[int, np.ndarray] | None = None
+
+    def __len__(self) -> int:
+        return self.length
+
+    def _permutation(self, epoch: int) -> np.ndarray:
+        if self._perm is None or self._perm[0] != epoch:
+            rng = np.random.default_rng(derive_seed(self.seed, epoch, 0x5EED))
+            self._perm = (epoch, rng.permutation(len(self.blocks)))
+        return self._perm[1]
+
+    def __getitem__(self, m: int) -> dict:
+        n = len(self.blocks)
+        positions = m * self.batch_size + np.arange(self.batch_size)
+        epochs = positions // n
+        ids = np.array([self._permutation(int(e))[p % n] for e, p in zip(epochs, positions)])
+        return self.batcher(self.blocks.gather(ids), batch_key=m, block_ids=ids, epoch=int(epochs[0]))
+
+
+def eval_batches(blocks: PackedBlocks, batcher: MLMBatcher, batch_size: int, max_blocks: int = 0):
+    """Validation blocks in order, masked with the batcher's (fixed) seed: same masks for every model."""
+    n = len(blocks) if not max_blocks else min(max_blocks, len(blocks))
+    for k, start in enumerate(range(0, n, batch_size)):
+        ids = np.arange(start, min(start + batch_size, n))
+        yield batcher(blocks.gather(ids), batch_key=k, block_ids=ids)
+
+
+def collate_single(item):
+    """DataLoader collate for datasets whose items are already whole batches."""
+    return item
+
+
+def init_worker(worker_id: int) -> None:
+    """One thread per dataloader worker: the model's matmuls need the cores more than masking does.
+
+    No per-worker seeding is needed: every batch seeds its own generators from (seed, index).
+    """
+    torch.set_num_threads(1)

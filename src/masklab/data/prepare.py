@@ -1,0 +1,164 @@
+"""Cleaning a corpus once: normalise, filter by length, drop exact duplicates, split by document.
+
+The result is two JSON-lines files (train / validation) in the cache, named by a hash of their
+content, so everything downstream (tokenizer, shards) can be cached by content too. The split is a
+seeded hash of each document's text: stable under reordering and independent of the training seed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from masklab.config import DataConfig
+from masklab.data.sources import iter_documents
+from masklab.errors import UserError
+
+PREPARE_VERSION = 1  # bump when cleaning changes, so old caches are not reused
+
+
+def cache_root(cfg: DataConfig) -> Path:
+    root = cfg.cache_dir or os.environ.get("MASKLAB_CACHE") or str(Path.home() / ".cache" / "masklab")
+    return Path(root).expanduser()
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_SPACES = re.compile(r"[ \t\u00a0]+")
+
+
+def clean_text(text: str, normalization: str) -> str:
+    """Unicode-normalise and tidy whitespace; letters of every script (and ZWNJ) are kept."""
+    if normalization != "none":
+        text = unicodedata.normalize(normalization, text)
+    text = _CONTROL.sub(" ", text.replace("\r\n", "\n").replace("\r", "\n"))
+    lines = (_SPACES.sub(" ", line).strip() for line in text.split("\n"))
+    return "\n".join(line for line in lines if line)
+
+
+def _split_score(text: str, seed: int) -> float:
+    digest = hashlib.blake2b(text.encode("utf-8"), digest_size=8, key=str(seed).encode()).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+@dataclass(frozen=True)
+class PreparedCorpus:
+    """Cleaned documents on disk: `train.jsonl` / `val.jsonl`, one JSON string per line."""
+
+    directory: Path
+    digest: str
+    stats: dict
+
+    @property
+    def train_path(self) -> Path:
+        return self.directory / "train.jsonl"
+
+    @property
+    def val_path(self) -> Path:
+        return self.directory / "val.jsonl"
+
+    def documents(self, split: str = "train") -> Iterator[str]:
+        with (self.directory / f"{split}.jsonl").open(encoding="utf-8") as f:
+            for line in f:
+                yield json.loads(line)
+
+
+def prepare_corpus(cfg: DataConfig) -> PreparedCorpus:
+    """Stream the corpus through cleaning into the cache; reuse an identical earlier result."""
+    root = cache_root(cfg) / "corpora"
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".prep-", dir=root))
+    stats = {"read": 0, "too_short": 0, "too_long": 0, "duplicates": 0, "train_docs": 0, "val_docs": 0, "chars": 0}
+    seen: set[bytes] = set()
+    hasher = hashlib.sha256(f"v{PREPARE_VERSION}".encode())
+    best_train: tuple[float, str] | None = None  # the train document most likely to move, if val ends empty
+    try:
+        with (tmp / "train.jsonl").open("w", encoding="utf-8") as ftrain, (tmp / "val.jsonl").open("w", encoding="utf-8") as fval:
+            for raw in iter_documents(cfg.corpus, cfg.text_column, cfg.doc_split, cfg.hf_split):
+                stats["read"] += 1
+                text = clean_text(raw, cfg.normalization)
+                if len(text) < max(cfg.min_chars, 1):
+                    stats["too_short"] += 1
+                    continue
+                if cfg.max_chars and len(text) > cfg.max_chars:
+                    stats["too_long"] += 1
+                    continue
+                if cfg.dedup:
+                    key = hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
+                    if key in seen:
+                        stats["duplicates"] += 1
+                        continue
+                    seen.add(key)
+                score = _split_score(text, cfg.split_seed)
+                line = json.dumps(text, ensure_ascii=False) + "\n"
+                if score < cfg.val_fraction:
+                    fval.write(line)
+                    stats["val_docs"] += 1
+                    hasher.update(b"V" + line.encode("utf-8"))
+                else:
+                    ftrain.write(line)
+                    stats["train_docs"] += 1
+                    hasher.update(b"T" + line.encode("utf-8"))
+                    if best_train is None or score < best_train[0]:
+                        best_train = (score, line)
+                stats["chars"] += len(text)
+                if cfg.max_documents and stats["train_docs"] + stats["val_docs"] >= cfg.max_documents:
+                    break
+        if stats["train_docs"] == 0:
+            raise UserError(
+                f"corpus {cfg.corpus!r} has no usable documents ({stats['read']} read, {stats['too_short']} shorter than "
+                f"data.min_chars={cfg.min_chars}, {stats['duplicates']} duplicates); pass a non-empty UTF-8 corpus or lower data.min_chars"
+            )
+        if stats["val_docs"] == 0 and cfg.val_fraction > 0:
+            _move_to_val(tmp, best_train[1])
+            stats["train_docs"] -= 1
+            stats["val_docs"] += 1
+            hasher.update(b"M" + best_train[1].encode("utf-8"))
+            if stats["train_docs"] == 0:
+                raise UserError(f"corpus {cfg.corpus!r} has a single document; a validation split needs at least two (or set data.val_fraction=0)")
+        digest = hasher.hexdigest()[:20]
+        final = root / digest
+        (tmp / "stats.json").write_text(json.dumps(stats), encoding="utf-8")
+        if final.exists():
+            shutil.rmtree(tmp)
+        else:
+            os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return PreparedCorpus(final, digest, stats)
+
+
+def _move_to_val(directory: Path, line: str) -> None:
+    """Give a tiny corpus a one-document validation split (the hash split left it empty)."""
+    lines = (directory / "train.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)
+    lines.remove(line)
+    (directory / "train.jsonl").write_text("".join(lines), encoding="utf-8")
+    (directory / "val.jsonl").write_text(line, encoding="utf-8")
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?؟۔])\s+")
+
+
+def training_lines(corpus: PreparedCorpus, max_chars: int = 1000) -> Iterator[str]:
+    """Train-split text as lines of bounded length: tokenizer trainers choke on megabyte lines."""
+    for doc in corpus.documents("train"):
+        for line in doc.split("\n"):
+            if len(line) <= max_chars:
+                yield line
+                continue
+            chunk = ""
+            for sentence in _SENTENCE_END.split(line):
+                if chunk and len(chunk) + len(sentence) > max_chars:
+                    yield chunk
+                    chunk = ""
+                chunk = f"{chunk} {sentence}" if chunk else sentence
+            if chunk:
+                yield chunk

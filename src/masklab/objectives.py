@@ -1,0 +1,45 @@
+"""The masked-LM objective, with sparse prediction.
+
+Sparse prediction (Cramming arXiv 2212.14034, MosaicBERT, ModernBERT): the encoder runs on every
+token, but the prediction head and the (B*T, V) vocabulary projection run only at the ~15% masked
+positions. The loss is exactly the dense loss, since unmasked positions carry label -100 anyway.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+# model_type -> (encoder attribute, head attribute): the two halves of a *ForMaskedLM model.
+MLM_PARTS = {
+    "bert": ("bert", "cls"),
+    "roberta": ("roberta", "lm_head"),
+    "xlm-roberta": ("roberta", "lm_head"),
+    "camembert": ("roberta", "lm_head"),
+}
+
+
+class MaskedLMObjective(nn.Module):
+    """Wraps a transformers *ForMaskedLM model; forward returns the loss and the masked-position logits.
+
+    A module (rather than a function) so DistributedDataParallel sees the whole computation.
+    """
+
+    def __init__(self, model, sparse: bool = True):
+        super().__init__()
+        self.model = model
+        parts = MLM_PARTS.get(model.config.model_type)
+        self.parts = parts if sparse else None
+
+    def forward(self, input_ids: torch.Tensor, labels: torch.Tensor, attention_mask=None) -> dict:
+        selected = labels != -100  # (B, T)
+        if self.parts is not None:
+            encoder, head = (getattr(self.model, name) for name in self.parts)
+            hidden = encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (B, T, H)
+            logits = head(hidden[selected])  # (M, V)
+        else:
+            logits = self.model(input_ids=input_ids, attention_mask=attention_mask).logits[selected]  # (M, V)
+        targets = labels[selected]  # (M,)
+        loss = F.cross_entropy(logits.float(), targets)
+        return {"loss": loss, "logits": logits, "targets": targets}

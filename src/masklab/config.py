@@ -158,6 +158,11 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
         if isinstance(value, bool):
             return value
         raise UserError(f"{where} must be true or false (got {value!r})")
+    if isinstance(value, str) and hint in (int, float):
+        try:  # YAML reads 3e-4 (no dot) as a string
+            value = float(value)
+        except ValueError:
+            pass
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
             raise UserError(f"{where} must be a whole number (got {value!r})")

@@ -176,7 +176,7 @@ def train_mlm(model, tokenizer, train_blocks: PackedBlocks, val_blocks: PackedBl
                 with sync, autocast_context(precision, accelerator.device.type):
                     loss = objective(batch["input_ids"].to(accelerator.device), batch["labels"].to(accelerator.device))["loss"]
                 accelerator.backward(loss / tc.grad_accum)
-                step_loss += float(loss) / tc.grad_accum
+                step_loss += loss.item() / tc.grad_accum
             if not math.isfinite(step_loss):
                 kept = find_checkpoint(run_dir)
                 raise TrainingDiverged(

@@ -1,0 +1,56 @@
+import pytest
+import yaml
+
+from masklab.config import build_config, load_config, save_config
+from masklab.errors import UserError
+
+
+def test_defaults_make_a_complete_config():
+    cfg = build_config()
+    assert cfg.masking.rate == 0.15 and cfg.masking.mask_token_fraction == 0.8
+    assert cfg.data.corpus == "builtin:sotu"
+
+
+def test_dotted_overrides_are_typed():
+    cfg = build_config({}, ["train.lr=3e-4", "train.max_steps=7", "tokenizer.lowercase=false", "masking.mode=static"])
+    assert cfg.train.lr == pytest.approx(3e-4) and isinstance(cfg.train.lr, float)
+    assert cfg.train.max_steps == 7 and cfg.tokenizer.lowercase is False and cfg.masking.mode == "static"
+
+
+@pytest.mark.parametrize("raw, overrides, needle", [
+    ({"train": {"lrr": 1}}, [], "valid keys in [train]"),
+    ({"trian": {}}, [], "valid sections"),
+    ({}, ["masking.rate=1.5"], "masking.rate must be strictly between 0 and 1"),
+    ({}, ["masking.rate=0"], "masking.rate"),
+    ({}, ["masking.mask_token_fraction=0.8", "masking.random_token_fraction=0.3"], "exceeds 1"),
+    ({}, ["train.max_steps=ten"], "whole number"),
+    ({}, ["tokenizer.model=bytepair"], "wordpiece, bpe, unigram"),
+    ({}, ["train.lr"], "section.key=value"),
+])
+def test_bad_config_values_say_what_to_fix(raw, overrides, needle):
+    with pytest.raises(UserError) as info:
+        build_config(raw, overrides)
+    assert needle in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_unknown_key_lists_valid_ones():
+    with pytest.raises(UserError) as info:
+        build_config({}, ["train.learning_rate=1e-3"])
+    assert "lr" in str(info.value) and "batch_size" in str(info.value)
+
+
+def test_save_and_load_round_trip(tmp_path):
+    cfg = build_config({}, ["train.lr=1e-3", "data.corpus=/x/y.txt"])
+    save_config(cfg, tmp_path / "c.yaml")
+    again = load_config(tmp_path / "c.yaml")
+    assert again == cfg
+    assert yaml.safe_load((tmp_path / "c.yaml").read_text())["train"]["lr"] == 1e-3
+
+
+def test_bad_yaml_is_one_line(tmp_path):
+    p = tmp_path / "bad.yaml"
+    p.write_text("train: [unclosed\n")
+    with pytest.raises(UserError) as info:
+        load_config(p)
+    assert "not valid YAML" in str(info.value)

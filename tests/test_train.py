@@ -1,0 +1,126 @@
+import hashlib
+import json
+
+import pytest
+import torch
+
+from conftest import tiny_overrides
+from masklab.config import build_config
+from masklab.errors import TrainingDiverged, UserError
+from masklab.models import build_model
+from masklab.objectives import MaskedLMObjective
+from masklab.pretrain import pretrain
+from masklab.train import lr_factor, param_groups
+
+
+def tiny_model(tokenizer, **kw):
+    cfg = build_config({}, ["model.preset=tiny", "model.num_layers=2", "model.hidden_size=32", "model.num_heads=2",
+                            "model.intermediate_size=64"])
+    torch.manual_seed(0)
+    return build_model(cfg.model, tokenizer, 32)
+
+
+def test_sparse_prediction_loss_equals_dense(tiny_tokenizer):
+    model = tiny_model(tiny_tokenizer).eval()
+    ids = torch.randint(5, len(tiny_tokenizer), (4, 32))
+    labels = torch.full_like(ids, -100)
+    sel = torch.rand(ids.shape, generator=torch.Generator().manual_seed(0)) < 0.3
+    labels[sel] = ids[sel]
+    sparse = MaskedLMObjective(model, sparse=True)(ids, labels)
+    dense = MaskedLMObjective(model, sparse=False)(ids, labels)
+    hf = model(input_ids=ids, labels=labels).loss
+    torch.testing.assert_close(sparse["loss"], dense["loss"])
+    torch.testing.assert_close(sparse["loss"], hf)
+    assert sparse["logits"].shape == (int(sel.sum()), len(tiny_tokenizer))
+
+
+@pytest.mark.parametrize("schedule, progress, expected", [
+    ("linear", 0.05, 0.5), ("linear", 0.1, 1.0), ("linear", 0.55, 0.5), ("linear", 1.0, 0.0),
+    ("cosine", 0.55, 0.5), ("cosine", 1.0, 0.0), ("constant", 0.9, 1.0),
+])
+def test_lr_schedule(schedule, progress, expected):
+    assert lr_factor(progress, 0.1, schedule) == pytest.approx(expected, abs=1e-9)
+
+
+def test_no_weight_decay_on_biases_and_layernorm(tiny_tokenizer):
+    decay, no_decay = param_groups(tiny_model(tiny_tokenizer), 0.01)
+    assert all(p.ndim >= 2 for p in decay["params"])
+    assert all(p.ndim == 1 for p in no_decay["params"]) and no_decay["weight_decay"] == 0.0
+
+
+def run(corpus, out, steps=12, halt=None, resume=False, **extra):
+    settings = {"train__max_steps": steps, "train__save_every": 4, "train__eval_every": 0, **extra}
+    cfg = build_config({}, tiny_overrides(corpus, **settings))
+    return pretrain(cfg, out, resume=resume, halt_at_step=halt, show_progress=False)
+
+
+def weights(run_dir):
+    from safetensors.torch import load_file
+
+    return load_file(str(run_dir / "checkpoint" / "model.safetensors"))
+
+
+def test_resume_after_kill_gives_identical_weights(corpus_file, tmp_path):
+    run(corpus_file, tmp_path / "straight")
+    run(corpus_file, tmp_path / "split", halt=6)  # stops at step 6 with a checkpoint, as if killed there
+    state = torch.load(tmp_path / "split" / "checkpoint" / "trainer_state.pt", weights_only=True)
+    assert state["step"] == 6
+    summary = run(corpus_file, tmp_path / "split", resume=True)
+    assert summary["steps"] == 12
+    a, b = weights(tmp_path / "straight"), weights(tmp_path / "split")
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=0, atol=0, msg=name)
+    # the log is continuous: one line per log step, no duplicates from the killed part
+    steps = [r["step"] for r in map(json.loads, (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()) if "loss" in r]
+    assert steps == [5, 10, 12]
+
+
+def test_checkpoint_reloads_with_identical_outputs(corpus_file, tmp_path):
+    from transformers import AutoModelForMaskedLM, AutoTokenizer, pipeline
+
+    run(corpus_file, tmp_path / "r", steps=4)
+    ckpt = tmp_path / "r" / "checkpoint"
+    model = AutoModelForMaskedLM.from_pretrained(ckpt).eval()
+    tok = AutoTokenizer.from_pretrained(ckpt)
+    again = AutoModelForMaskedLM.from_pretrained(ckpt).eval()
+    ids = tok("w1 w2 [MASK] w4", return_tensors="pt")
+    torch.testing.assert_close(model(**ids).logits, again(**ids).logits, rtol=0, atol=0)
+    filler = pipeline("fill-mask", model=str(ckpt))
+    assert len(filler("w1 w2 [MASK] w4")) == 5
+
+
+def test_existing_run_is_not_overwritten(corpus_file, tmp_path):
+    run(corpus_file, tmp_path / "r", steps=4)
+    before = hashlib.sha256((tmp_path / "r" / "checkpoint" / "model.safetensors").read_bytes()).hexdigest()
+    with pytest.raises(UserError, match="--resume"):
+        run(corpus_file, tmp_path / "r", steps=4)
+    assert hashlib.sha256((tmp_path / "r" / "checkpoint" / "model.safetensors").read_bytes()).hexdigest() == before
+
+
+def test_divergence_stops_and_keeps_last_good_checkpoint(corpus_file, tmp_path):
+    run(corpus_file, tmp_path / "r", steps=4)
+    path = tmp_path / "r" / "checkpoint" / "model.safetensors"
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    # continue with an absurd learning rate and no clipping: the weights overflow, the loss turns NaN
+    with pytest.raises(TrainingDiverged, match="last good checkpoint"):
+        run(corpus_file, tmp_path / "r", steps=40, resume=True, train__lr=1e30, train__clip_norm=0,
+            train__warmup_fraction=0, train__schedule="constant", train__save_every=1000)
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+
+
+def test_disk_full_checkpoint_write_keeps_previous(corpus_file, tmp_path, monkeypatch):
+    import errno
+
+    from masklab import checkpoint as ck
+
+    run(corpus_file, tmp_path / "r", steps=4)
+    before = hashlib.sha256((tmp_path / "r" / "checkpoint" / "model.safetensors").read_bytes()).hexdigest()
+
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(ck.torch, "save", full)  # the disk fills while the trainer state is written
+    with pytest.raises(UserError, match="disk is full.*previous checkpoint is kept"):
+        run(corpus_file, tmp_path / "r", steps=8, resume=True)
+    assert hashlib.sha256((tmp_path / "r" / "checkpoint" / "model.safetensors").read_bytes()).hexdigest() == before
+    assert not list((tmp_path / "r").glob(".checkpoint-*"))

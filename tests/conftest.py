@@ -10,15 +10,14 @@ WORDS = [f"w{i}" for i in range(60)]
 
 
 def cyclic_corpus(n_docs: int = 120, seed: int = 0) -> list[str]:
-    """Documents whose words follow a fixed cycle: every masked word is predictable from its neighbours,
-    while the unigram baseline stays near 1/60."""
+    """Documents that repeat a random two-word phrase: every masked word is predictable from its
+    context (copy it from two positions away), while the unigram baseline stays near 1/60."""
     rng = random.Random(seed)
     docs = []
     for _ in range(n_docs):
-        start = rng.randrange(len(WORDS))
-        length = rng.randrange(40, 80)
-        words = [WORDS[(start + i) % len(WORDS)] for i in range(length)]
-        docs.append(" ".join(words) + ".")
+        phrase = rng.sample(WORDS, 2)
+        length = rng.randrange(20, 40)
+        docs.append(" ".join(phrase * length) + ".")
     return docs
 
 

@@ -94,3 +94,16 @@ def test_error_in_a_real_process_has_no_traceback(tmp_path):
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0 and "Traceback" not in done.stderr
     assert "masking.rate" in done.stderr
+
+
+def test_tokenizer_train_command(corpus_file, tmp_path, monkeypatch, capsys):
+    from transformers import AutoTokenizer
+
+    monkeypatch.setattr(sys, "argv", ["masklab", "tokenizer", "train", "--corpus", str(corpus_file), "--model", "unigram",
+                                      "--vocab-size", "120", "--out", str(tmp_path / "tok"), "--set", "data.min_chars=5"])
+    with pytest.raises(SystemExit) as info:
+        cli.main()
+    assert info.value.code in (0, None)
+    tok = AutoTokenizer.from_pretrained(tmp_path / "tok")
+    assert tok.mask_token == "[MASK]" and len(tok) <= 120
+    assert "saved to" in capsys.readouterr().out

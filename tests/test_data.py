@@ -153,3 +153,12 @@ def test_missing_text_column(tmp_path):
     p.write_text('{"content": "hello there"}\n', encoding="utf-8")
     with pytest.raises(UserError, match="no column 'text'.*data.text_column"):
         prepare_corpus(data_cfg(p))
+
+
+def test_hugging_face_dataset_path(tmp_path):
+    """`hf:NAME` goes through datasets.load_dataset; a local dataset directory exercises it offline."""
+    (tmp_path / "ds").mkdir()
+    (tmp_path / "ds" / "train.jsonl").write_text('{"text": "from a dataset"}\n{"text": "second record"}\n', encoding="utf-8")
+    assert list(iter_documents(f"hf:{tmp_path / 'ds'}")) == ["from a dataset", "second record"]
+    with pytest.raises(UserError, match="no column 'body'"):
+        list(iter_documents(f"hf:{tmp_path / 'ds'}", column="body"))

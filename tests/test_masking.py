@@ -27,7 +27,7 @@ def masking(**overrides):
 def test_exact_count_gives_the_exact_rate_per_sequence(tiny_tokenizer, rate):
     batcher = MLMBatcher(masking(rate=rate), tiny_tokenizer, seed=1)
     ids = torch.as_tensor(blocks_with_specials(tiny_tokenizer))
-    out = batcher(ids, batch_key=0)
+    out = batcher(ids, block_ids=range(len(ids)))
     selected = out["labels"] != -100
     eligible = batcher.eligible(ids)
     expected = torch.round(eligible.sum(1).double() * rate).long()
@@ -38,7 +38,7 @@ def test_exact_count_gives_the_exact_rate_per_sequence(tiny_tokenizer, rate):
 def test_bernoulli_rate_is_within_bounds(tiny_tokenizer):
     batcher = MLMBatcher(masking(rate=0.15, selection="bernoulli"), tiny_tokenizer, seed=2)
     ids = torch.as_tensor(blocks_with_specials(tiny_tokenizer))
-    selected = batcher(ids, batch_key=0)["labels"] != -100
+    selected = batcher(ids, block_ids=range(len(ids)))["labels"] != -100
     eligible = batcher.eligible(ids)
     rate = selected.sum().item() / eligible.sum().item()
     assert abs(rate - 0.15) < 0.01
@@ -49,7 +49,7 @@ def test_bernoulli_rate_is_within_bounds(tiny_tokenizer):
 def test_replacement_split_within_one_percent_over_100k_tokens(tiny_tokenizer, mask_frac, random_frac):
     batcher = MLMBatcher(masking(rate=0.5, mask_token_fraction=mask_frac, random_token_fraction=random_frac), tiny_tokenizer, seed=3)
     ids = torch.as_tensor(blocks_with_specials(tiny_tokenizer, n=1000))
-    out = batcher(ids, batch_key=0)
+    out = batcher(ids, block_ids=range(len(ids)))
     sel = out["labels"] != -100
     n = sel.sum().item()
     assert n >= 100_000
@@ -68,7 +68,7 @@ def test_replacement_split_within_one_percent_over_100k_tokens(tiny_tokenizer, m
 def test_random_replacements_are_never_special(tiny_tokenizer):
     batcher = MLMBatcher(masking(rate=0.5, mask_token_fraction=0.0, random_token_fraction=1.0), tiny_tokenizer, seed=4)
     ids = torch.as_tensor(blocks_with_specials(tiny_tokenizer))
-    out = batcher(ids, batch_key=0)
+    out = batcher(ids, block_ids=range(len(ids)))
     replaced = out["input_ids"][out["labels"] != -100]
     assert not torch.isin(replaced, torch.tensor(tiny_tokenizer.all_special_ids)).any()
     assert len(torch.unique(replaced)) == len(tiny_tokenizer) - SPECIAL  # drawn from the whole non-special vocabulary
@@ -78,20 +78,19 @@ def test_dynamic_masks_change_and_static_masks_stay(tiny_tokenizer):
     ids = torch.as_tensor(blocks_with_specials(tiny_tokenizer, n=16))
     block_ids = np.arange(16)
     dyn = MLMBatcher(masking(mode="dynamic"), tiny_tokenizer, seed=5)
-    a = dyn(ids, batch_key=0, block_ids=block_ids)["labels"] != -100
-    b = dyn(ids, batch_key=1, block_ids=block_ids)["labels"] != -100
-    assert (a != b).float().mean() > 0.1
-    # same key -> same masks (seeded, reproducible)
-    assert torch.equal(a, dyn(ids, batch_key=0, block_ids=block_ids)["labels"] != -100)
+    a = dyn(ids, block_ids, epochs=0)["labels"] != -100
+    b = dyn(ids, block_ids, epochs=1)["labels"] != -100
+    assert (a != b).float().mean() > 0.1  # a new pass over the data, new masks
+    assert torch.equal(a, dyn(ids, block_ids, epochs=0)["labels"] != -100)  # seeded: reproducible
+    # a block's masks don't depend on which batch (or process) it lands in
+    assert torch.equal(dyn(ids[[3, 1]], block_ids[[3, 1]], epochs=0)["input_ids"], dyn(ids, block_ids)["input_ids"][[3, 1]])
 
     static = MLMBatcher(masking(mode="static"), tiny_tokenizer, seed=5)
-    s1 = static(ids, batch_key=0, block_ids=block_ids, epoch=0)
-    s2 = static(ids[[3, 1]], batch_key=9, block_ids=block_ids[[3, 1]], epoch=4)  # other batch, order, epoch
+    s1 = static(ids, block_ids, epochs=0)
+    s2 = static(ids[[3, 1]], block_ids[[3, 1]], epochs=4)  # other batch, order and epoch
     assert torch.equal(s1["input_ids"][[3, 1]], s2["input_ids"])
     copies = MLMBatcher(masking(mode="static", static_copies=3), tiny_tokenizer, seed=5)
-    e0 = copies(ids, batch_key=0, block_ids=block_ids, epoch=0)["labels"] != -100
-    e1 = copies(ids, batch_key=0, block_ids=block_ids, epoch=1)["labels"] != -100
-    e3 = copies(ids, batch_key=0, block_ids=block_ids, epoch=3)["labels"] != -100
+    e0, e1, e3 = (copies(ids, block_ids, epochs=e)["labels"] != -100 for e in (0, 1, 3))
     assert not torch.equal(e0, e1) and torch.equal(e0, e3)
 
 

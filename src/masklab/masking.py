@@ -86,11 +86,11 @@ def corrupt(input_ids: torch.Tensor, selected: torch.Tensor, mask_token_id: int,
 class MLMBatcher:
     """Turns (B, T) token blocks into masked MLM batches, deterministically from seeds.
 
-    Dynamic masking (RoBERTa): the masks of a batch come from `derive_seed(seed, batch_key)`, so they
-    change every time a block is seen. Static masking (BERT): each block's masks come from
-    `derive_seed(seed, block_id, copy)`, fixed for the block, with `static_copies` patterns cycled
-    per epoch. Either way the result depends only on seeds and indices, never on worker count or
-    on where a run was resumed.
+    Every row gets its own generator, seeded from (seed, block id, pass): dynamic masking (RoBERTa)
+    uses the epoch as the pass, so a block's masks change every time it is seen; static masking (BERT)
+    uses epoch % static_copies, so a block keeps the same `static_copies` patterns. Masks therefore
+    depend only on the seed and the block, never on batch composition, worker count, the number of
+    processes, or where a run was resumed.
     """
 
     def __init__(self, cfg: MaskingConfig, tokenizer, seed: int):
@@ -98,7 +98,7 @@ class MLMBatcher:
         self.masker = build_masker(cfg)
         self.seed = seed
         self.mask_token_id = tokenizer.mask_token_id
-        special = sorted(set(tokenizer.all_special_ids) | {tokenizer.pad_token_id} - {None})
+        special = sorted(set(tokenizer.all_special_ids) | ({tokenizer.pad_token_id} - {None}))
         self.special_ids = torch.tensor(special, dtype=torch.long)
         vocab = torch.arange(len(tokenizer))
         self.replacement_ids = vocab[~torch.isin(vocab, self.special_ids)]
@@ -106,20 +106,21 @@ class MLMBatcher:
     def eligible(self, input_ids: torch.Tensor) -> torch.Tensor:
         return ~torch.isin(input_ids, self.special_ids)
 
-    def _mask(self, input_ids: torch.Tensor, generator: torch.Generator):
-        selected = self.masker.select(input_ids, self.eligible(input_ids), generator)
-        return corrupt(input_ids, selected, self.mask_token_id, self.replacement_ids,
-                       self.cfg.mask_token_fraction, self.cfg.random_token_fraction, generator)
+    def row_generator(self, block_id: int, epoch: int) -> torch.Generator:
+        mode_pass = epoch % self.cfg.static_copies if self.cfg.mode == "static" else epoch
+        return torch.Generator().manual_seed(derive_seed(self.seed, block_id, mode_pass, self.cfg.mode == "static"))
 
-    def __call__(self, blocks: np.ndarray | torch.Tensor, batch_key: int, block_ids=None, epoch: int = 0) -> dict:
+    def __call__(self, blocks: np.ndarray | torch.Tensor, block_ids, epochs=0) -> dict:
+        """Mask (B, T) blocks; `block_ids` (B,) name the blocks, `epochs` (scalar or (B,)) the pass over them."""
         input_ids = torch.as_tensor(blocks, dtype=torch.long)
-        if self.cfg.mode == "dynamic" or block_ids is None:
-            generator = torch.Generator().manual_seed(derive_seed(self.seed, batch_key))
-            corrupted, labels = self._mask(input_ids, generator)
-        else:
-            copy = epoch % self.cfg.static_copies
-            rows = [self._mask(input_ids[i : i + 1], torch.Generator().manual_seed(derive_seed(self.seed, int(b), copy)))
-                    for i, b in enumerate(block_ids)]
-            corrupted = torch.cat([r[0] for r in rows])
-            labels = torch.cat([r[1] for r in rows])
+        eligible = self.eligible(input_ids)
+        epochs = np.broadcast_to(np.asarray(epochs), (len(input_ids),))
+        corrupted, labels = torch.empty_like(input_ids), torch.empty_like(input_ids)
+        for i, (block, epoch) in enumerate(zip(block_ids, epochs)):
+            generator = self.row_generator(int(block), int(epoch))
+            row = input_ids[i : i + 1]
+            selected = self.masker.select(row, eligible[i : i + 1], generator)
+            corrupted[i : i + 1], labels[i : i + 1] = corrupt(
+                row, selected, self.mask_token_id, self.replacement_ids,
+                self.cfg.mask_token_fraction, self.cfg.random_token_fraction, generator)
         return {"input_ids": corrupted, "labels": labels}

@@ -2,8 +2,9 @@
 
 Training batch number m covers positions [m*B, (m+1)*B) of an endless stream of per-epoch
 permutations of the blocks, each permutation seeded by (seed, epoch). A batch is therefore a pure
-function of (seed, m): resuming at step s just starts at m = s * accumulation, and dataloader workers
-need no shared random state.
+function of (seed, m): resuming at step s just starts at m = s * accumulation, dataloader workers
+need no shared random state, and n processes with batch b see exactly the blocks and masks of one
+process with batch n*b.
 """
 
 from __future__ import annotations
@@ -41,15 +42,15 @@ class TrainBatches(Dataset):
         positions = m * self.batch_size + np.arange(self.batch_size)
         epochs = positions // n
         ids = np.array([self._permutation(int(e))[p % n] for e, p in zip(epochs, positions)])
-        return self.batcher(self.blocks.gather(ids), batch_key=m, block_ids=ids, epoch=int(epochs[0]))
+        return self.batcher(self.blocks.gather(ids), block_ids=ids, epochs=epochs)
 
 
 def eval_batches(blocks: PackedBlocks, batcher: MLMBatcher, batch_size: int, max_blocks: int = 0):
     """Validation blocks in order, masked with the batcher's (fixed) seed: same masks for every model."""
     n = len(blocks) if not max_blocks else min(max_blocks, len(blocks))
-    for k, start in enumerate(range(0, n, batch_size)):
+    for start in range(0, n, batch_size):
         ids = np.arange(start, min(start + batch_size, n))
-        yield batcher(blocks.gather(ids), batch_key=k, block_ids=ids)
+        yield batcher(blocks.gather(ids), block_ids=ids)
 
 
 def collate_single(item):

@@ -1,0 +1,163 @@
+"""Pretraining throughput: masklab vs the Hugging Face baseline, side by side in one run.
+
+Both sides train the same BERT preset (vocabulary 30,522 as in bert-base) on the same packed blocks of
+`builtin:sotu`, with the same sequence length, batch size, masking rate and precision.
+
+- masklab: the real training loop (`masklab.train.train_mlm`) with its defaults: sparse prediction,
+  exact-count masking, no pretraining dropout, fused AdamW. Tokens/s per step come from metrics.jsonl.
+- Hugging Face baseline (the `run_mlm` path): `BertForMaskedLM` with its default config (dropout 0.1,
+  SDPA attention), `DataCollatorForLanguageModeling(mlm_probability=0.15)`, `torch.optim.AdamW`,
+  gradient clipping at 1.0, a linear schedule; bf16 through `torch.autocast` as the Trainer does on CPU.
+
+Per side: warm-up steps are dropped, then the median step time over the measured steps, repeated
+`--reps` times (median of medians). Model FLOPs utilisation is reported against the bf16 matmul peak
+measured in the same run.
+
+    python benchmarks/pretrain_throughput.py                  # mini and small, fp32 and bf16
+    python benchmarks/pretrain_throughput.py --presets mini --steps 6 --reps 1   # quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+VOCAB = 30522
+
+
+def matmul_peak_gflops(dtype: torch.dtype, n: int = 2048, reps: int = 10) -> float:
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    for _ in range(3):
+        a @ b
+    start = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    return 2 * n**3 * reps / (time.perf_counter() - start) / 1e9
+
+
+def model_flops_per_step(layers: int, hidden: int, inter: int, batch: int, seq: int, predicted: float) -> float:
+    """Training FLOPs (3 x forward) of one step: encoder matmuls, attention scores, and the
+    vocabulary head at `predicted` positions (all of them for a dense head, ~15% for sparse)."""
+    tokens = batch * seq
+    per_layer = 2 * (4 * hidden * hidden + 2 * hidden * inter) * tokens + 4 * seq * hidden * tokens
+    head = 2 * (hidden * hidden + hidden * VOCAB) * predicted
+    return 3 * (layers * per_layer + head)
+
+
+def prepare(seq: int):
+    from masklab.config import build_config
+    from masklab.data.pipeline import prepare_data
+    from masklab.data.shards import packed_blocks
+
+    cfg = build_config({}, [f"data.seq_length={seq}", f"tokenizer.vocab_size={VOCAB}"])
+    data = prepare_data(cfg.data, cfg.tokenizer, show_progress=False)
+    return data.tokenizer, packed_blocks(data.shards, "train", seq, data.tokenizer.cls_token_id)
+
+
+def run_masklab(tokenizer, blocks, preset: str, precision: str, batch: int, steps: int, extra=()) -> list[float]:
+    """Per-step tokens/s of the real masklab loop, warm-up included (the caller drops it)."""
+    from masklab.config import build_config
+    from masklab.models import build_model
+    from masklab.train import train_mlm
+
+    cfg = build_config({}, [f"model.preset={preset}", f"train.precision={precision}", f"train.batch_size={batch}",
+                            f"train.max_steps={steps}", "train.log_every=1", "train.eval_every=0", "train.save_every=0",
+                            f"data.seq_length={blocks.seq_length}", *extra])
+    torch.manual_seed(0)
+    model = build_model(cfg.model, tokenizer, blocks.seq_length)
+    model.resize_token_embeddings(VOCAB)  # bert-base vocabulary size on both sides
+    with tempfile.TemporaryDirectory() as tmp:
+        train_mlm(model, tokenizer, blocks, blocks, cfg, Path(tmp), show_progress=False)
+        lines = [json.loads(line) for line in (Path(tmp) / "metrics.jsonl").read_text().splitlines()]
+    return [line["tokens_per_second"] for line in lines if "tokens_per_second" in line]
+
+
+def run_hf(tokenizer, blocks, preset: str, precision: str, batch: int, steps: int, dropout: bool = True) -> list[float]:
+    """Per-step tokens/s of the Hugging Face run_mlm-style loop on the same blocks."""
+    import contextlib
+
+    from transformers import BertConfig, BertForMaskedLM, DataCollatorForLanguageModeling, get_linear_schedule_with_warmup
+
+    from masklab.models import PRESETS
+
+    layers, hidden, heads, inter = PRESETS[preset]
+    extra = {} if dropout else {"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}
+    torch.manual_seed(0)
+    model = BertForMaskedLM(BertConfig(vocab_size=VOCAB, hidden_size=hidden, num_hidden_layers=layers,
+                                       num_attention_heads=heads, intermediate_size=inter, **extra))
+    model.train()
+    collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=0.15)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=5e-4, weight_decay=0.01)
+    scheduler = get_linear_schedule_with_warmup(optimizer, 0, steps)
+    autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if precision == "bf16" else contextlib.nullcontext
+    tps = []
+    for step in range(steps):
+        start = time.perf_counter()
+        examples = [{"input_ids": row.tolist()} for row in blocks.gather(range(step * batch, (step + 1) * batch))]
+        inputs = collator(examples)
+        with autocast():
+            loss = model(**inputs).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad()
+        loss.item()
+        tps.append(batch * blocks.seq_length / (time.perf_counter() - start))
+    return tps
+
+
+def measure(fn, warmup: int, reps: int) -> float:
+    medians = [statistics.median(fn()[warmup:]) for _ in range(reps)]
+    return statistics.median(medians)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--presets", nargs="+", default=["mini", "small"])
+    parser.add_argument("--seq-length", type=int, default=128)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=10, help="steps per repetition, warm-up included")
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--reps", type=int, default=2)
+    args = parser.parse_args()
+
+    from masklab.models import PRESETS
+    from masklab.train import bf16_supported
+
+    torch.manual_seed(0)
+    tokenizer, blocks = prepare(args.seq_length)
+    peak = matmul_peak_gflops(torch.bfloat16)
+    precisions = ["fp32", "bf16"] if bf16_supported() else ["fp32"]
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, bf16 matmul peak {peak:,.0f} GFLOP/s; "
+          f"batch {args.batch_size} x seq {args.seq_length}, vocab {VOCAB}, {len(blocks):,} sotu blocks\n")
+    rows = []
+    for preset in args.presets:
+        layers, hidden, heads, inter = PRESETS[preset]
+        run = dict(tokenizer=tokenizer, blocks=blocks, preset=preset, batch=args.batch_size, steps=args.steps)
+        hf = {p: measure(lambda p=p: run_hf(precision=p, **run), args.warmup, args.reps) for p in precisions}
+        ours = {p: measure(lambda p=p: run_masklab(precision=p, **run), args.warmup, args.reps) for p in precisions}
+        tokens = args.batch_size * args.seq_length
+        for p in precisions:
+            flops_ours = model_flops_per_step(layers, hidden, inter, args.batch_size, args.seq_length, 0.15 * tokens)
+            flops_hf = model_flops_per_step(layers, hidden, inter, args.batch_size, args.seq_length, tokens)
+            rows.append((preset, f"{p} vs {p}", ours[p], hf[p], ours[p] / hf[p],
+                         flops_ours * ours[p] / tokens / 1e9 / peak, flops_hf * hf[p] / tokens / 1e9 / peak))
+        default = precisions[-1]
+        rows.append((preset, f"masklab default ({default}) vs HF default (fp32)", ours[default], hf["fp32"],
+                     ours[default] / hf["fp32"], float("nan"), float("nan")))
+    print(f"| preset | comparison | masklab tok/s | HF tok/s | ratio | masklab MFU | HF MFU |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for preset, what, a, b, ratio, mfu_a, mfu_b in rows:
+        mfu = f"{mfu_a:.1%} | {mfu_b:.1%}" if mfu_a == mfu_a else "– | –"
+        print(f"| {preset} | {what} | {a:,.0f} | {b:,.0f} | **{ratio:.2f}x** | {mfu} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -45,7 +45,9 @@ def pretrain(cfg: RunConfig, out: Path, resume: bool = False, halt_at_step: int 
     from accelerate import PartialState
 
     wall_start = time.perf_counter()
-    state = PartialState()
+    # cpu=True on machines without CUDA: that is what lets torchrun / `accelerate launch` processes
+    # join a gloo process group (MULTI_CPU) instead of each training alone.
+    state = PartialState(cpu=not torch.cuda.is_available())
     out = Path(out)
     if not resume and find_checkpoint(out) is not None:
         raise UserError(f"{out} already holds a run; continue it with --resume or choose another --out")
@@ -91,4 +93,4 @@ def pretrain(cfg: RunConfig, out: Path, resume: bool = False, halt_at_step: int 
         with (out / "metrics.jsonl").open("a", encoding="utf-8") as f:
             f.write(json.dumps({"step": result.steps, "tokens": result.train_tokens,
                                 **{f"val_{k}": v for k, v in metrics.items()}, "val_pseudo_perplexity": pppl}) + "\n")
-    return summary
+    return {**summary, "is_main_process": state.is_main_process}

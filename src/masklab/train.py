@@ -26,6 +26,7 @@ from masklab.errors import TrainingDiverged, UserError
 from masklab.evaluate import autocast_context, masked_lm_metrics
 from masklab.masking import MLMBatcher
 from masklab.objectives import MaskedLMObjective
+from masklab.runtime import tune_allocator
 
 
 def bf16_supported() -> bool:
@@ -111,9 +112,12 @@ def train_mlm(model, tokenizer, train_blocks: PackedBlocks, val_blocks: PackedBl
     from accelerate import Accelerator
     from tqdm.auto import tqdm
 
+    tune_allocator()
     tc = cfg.train
     precision = resolve_precision(tc.precision)
-    accelerator = Accelerator(mixed_precision="bf16" if precision == "bf16" else "no", cpu=not torch.cuda.is_available())
+    # Precision is our own autocast (below), not accelerate's: its state is a process-wide singleton,
+    # and one process may train several models at different precisions (studies, benchmarks).
+    accelerator = Accelerator(cpu=not torch.cuda.is_available())
     world = accelerator.num_processes
     tokens_per_step = tc.batch_size * tc.grad_accum * world * train_blocks.seq_length
     total_steps = tc.max_steps
@@ -177,6 +181,8 @@ def train_mlm(model, tokenizer, train_blocks: PackedBlocks, val_blocks: PackedBl
                     loss = objective(batch["input_ids"].to(accelerator.device), batch["labels"].to(accelerator.device))["loss"]
                 accelerator.backward(loss / tc.grad_accum)
                 step_loss += loss.item() / tc.grad_accum
+            if world > 1:  # the mean over processes: logged, and every process sees the same NaN and stops together
+                step_loss = accelerator.reduce(torch.tensor(step_loss, device=accelerator.device), reduction="mean").item()
             if not math.isfinite(step_loss):
                 kept = find_checkpoint(run_dir)
                 raise TrainingDiverged(

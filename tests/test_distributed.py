@@ -1,0 +1,54 @@
+"""Two processes (gloo on CPU, launched by accelerate) against one process with twice the batch."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from conftest import tiny_overrides
+
+LAUNCH = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--main_process_port", "29533",
+          "-m", "masklab.cli"]
+SINGLE = [sys.executable, "-m", "masklab.cli"]
+
+
+def pretrain(prefix, corpus, out, batch, *extra):
+    sets = tiny_overrides(corpus, train__max_steps=12, train__batch_size=batch, train__log_every=1, train__eval_every=0,
+                          train__save_every=6, model__hidden_size=64, model__intermediate_size=128)
+    args = [a for s in sets for a in ("--set", s)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([*prefix, "pretrain", "--quiet", "--out", str(out), *args, *extra], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+def losses(run_dir):
+    return [r["loss"] for r in map(json.loads, (run_dir / "metrics.jsonl").read_text().splitlines()) if "loss" in r]
+
+
+def test_two_processes_follow_one_process_with_double_batch(corpus_file, tmp_path):
+    pretrain(SINGLE, corpus_file, tmp_path / "one", 8)
+    pretrain(LAUNCH, corpus_file, tmp_path / "two", 4)
+    one, two = losses(tmp_path / "one"), losses(tmp_path / "two")
+    # only the main process logs: one line per step, not two
+    assert len(one) == len(two) == 12
+    # same blocks and masks on both sides; only the averaging of per-process means differs
+    assert two == pytest.approx(one, rel=2e-2)
+    summary = json.loads((tmp_path / "two" / "summary.json").read_text())
+    assert summary["processes"] == 2 and summary["train_tokens"] == 12 * 8 * 32
+    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == ["checkpoint", "config.yaml", "metrics.jsonl", "summary.json"]
+
+
+def test_multi_process_run_resumes_exactly(corpus_file, tmp_path):
+    pretrain(LAUNCH, corpus_file, tmp_path / "straight", 4)
+    pretrain(LAUNCH, corpus_file, tmp_path / "paused", 4, "--stop-at-step", "6")
+    assert torch.load(tmp_path / "paused" / "checkpoint" / "trainer_state.pt", weights_only=True)["step"] == 6
+    pretrain(LAUNCH, corpus_file, tmp_path / "paused", 4, "--resume")
+    a = load_file(str(tmp_path / "straight" / "checkpoint" / "model.safetensors"))
+    b = load_file(str(tmp_path / "paused" / "checkpoint" / "model.safetensors"))
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=0, atol=0, msg=name)

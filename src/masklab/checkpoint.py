@@ -21,9 +21,9 @@ STATE_FILE = "trainer_state.pt"
 
 
 def save_checkpoint(run_dir: Path, model, tokenizer, optimizer, state: dict) -> Path:
-    from huggingface_hub.utils import disable_progress_bars
+    from transformers.utils import logging as hf_logging
 
-    disable_progress_bars()  # a per-checkpoint "Writing model shards" bar would break the training bar
+    hf_logging.disable_progress_bar()  # a per-checkpoint "Writing model shards" bar would break the training bar
     final = run_dir / "checkpoint"
     old = run_dir / "checkpoint.old"
     tmp = Path(tempfile.mkdtemp(prefix=".checkpoint-", dir=run_dir))

@@ -31,6 +31,10 @@ def autocast_context(precision: str, device_type: str = "cpu"):
     return contextlib.nullcontext()
 
 
+def device_of(module) -> torch.device:
+    return next(module.parameters()).device
+
+
 def most_frequent_token(unigram_counts: np.ndarray, special_ids) -> int:
     counts = unigram_counts.copy()
     counts[list(special_ids)] = -1
@@ -47,9 +51,10 @@ def masked_lm_metrics(objective: MaskedLMObjective, blocks: PackedBlocks, tokeni
     objective.eval()
     total_loss = 0.0
     correct = baseline_correct = n = 0
+    device = device_of(objective)
     for batch in eval_batches(blocks, batcher, eval_cfg.batch_size, eval_cfg.max_blocks):
-        with autocast_context(precision):
-            out = objective(batch["input_ids"], batch["labels"])
+        with autocast_context(precision, device.type):
+            out = objective(batch["input_ids"].to(device), batch["labels"].to(device))
         m = len(out["targets"])
         total_loss += float(out["loss"]) * m
         correct += int((out["logits"].argmax(-1) == out["targets"]).sum())
@@ -71,6 +76,7 @@ def pseudo_perplexity(model, tokenizer, blocks: PackedBlocks, n_sequences: int, 
     """PPPL over the first `n_sequences` validation blocks, truncated to `max_length` tokens."""
     was_training = model.training
     model.eval()
+    device = device_of(model)
     special = torch.tensor(sorted(set(tokenizer.all_special_ids)))
     nll, count = 0.0, 0
     n = min(n_sequences, len(blocks))
@@ -79,9 +85,9 @@ def pseudo_perplexity(model, tokenizer, blocks: PackedBlocks, n_sequences: int, 
         for chunk in positions.split(batch_size):
             copies = ids.repeat(len(chunk), 1)  # (P', L): one copy per masked position
             copies[torch.arange(len(chunk)), chunk] = tokenizer.mask_token_id
-            with autocast_context(precision):
-                logits = model(input_ids=copies).logits  # (P', L, V)
-            logp = torch.log_softmax(logits[torch.arange(len(chunk)), chunk].float(), dim=-1)
+            with autocast_context(precision, device.type):
+                logits = model(input_ids=copies.to(device)).logits  # (P', L, V)
+            logp = torch.log_softmax(logits[torch.arange(len(chunk)), chunk.to(device)].float(), dim=-1).cpu()
             nll -= float(logp[torch.arange(len(chunk)), ids[chunk]].sum())
             count += len(chunk)
     model.train(was_training)
@@ -99,8 +105,9 @@ def fill_mask(model, tokenizer, text: str, top_k: int = 5) -> list[list[tuple[st
     if len(positions) == 0:
         raise UserError(f"the text has no mask; write [MASK] where the model should fill in, e.g. \"the [MASK] of the union\"")
     model.eval()
-    logits = model(**{k: v for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")}).logits[0]
-    probs = torch.softmax(logits[positions].float(), dim=-1)  # (masks, V)
+    device = device_of(model)
+    inputs = {k: v.to(device) for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+    probs = torch.softmax(model(**inputs).logits[0, positions.to(device)].float(), dim=-1).cpu()  # (masks, V)
     top = probs.topk(top_k, dim=-1)
     return [[(tokenizer.decode([int(i)]).strip(), float(p)) for p, i in zip(vals, idx)]
             for vals, idx in zip(top.values, top.indices)]

@@ -1,0 +1,96 @@
+"""Where the time of one training step goes: masklab vs the Hugging Face baseline (torch.profiler).
+
+Groups the profiler's operators into a few buckets (matmuls, attention, vocabulary softmax/loss,
+dtype casts, memory fills/copies, optimizer, other) and prints each side's milliseconds per step.
+
+    python benchmarks/profile_step.py --preset mini --precision bf16
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+
+import torch
+from hf_baseline import HFBaseline
+from pretrain_throughput import VOCAB, prepare
+
+BUCKETS = {
+    "matmul": ("aten::mm", "aten::addmm", "aten::bmm", "aten::matmul", "aten::linear"),
+    "attention": ("scaled_dot_product", "aten::_softmax", "aten::softmax"),
+    "vocab loss": ("log_softmax", "nll_loss", "cross_entropy"),
+    "casts/copies": ("aten::copy_", "aten::_to_copy", "aten::to"),
+    "fills": ("aten::fill_", "aten::zero_", "aten::zeros"),
+    "optimizer": ("adamw", "aten::_foreach", "aten::_fused_adam"),
+    "gelu/layernorm": ("gelu", "layer_norm"),
+}
+
+
+def bucket(name: str) -> str:
+    lower = name.lower()
+    for key, needles in BUCKETS.items():
+        if any(n.lower() in lower for n in needles):
+            return key
+    return "other"
+
+
+def profile(step, steps: int = 3) -> dict[str, float]:
+    for _ in range(2):
+        step()
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        for _ in range(steps):
+            step()
+    totals: dict[str, float] = {}
+    for event in prof.key_averages():
+        totals[bucket(event.key)] = totals.get(bucket(event.key), 0.0) + event.self_cpu_time_total / 1000 / steps
+    return totals
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--preset", default="mini")
+    parser.add_argument("--precision", default="bf16", choices=["fp32", "bf16"])
+    parser.add_argument("--batch-size", type=int, default=32)
+    args = parser.parse_args()
+
+    from masklab.config import build_config
+    from masklab.masking import MLMBatcher
+    from masklab.models import build_model, preset_shape
+    from masklab.objectives import MaskedLMObjective
+    from masklab.runtime import tune_allocator
+    from masklab.train import make_optimizer
+
+    tune_allocator()
+    cfg = build_config({}, [f"model.preset={args.preset}", f"train.precision={args.precision}"])
+    tokenizer, sotu = prepare(128)
+    blocks = sotu.gather(range(args.batch_size))
+    autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if args.precision == "bf16" else contextlib.nullcontext
+
+    torch.manual_seed(0)
+    model = build_model(cfg.model, tokenizer, 128)
+    model.resize_token_embeddings(VOCAB, mean_resizing=False)
+    objective, optimizer = MaskedLMObjective(model), make_optimizer(model, cfg.train)
+    batcher = MLMBatcher(cfg.masking, tokenizer, seed=0)
+
+    def ours():
+        batch = batcher(blocks, block_ids=range(len(blocks)))
+        with autocast():
+            loss = objective(batch["input_ids"], batch["labels"])["loss"]
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    hf = HFBaseline(tokenizer, *preset_shape(cfg.model), vocab_size=VOCAB, precision=args.precision)
+    rows = {"masklab": profile(ours), "Hugging Face": profile(lambda: hf.step(blocks))}
+    keys = sorted({k for r in rows.values() for k in r}, key=lambda k: -rows["Hugging Face"].get(k, 0))
+    print(f"ms per step, {args.preset}, {args.precision}, batch {args.batch_size} x 128, vocab {VOCAB}\n")
+    print("| bucket | masklab | Hugging Face |")
+    print("|---|---:|---:|")
+    for k in keys:
+        print(f"| {k} | {rows['masklab'].get(k, 0):.0f} | {rows['Hugging Face'].get(k, 0):.0f} |")
+    print(f"| **total** | {sum(rows['masklab'].values()):.0f} | {sum(rows['Hugging Face'].values()):.0f} |")
+
+
+if __name__ == "__main__":
+    main()

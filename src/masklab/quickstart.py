@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from importlib import resources
 from pathlib import Path
 
@@ -27,13 +28,10 @@ def run_quickstart(out: Path, overrides=()) -> dict:
     from masklab.pretrain import pretrain
 
     cfg = load_config(quickstart_config_path(), overrides)
-    resume = (out / "checkpoint").exists() and not (out / "summary.json").exists()
     if (out / "summary.json").exists():
-        typer.echo(f"{out} already holds a finished quickstart; remove it or pass --out to run again")
-    else:
-        summary = pretrain(cfg, out, resume=resume)
-    import json
-
+        typer.echo(f"{out} already holds a finished quickstart (shown below); remove it or pass --out to train again")
+    else:  # a quickstart killed half-way continues from its last checkpoint
+        pretrain(cfg, out, resume=(out / "checkpoint").exists())
     summary = json.loads((out / "summary.json").read_text())
     typer.echo("")
     typer.echo(f"masked-token accuracy {summary['masked_accuracy']:.3f} vs unigram baseline {summary['unigram_accuracy']:.3f} "

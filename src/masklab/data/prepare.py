@@ -11,8 +11,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
-import tempfile
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +19,7 @@ from typing import Iterator
 from masklab.config import DataConfig
 from masklab.data.sources import iter_documents
 from masklab.errors import UserError
+from masklab.fsutil import publish, staged_directory
 
 PREPARE_VERSION = 1  # bump when cleaning changes, so old caches are not reused
 
@@ -74,12 +73,11 @@ def prepare_corpus(cfg: DataConfig) -> PreparedCorpus:
     """Stream the corpus through cleaning into the cache; reuse an identical earlier result."""
     root = cache_root(cfg) / "corpora"
     root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".prep-", dir=root))
     stats = {"read": 0, "too_short": 0, "too_long": 0, "duplicates": 0, "train_docs": 0, "val_docs": 0, "chars": 0}
     seen: set[bytes] = set()
     hasher = hashlib.sha256(f"v{PREPARE_VERSION}".encode())
     best_train: tuple[float, str] | None = None  # the train document most likely to move, if val ends empty
-    try:
+    with staged_directory(root, ".prep-") as tmp:
         with (tmp / "train.jsonl").open("w", encoding="utf-8") as ftrain, (tmp / "val.jsonl").open("w", encoding="utf-8") as fval:
             for raw in iter_documents(cfg.corpus, cfg.text_column, cfg.doc_split, cfg.hf_split):
                 stats["read"] += 1
@@ -126,13 +124,7 @@ def prepare_corpus(cfg: DataConfig) -> PreparedCorpus:
         digest = hasher.hexdigest()[:20]
         final = root / digest
         (tmp / "stats.json").write_text(json.dumps(stats), encoding="utf-8")
-        if final.exists():
-            shutil.rmtree(tmp)
-        else:
-            os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        publish(tmp, final, replace=False)
     return PreparedCorpus(final, digest, stats)
 
 

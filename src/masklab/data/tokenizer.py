@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Iterable
 
 from masklab.config import TokenizerConfig
 from masklab.errors import UserError
+from masklab.fsutil import publish, staged_directory
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 TOKENIZER_VERSION = 1  # bump when the recipe below changes, so cached tokenizers are rebuilt
@@ -75,16 +73,9 @@ def train_tokenizer(lines: Iterable[str], cfg: TokenizerConfig, out_dir: Path, m
         tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]",
         mask_token="[MASK]", model_max_length=model_max_length,
     )
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tok-", dir=out_dir.parent))
-    try:
+    with staged_directory(out_dir.parent, ".tok-") as tmp:
         hf.save_pretrained(tmp)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        publish(tmp, out_dir)
     return load_tokenizer(out_dir)
 
 

@@ -73,7 +73,8 @@ def main() -> None:
 
     base = ["data.corpus=builtin:sotu", f"data.seq_length={args.seq_length}", f"data.max_documents={args.max_documents}",
             f"masking.rate={args.rate}"]
-    data = prepare_data(build_config({}, base).data, build_config({}, base).tokenizer)
+    cfg = build_config({}, base)
+    data = prepare_data(cfg.data, cfg.tokenizer)
     tokenizer = data.tokenizer
     blocks = packed_blocks(data.shards, "train", args.seq_length, tokenizer.cls_token_id)
     n = min(args.batches, len(blocks) // args.batch_size)

@@ -49,15 +49,22 @@ def pretrain(
     set_: List[str] = typer.Option([], "--set", "-s", help=SET_HELP),
     out: Path = typer.Option(Path("runs/pretrain"), "--out", "-o", help="Run directory to write."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
+    stop_at_step: Optional[int] = typer.Option(None, "--stop-at-step", help="Pause after this step with a checkpoint "
+                                               "(the schedule still plans for train.max_steps); continue later with --resume."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ):
-    """Pretrain a masked language model from scratch (or continue a checkpoint) on a corpus."""
+    """Pretrain a masked language model from scratch (or continue a checkpoint) on a corpus.
+
+    Several processes: `accelerate launch --multi_gpu --num_processes N -m masklab.cli pretrain ...`
+    (or torchrun); on CPU-only machines the processes use gloo.
+    """
     from masklab.pretrain import pretrain as run, resolve_run_config
 
     cfg = resolve_run_config(str(config) if config else None, set_, out, resume)
-    summary = run(cfg, out, resume=resume, show_progress=not quiet)
-    _print_summary(summary, f"pretraining run {out}")
-    typer.echo(f"wrote {out}/config.yaml, {out}/metrics.jsonl, {out}/summary.json, {out}/checkpoint/")
+    summary = run(cfg, out, resume=resume, halt_at_step=stop_at_step, show_progress=not quiet)
+    if summary["is_main_process"]:
+        _print_summary(summary, f"pretraining run {out}")
+        typer.echo(f"wrote {out}/config.yaml, {out}/metrics.jsonl, {out}/summary.json, {out}/checkpoint/")
 
 
 @tokenizer_app.command("train")
@@ -114,6 +121,26 @@ def fill_mask_cmd(
     model, tokenizer = load_checkpoint(checkpoint)
     for n, candidates in enumerate(fill_mask(model, tokenizer, text, top_k), 1):
         typer.echo(f"[MASK] #{n}: " + "  ".join(f"{tok} ({p:.3f})" for tok, p in candidates))
+
+
+@app.command("mask-preview")
+def mask_preview_cmd(
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="Run config YAML (data, tokenizer and masking sections)."),
+    n: int = typer.Option(5, "--n", help="Sample blocks to show."),
+    html: Path = typer.Option(Path("mask-preview.html"), "--html", help="Write the same preview as an HTML page here."),
+    set_: List[str] = typer.Option([], "--set", "-s", help=SET_HELP),
+):
+    """Show corpus samples as the configured masker hides them, with measured masking statistics."""
+    from masklab.config import load_config
+    from masklab.preview import mask_preview, print_preview, write_html
+
+    if n < 1:
+        raise UserError("--n must be at least 1")
+    cfg = load_config(str(config) if config else None, set_)
+    preview = mask_preview(cfg, n)
+    print_preview(preview, cfg.masking.strategy, _console())
+    write_html(preview, cfg.masking.strategy, html)
+    typer.echo(f"wrote {html}")
 
 
 @app.command()

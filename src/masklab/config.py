@@ -8,6 +8,7 @@ run can be repeated from that file alone. Derived values (steps from a token bud
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,15 +70,85 @@ class ModelConfig:
             _check(0.0 <= getattr(self, name) < 1.0, f"model.{name} must be in [0, 1)")
 
 
+UPOS_TAGS = ("ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON", "PROPN", "PUNCT",
+             "SCONJ", "SYM", "VERB", "X")  # Universal Dependencies tags: one tag set for every tagger and language
+
+
+@dataclass
+class SpanSettings:
+    p: float = 0.2  # span length in words ~ Geometric(p); SpanBERT's 0.2 gives a mean of 3.8 words with max_words=10
+    max_words: int = 10  # longer draws are clipped here (SpanBERT: 10)
+
+    def __post_init__(self):
+        _check(0.0 < self.p <= 1.0, f"masking.span.p must be in (0, 1] (got {self.p}), e.g. 0.2")
+        _check(self.max_words >= 1, "masking.span.max_words must be >= 1, e.g. 10")
+
+
+def _default_pos_weights() -> dict[str, float]:
+    return {"NOUN": 2.0, "VERB": 1.5, "ADJ": 1.0, "default": 0.5}
+
+
+@dataclass
+class PosSettings:
+    tagger: str = "spacy-en"  # spacy-en (spaCy en_core_web_sm) or parsivar-fa (Persian); tags are computed once and cached
+    weights: dict[str, float] = field(default_factory=_default_pos_weights)  # relative masking chance per UPOS tag; "default" for the rest
+    processes: int = 1  # tagger processes (spaCy n_process): tagging runs once per corpus, then tags are cached
+
+    def __post_init__(self):
+        _check(isinstance(self.weights, dict) and self.weights, "masking.pos.weights must be a mapping like {NOUN: 2.0, default: 0.5}")
+        unknown = sorted(set(self.weights) - set(UPOS_TAGS) - {"default"})
+        _check(not unknown, f"masking.pos.weights has unknown tags {', '.join(map(str, unknown))}; use Universal POS tags "
+                            f"({', '.join(UPOS_TAGS)}) or default")
+        for tag, weight in self.weights.items():
+            _check(isinstance(weight, (int, float)) and not isinstance(weight, bool) and weight >= 0,
+                   f"masking.pos.weights.{tag} must be a number >= 0 (got {weight!r})")
+        _check(any(w > 0 for w in self.weights.values()), "masking.pos.weights must give some tag a weight > 0")
+        _check(self.processes >= 1, "masking.pos.processes must be >= 1")
+
+
+@dataclass
+class EntitySettings:
+    gazetteer: str = ""  # text file, one phrase per line, matched on whole words of the tokenized corpus
+    ner: str = "spacy-en"  # tagger whose named entities become units; "" = gazetteer only (e.g. for Persian)
+    processes: int = 1  # tagger processes (spaCy n_process): entities are found once per corpus, then cached
+
+    def __post_init__(self):
+        _check(bool(self.gazetteer or self.ner), "masking.entity needs a gazetteer file or a ner tagger (e.g. ner: spacy-en)")
+        _check(self.processes >= 1, "masking.entity.processes must be >= 1")
+
+
+@dataclass
+class PmiSettings:
+    max_n: int = 5  # longest n-gram unit; Levine et al. use 2..5 words
+    min_count: int = 10  # rarer n-grams have unreliable PMI estimates
+    vocab_size: int = 2000  # n-grams kept as units: the highest-PMI ones, an equal share per length; grow it with the corpus
+    count_tokens: int = 50_000_000  # n-grams are counted on at most this many training tokens; memory grows with it
+
+    def __post_init__(self):
+        _check(2 <= self.max_n <= 8, "masking.pmi.max_n must be between 2 and 8, e.g. 5")
+        _check(self.min_count >= 2 and self.vocab_size >= 1 and self.count_tokens >= 1000,
+               "masking.pmi needs min_count >= 2, vocab_size >= 1 and count_tokens >= 1000")
+
+
+_NESTED_MASKING = {"span": SpanSettings, "pos": PosSettings, "entity": EntitySettings, "pmi": PmiSettings}
+
+
 @dataclass
 class MaskingConfig:
-    strategy: str = "random"  # masker name (masklab.masking registry)
-    rate: float = 0.15  # share of eligible tokens the model must predict
+    strategy: str = "random"  # masker name: random, whole_word, span, pos, entity, pmi (masklab.masking registry)
+    rate: float = 0.15  # share of eligible tokens the model must predict (the end value when a schedule is set)
     mask_token_fraction: float = 0.8  # of the selected tokens: replaced by [MASK] (BERT's 80)
     random_token_fraction: float = 0.1  # replaced by a random non-special token (BERT's 10); the rest stay unchanged
     selection: Literal["exact", "bernoulli"] = "exact"  # exact = round(rate*n) per sequence: exact rate, static shapes
     mode: Literal["dynamic", "static"] = "dynamic"  # dynamic = fresh masks each time (RoBERTa); static = fixed per example (BERT)
     static_copies: int = 1  # with static masking: distinct mask patterns per block, cycled per epoch (BERT used 10)
+    corrupt_per: Literal["token", "unit"] = "token"  # unit = a masked word/span is all [MASK], all random or all kept, not mixed
+    schedule: Literal["constant", "linear", "cosine"] = "constant"  # rate over training: constant, or rate_start -> rate
+    rate_start: float = 0.0  # the rate at the start of a linear/cosine schedule (e.g. 0.4 -> 0.15); unused when constant
+    span: SpanSettings = field(default_factory=SpanSettings)  # strategy span (SpanBERT)
+    pos: PosSettings = field(default_factory=PosSettings)  # strategy pos: part-of-speech weighted words
+    entity: EntitySettings = field(default_factory=EntitySettings)  # strategy entity: phrases and named entities (ERNIE)
+    pmi: PmiSettings = field(default_factory=PmiSettings)  # strategy pmi: high-PMI n-grams (Levine et al. 2021)
 
     def __post_init__(self):
         _check(0.0 < self.rate < 1.0, f"masking.rate must be strictly between 0 and 1 (got {self.rate}), e.g. 0.15")
@@ -92,6 +163,26 @@ class MaskingConfig:
             "lower one of them (BERT uses 0.8 and 0.1)",
         )
         _check(self.static_copies >= 1, "masking.static_copies must be >= 1")
+        if self.schedule != "constant":
+            _check(0.0 < self.rate_start < 1.0, f"masking.schedule={self.schedule} needs masking.rate_start strictly between "
+                                                f"0 and 1 (got {self.rate_start}), e.g. 0.4")
+        _check(not (self.strategy == "entity" and self.selection == "bernoulli"),
+               "masking.strategy=entity fills the budget phrases first, which needs masking.selection=exact")
+        for name, cls in _NESTED_MASKING.items():
+            value = getattr(self, name)
+            if isinstance(value, dict):
+                setattr(self, name, _section(cls, value, f"masking.{name}"))
+            elif not isinstance(value, cls):
+                raise UserError(f"masking.{name} must be a mapping of settings, e.g. {name}: {{}}")
+
+    def rate_at(self, progress: float) -> float:
+        """The masking rate at `progress` in [0, 1] of training: constant, or rate_start -> rate along a
+        linear or cosine curve (Ankner et al. 2023, "Dynamic Masking Rate Schedules for MLM Pretraining")."""
+        if self.schedule == "constant":
+            return self.rate
+        t = min(1.0, max(0.0, progress))
+        shape = t if self.schedule == "linear" else 0.5 * (1.0 - math.cos(math.pi * t))
+        return self.rate_start + (self.rate - self.rate_start) * shape
 
 
 @dataclass

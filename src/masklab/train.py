@@ -24,7 +24,7 @@ from masklab.data.batches import TrainBatches, collate_single, init_worker
 from masklab.data.shards import PackedBlocks
 from masklab.errors import TrainingDiverged, UserError
 from masklab.evaluate import autocast_context, masked_lm_metrics
-from masklab.masking import MLMBatcher
+from masklab.masking import MLMBatcher, measure_masking
 from masklab.objectives import MaskedLMObjective
 from masklab.runtime import tune_allocator
 
@@ -146,7 +146,12 @@ def train_mlm(model, tokenizer, train_blocks: PackedBlocks, val_blocks: PackedBl
     batcher = MLMBatcher(cfg.masking, tokenizer, seed=tc.seed)
     start_micro = state["step"] * tc.grad_accum
     n_micro = total_steps * tc.grad_accum
-    dataset = TrainBatches(train_blocks, batcher, tc.batch_size, tc.seed, length=n_micro * world)
+    # The main process builds any cached per-token features (POS tags, phrase units) first.
+    with accelerator.main_process_first():
+        dataset = TrainBatches(train_blocks, batcher, tc.batch_size, tc.seed, length=n_micro * world,
+                               show_progress=show_progress and accelerator.is_main_process)
+    if checkpoint is None:  # what the masker really does on this corpus, measured once per run
+        log.write({"step": 0, "masking": measure_masking(batcher, train_blocks)})
     sampler = range(start_micro * world + accelerator.process_index, n_micro * world, world)
     on_gpu = accelerator.device.type == "cuda"
     if on_gpu and precision == "fp32":  # TF32 tensor cores: fp32 storage, ~8x matmul throughput on Ampere+
@@ -218,7 +223,8 @@ def train_mlm(model, tokenizer, train_blocks: PackedBlocks, val_blocks: PackedBl
                 seconds = time.perf_counter() - window_start
                 tps = window_steps * tokens_per_step / max(seconds, 1e-9)
                 log.write({"step": step, "tokens": state["tokens"], "loss": window_loss / window_steps,
-                           "lr": optimizer.param_groups[0]["lr"], "tokens_per_second": tps, "elapsed": state["elapsed"]})
+                           "lr": optimizer.param_groups[0]["lr"], "mask_rate": cfg.masking.rate_at(step / total_steps),
+                           "tokens_per_second": tps, "elapsed": state["elapsed"]})
                 bar.set_postfix(loss=f"{window_loss / window_steps:.3f}", tok_s=f"{tps:,.0f}")
                 window_loss, window_steps, window_start = 0.0, 0, time.perf_counter()
             bar.update(1)

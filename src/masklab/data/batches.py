@@ -4,7 +4,10 @@ Training batch number m covers positions [m*B, (m+1)*B) of an endless stream of 
 permutations of the blocks, each permutation seeded by (seed, epoch). A batch is therefore a pure
 function of (seed, m): resuming at step s just starts at m = s * accumulation, dataloader workers
 need no shared random state, and n processes with batch b see exactly the blocks and masks of one
-process with batch n*b.
+process with batch n*b. The masker's per-token features (word starts, POS ids, phrase units) are cut
+from sidecars beside the shards, in the same blocks. With a masking-rate schedule, micro-batch m is
+masked at `masking.rate_at(m / len(self))`: the rate follows training progress and stays a pure
+function of m, so resumed runs and dataloader workers agree on it.
 """
 
 from __future__ import annotations
@@ -20,9 +23,11 @@ from masklab.masking import MLMBatcher, derive_seed
 class TrainBatches(Dataset):
     """Item m is micro-batch m: {"input_ids", "labels"} of shape (B, T)."""
 
-    def __init__(self, blocks: PackedBlocks, batcher: MLMBatcher, batch_size: int, seed: int, length: int):
+    def __init__(self, blocks: PackedBlocks, batcher: MLMBatcher, batch_size: int, seed: int, length: int,
+                 show_progress: bool = True):
         self.blocks = blocks
         self.batcher = batcher
+        batcher.attach(blocks, show_progress)
         self.batch_size = batch_size
         self.seed = seed
         self.length = length
@@ -42,15 +47,17 @@ class TrainBatches(Dataset):
         positions = m * self.batch_size + np.arange(self.batch_size)
         epochs = positions // n
         ids = np.array([self._permutation(int(e))[p % n] for e, p in zip(epochs, positions)])
-        return self.batcher(self.blocks.gather(ids), block_ids=ids, epochs=epochs)
+        return self.batcher.from_blocks(self.blocks, ids, epochs, rate=self.batcher.rate_at(m / self.length))
 
 
 def eval_batches(blocks: PackedBlocks, batcher: MLMBatcher, batch_size: int, max_blocks: int = 0):
-    """Validation blocks in order, masked with the batcher's (fixed) seed: same masks for every model."""
+    """Validation blocks in order, masked with the batcher's (fixed) seed at the final `masking.rate`:
+    the same masks for every model."""
+    batcher.attach(blocks, show_progress=False)
     n = len(blocks) if not max_blocks else min(max_blocks, len(blocks))
     for start in range(0, n, batch_size):
         ids = np.arange(start, min(start + batch_size, n))
-        yield batcher(blocks.gather(ids), block_ids=ids)
+        yield batcher.from_blocks(blocks, ids)
 
 
 def collate_single(item):

@@ -54,3 +54,10 @@ def test_bad_yaml_is_one_line(tmp_path):
     with pytest.raises(UserError) as info:
         load_config(p)
     assert "not valid YAML" in str(info.value)
+
+
+def test_nested_settings_take_three_part_keys():
+    cfg = build_config({"masking": {"span": {"max_words": 5}}}, ["masking.strategy=span", "masking.span.p=0.3"])
+    assert cfg.masking.span.p == 0.3 and cfg.masking.span.max_words == 5
+    with pytest.raises(UserError, match="valid keys in \\[masking.span\\]"):
+        build_config({}, ["masking.span.q=1"])

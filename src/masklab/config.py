@@ -283,8 +283,8 @@ def _parse_override(text: str) -> tuple[list[str], Any]:
         raise UserError(f"--set expects section.key=value (got {text!r}), e.g. --set train.lr=3e-4")
     key, raw = text.split("=", 1)
     parts = key.strip().split(".")
-    if len(parts) != 2:
-        raise UserError(f"--set key must be section.key (got {key!r}), e.g. train.lr")
+    if len(parts) not in (2, 3):
+        raise UserError(f"--set key must be section.key or section.key.subkey (got {key!r}), e.g. train.lr or masking.span.p")
     return parts, yaml.safe_load(raw) if raw.strip() else ""
 
 
@@ -298,8 +298,13 @@ def build_config(raw: dict | None = None, overrides: list[str] | tuple[str, ...]
             raise UserError(f"config section [{sec}] must be a mapping of key: value")
         merged.setdefault(sec, {}).update(values)
     for text in overrides:
-        (sec, key), value = _parse_override(text)
-        merged.setdefault(sec, {})[key] = value
+        (sec, key, *sub), value = _parse_override(text)
+        section = merged.setdefault(sec, {})
+        if sub:  # nested settings, e.g. masking.span.p: merge into that mapping
+            nested = section.get(key)
+            section[key] = {**(nested if isinstance(nested, dict) else {}), sub[0]: value}
+        else:
+            section[key] = value
     sections = {f.name: f.type for f in dataclasses.fields(RunConfig)}
     hints = typing.get_type_hints(RunConfig)
     kwargs = {}

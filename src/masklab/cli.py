@@ -13,12 +13,14 @@ from typing import List, Optional
 
 import typer
 
+from masklab.cli_finetune import register as register_finetune
 from masklab.errors import UserError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Pretrain, evaluate and query masked language models.")
 tokenizer_app = typer.Typer(no_args_is_help=True, help="Train tokenizers.")
 app.add_typer(tokenizer_app, name="tokenizer")
+register_finetune(app)
 
 SET_HELP = "Override a config value, e.g. --set train.lr=3e-4 (repeatable)."
 

@@ -1,0 +1,68 @@
+"""The `finetune` and `compare` commands: a thin layer over masklab.finetune and masklab.compare.
+
+`register(app)` adds both to masklab's typer app. Flags map onto FinetuneConfig fields; `--set key=value`
+reaches every other field. Heavy imports happen inside the commands so `masklab --help` stays instant.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+FLAGS = {  # CLI option -> FinetuneConfig field, for the options below that are set explicitly
+    "task": "task", "init": "init", "arch": "arch", "mode": "mode", "top_k": "top_k", "llrd": "llrd", "lr": "lr",
+    "epochs": "epochs", "max_steps": "max_steps", "max_train_examples": "max_train_examples", "seed": "seed", "seeds": "seeds",
+}
+
+
+def finetune(
+    task: Optional[str] = typer.Option(None, "--task", "-t", help="builtin:rt-sentiment | builtin:sotu-era | builtin:fa-topic, "
+                                       "a CSV/TSV/JSONL/parquet file (text + label columns) or a CoNLL file (token tag per line)."),
+    init: Optional[str] = typer.Option(None, "--init", "-i", help="random | builtin:minilm | a masklab pretraining run | "
+                                       "a Hugging Face checkpoint directory."),
+    arch: Optional[str] = typer.Option(None, "--arch", help="With --init random: a preset (tiny/mini/small/medium/base) or a "
+                                       "checkpoint whose architecture and tokenizer get fresh weights (e.g. builtin:minilm)."),
+    mode: Optional[str] = typer.Option(None, "--mode", "-m", help="probe | top-k | full | gradual"),
+    top_k: Optional[int] = typer.Option(None, "--top-k", help="With --mode top-k: encoder layers to train under the head."),
+    llrd: Optional[float] = typer.Option(None, "--llrd", help="Layer-wise learning-rate decay factor (e.g. 0.9; 1 = off)."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate (default: 1e-3 for probe, 5e-5 otherwise)."),
+    epochs: Optional[float] = typer.Option(None, "--epochs"),
+    max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Optimizer steps (overrides --epochs)."),
+    max_train_examples: Optional[int] = typer.Option(None, "--max-train-examples", help="Train on a seeded subsample."),
+    seed: Optional[int] = typer.Option(None, "--seed"),
+    seeds: Optional[int] = typer.Option(None, "--seeds", help="Repeat with this many seeds; report mean ± std."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="Fine-tuning config YAML (a flat mapping of fields)."),
+    set_: List[str] = typer.Option([], "--set", "-s", help="Any other config field, e.g. --set batch_size=32 (repeatable)."),
+    out: Path = typer.Option(Path("runs/finetune"), "--out", "-o", help="Run directory to write."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+):
+    """Fine-tune (or probe) an encoder on a labelled task from random or pretrained weights; record curves and per-layer change."""
+    from masklab.compare import load_run, markdown_table
+    from masklab.finetune import run_finetune
+    from masklab.finetune_config import load_finetune_config
+
+    given = locals()
+    flags = [f"{field}={given[name]}" for name, field in FLAGS.items() if given[name] is not None]
+    cfg = load_finetune_config(str(config) if config else None, [*flags, *set_])
+    run_finetune(cfg, out, show_progress=not quiet)
+    typer.echo(markdown_table([load_run(out)]))
+    typer.echo(f"wrote {out}/summary.json, config.yaml, learning_curves.png, layer_change.png and "
+               f"{', '.join(f'{out}/seed-{cfg.seed + s}/' for s in range(cfg.seeds))} (metrics.jsonl, summary.json, model/)")
+
+
+def compare(
+    runs: List[Path] = typer.Argument(..., help="Run directories written by masklab finetune."),
+    out: Path = typer.Option(Path("compare"), "--out", "-o", help="Directory for compare.md, the PNGs and compare.html."),
+):
+    """Put fine-tuning runs side by side: a table, overlay learning curves and per-layer change, one HTML page."""
+    from masklab.compare import compare_runs
+
+    typer.echo(compare_runs(runs, out))
+    typer.echo(f"wrote {out}/compare.md, {out}/curves.png, {out}/layers.png, {out}/compare.html")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("finetune")(finetune)
+    app.command("compare")(compare)

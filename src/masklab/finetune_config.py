@@ -1,0 +1,118 @@
+"""The fine-tuning run configuration: one typed dataclass, a YAML loader and `--set key=value` overrides.
+
+The resolved config is saved as `config.yaml` in the run directory; values derived from it (the
+learning rate a mode defaults to, steps from epochs) are computed where used and logged in summary.json.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import yaml
+
+from masklab.config import _check, _section
+from masklab.errors import UserError
+
+MODE_DEFAULT_LR = {"probe": 1e-3, "top-k": 5e-5, "full": 5e-5, "gradual": 5e-5}
+
+
+@dataclass
+class FinetuneConfig:
+    # -- the task
+    task: str = "builtin:rt-sentiment"  # builtin:rt-sentiment|sotu-era|fa-topic, a CSV/TSV/JSONL/parquet file (text + label columns) or a CoNLL file (.conll/.iob/.bio: token tag per line)
+    validation: str = ""  # a file like `task` used as the validation split; "" = carve val_fraction out of `task`
+    test: str = ""  # a file like `task` used as the test split; "" = carve test_fraction out of `task`
+    text_column: str = "text"  # column holding the text in CSV / JSONL / parquet task files
+    text_pair_column: str = ""  # second text for pair tasks (entailment, paraphrase); "" = single texts
+    label_column: str = "label"  # column holding the label; the label set is read from the training split
+    val_fraction: float = 0.1  # share of the task's examples carved out for validation (model selection)
+    test_fraction: float = 0.1  # share carved out for the final test; never seen while training or selecting
+    split_seed: int = 0  # separate from `seed`, so every seed and every init is tested on the same examples
+    max_train_examples: int = 0  # 0 = all; else a seeded subsample (split_seed), which keeps budgeted comparisons quick
+    max_eval_examples: int = 500  # validation examples scored at each evaluation; 0 = all (the test split is always scored in full)
+    # -- where training starts and what it may change
+    init: str = "random"  # random | builtin:minilm | a masklab pretraining run directory | a Hugging Face checkpoint directory
+    arch: str = "mini"  # init=random only: a preset (tiny/mini/small/medium/base, tokenizer trained on the task) or a checkpoint spec whose architecture and tokenizer get fresh weights
+    vocab_size: int = 8000  # tokenizer size when init=random with a preset: small tasks give few examples per token
+    mode: Literal["probe", "top-k", "full", "gradual"] = "full"  # probe = frozen encoder + new head; top-k = also the top k layers; gradual = ULMFiT unfreezing
+    top_k: int = 2  # mode=top-k: encoder layers trained under the head
+    unfreeze_every: int = 0  # mode=gradual: steps between unfreezing the next group from the top; 0 = one epoch (ULMFiT)
+    llrd: float = 1.0  # layer-wise learning-rate decay: each layer trains at llrd x the rate of the one above; 1 = off, 0.8-0.95 typical
+    # -- optimisation
+    lr: float = 0.0  # peak learning rate; 0 = the mode's default: 1e-3 for probe (only a new head), 5e-5 otherwise (BERT's fine-tuning range)
+    batch_size: int = 16  # examples per optimizer step
+    epochs: float = 3.0  # passes over the training split (fractions allowed); ignored when max_steps is set
+    max_steps: int = 0  # 0 = epochs x batches per epoch; else exactly this many optimizer steps
+    warmup_fraction: float = 0.1  # linear warm-up share, then linear decay to 0 (Devlin et al.'s schedule)
+    weight_decay: float = 0.01  # on weight matrices only, not biases or LayerNorm gains
+    clip_norm: float = 1.0  # gradient clipping by global norm; 0 = off
+    dropout: float = 0.1  # hidden and attention dropout: on in fine-tuning, where small labelled sets overfit fast
+    max_length: int = 128  # tokens per example after truncation (batches are padded to their longest example)
+    precision: Literal["auto", "bf16", "fp32"] = "auto"  # auto = bf16 autocast where the hardware runs it fast
+    seed: int = 0  # head init (and random init), data order and dropout
+    seeds: int = 1  # repeat the run with seeds seed, seed+1, ...; summary.json reports mean and std
+    # -- what gets recorded
+    log_every: int = 10  # steps between train-loss / gradient-norm lines in metrics.jsonl
+    eval_every: int = 0  # steps between validation evaluations; 0 = ten per run (plus one before training)
+    cache_features: bool = True  # mode=probe: run the frozen encoder once per example instead of every step (same result, far faster)
+    analysis_examples: int = 256  # validation examples on which the initial and fine-tuned models' layers are compared (CKA)
+    save_model: bool = True  # save the fine-tuned model + tokenizer (save_pretrained, safetensors) in each seed's model/
+
+    def __post_init__(self):
+        _check(0.0 <= self.val_fraction < 1.0 and 0.0 <= self.test_fraction < 1.0 and self.val_fraction + self.test_fraction < 1.0,
+               "val_fraction and test_fraction must be in [0, 1) and leave some training data, e.g. 0.1 each")
+        _check(self.max_train_examples >= 0 and self.max_eval_examples >= 0, "max_train_examples and max_eval_examples must be >= 0")
+        _check(self.top_k >= 1, "top_k must be >= 1 (use mode=probe to train the head alone)")
+        _check(self.unfreeze_every >= 0, "unfreeze_every must be >= 0 (0 = one epoch)")
+        _check(0.0 < self.llrd <= 1.0, f"llrd must be in (0, 1] (got {self.llrd}), e.g. 0.9; 1 turns it off")
+        _check(self.lr >= 0, "lr must be >= 0 (0 = the mode's default)")
+        _check(self.batch_size >= 1 and self.max_steps >= 0 and self.epochs > 0, "batch_size must be >= 1, epochs > 0 and max_steps >= 0")
+        _check(0.0 <= self.warmup_fraction < 1.0, "warmup_fraction must be in [0, 1)")
+        _check(0.0 <= self.dropout < 1.0, "dropout must be in [0, 1)")
+        _check(self.max_length >= 8, "max_length must be at least 8 tokens, e.g. 128")
+        _check(self.seeds >= 1 and self.log_every >= 1 and self.eval_every >= 0, "seeds and log_every must be >= 1, eval_every >= 0")
+        _check(self.vocab_size >= 100, "vocab_size must be at least 100, e.g. 8000")
+        _check(self.analysis_examples >= 1, "analysis_examples must be >= 1")
+
+    def learning_rate(self) -> float:
+        return self.lr or MODE_DEFAULT_LR[self.mode]
+
+
+def _parse(text: str) -> tuple[str, object]:
+    if "=" not in text:
+        raise UserError(f"--set expects key=value (got {text!r}), e.g. --set lr=3e-5")
+    key, raw = text.split("=", 1)
+    key = key.strip().removeprefix("finetune.")
+    return key, yaml.safe_load(raw) if raw.strip() else ""
+
+
+def build_finetune_config(raw: dict | None = None, overrides: list[str] | tuple[str, ...] = ()) -> FinetuneConfig:
+    """Defaults, then `raw` (a flat mapping, e.g. from YAML), then `key=value` overrides."""
+    values = dict(raw or {})
+    for text in overrides:
+        key, value = _parse(text)
+        values[key] = value
+    return _section(FinetuneConfig, values, "finetune")
+
+
+def load_finetune_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> FinetuneConfig:
+    raw: dict = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise UserError(f"config file {p} does not exist; pass an existing YAML file or omit it")
+        try:
+            raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise UserError(f"config file {p} is not valid YAML ({str(exc).splitlines()[0]}); fix the syntax") from None
+        if not isinstance(raw, dict):
+            raise UserError(f"config file {p} must be a flat mapping of fine-tuning settings (task:, init:, mode: ...)")
+    return build_finetune_config(raw, overrides)
+
+
+def save_finetune_config(cfg: FinetuneConfig, path: Path) -> None:
+    path.write_text(yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False, allow_unicode=True), encoding="utf-8")
+

@@ -124,3 +124,23 @@ def test_disk_full_checkpoint_write_keeps_previous(corpus_file, tmp_path, monkey
         run(corpus_file, tmp_path / "r", steps=8, resume=True)
     assert hashlib.sha256((tmp_path / "r" / "checkpoint" / "model.safetensors").read_bytes()).hexdigest() == before
     assert not list((tmp_path / "r").glob(".checkpoint-*"))
+
+
+def test_block_diagonal_attention_keeps_packed_documents_apart(tiny_tokenizer):
+    model = tiny_model(tiny_tokenizer).eval()
+    sep = tiny_tokenizer.sep_token_id
+    ids = torch.randint(5, len(tiny_tokenizer), (2, 32), generator=torch.Generator().manual_seed(1))
+    ids[:, 0], ids[:, 12] = tiny_tokenizer.cls_token_id, sep  # document A = positions 0..12, B = 13..31
+    other = ids.clone()
+    other[:, 20:30] = torch.randint(5, len(tiny_tokenizer), (2, 10), generator=torch.Generator().manual_seed(2))
+    labels = torch.full_like(ids, -100)
+    labels[:, 3:9] = ids[:, 3:9]  # predict inside document A only
+    apart = MaskedLMObjective(model, document_sep_id=sep)
+    together = MaskedLMObjective(model)
+    torch.testing.assert_close(apart(ids, labels)["logits"], apart(other, labels)["logits"])
+    assert not torch.allclose(together(ids, labels)["logits"], together(other, labels)["logits"])
+
+
+def test_pretraining_with_block_diagonal_attention(corpus_file, tmp_path):
+    summary = run(corpus_file, tmp_path / "bd", steps=4, data__block_diagonal="true")
+    assert summary["steps"] == 4 and summary["masked_loss"] > 0

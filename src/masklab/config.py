@@ -32,6 +32,7 @@ class DataConfig:
     val_fraction: float = 0.05  # share of documents (not tokens) held out, so no document straddles the split
     split_seed: int = 0  # seeds the document split independently of the training seed
     seq_length: int = 128  # tokens per packed training block, including [CLS]
+    block_diagonal: bool = False  # packed documents don't attend to each other ([SEP] ends one); costs an explicit attention mask
     cache_dir: str = ""  # "" = $MASKLAB_CACHE or ~/.cache/masklab; token shards are cached here by content
     hf_split: str = "train"  # split to read when `corpus` is a Hugging Face dataset name
 

@@ -10,7 +10,7 @@ from masklab.data.shards import packed_blocks
 from masklab.errors import UserError
 from masklab.evaluate import masked_lm_metrics, pseudo_perplexity
 from masklab.models import resolve_checkpoint
-from masklab.objectives import MaskedLMObjective
+from masklab.objectives import mlm_objective
 from masklab.train import resolve_precision
 
 
@@ -35,13 +35,13 @@ def evaluate_checkpoint(path: str | Path, corpus: str | None = None, overrides=(
     run_config = path / "config.yaml"
     cfg = load_config(run_config if run_config.exists() else None, overrides)
     model, tokenizer = load_checkpoint(path)
-    if corpus is not None:
-        cfg = load_config(None, [*overrides, f"data.corpus={corpus}", "data.val_fraction=0"])
+    if corpus is not None:  # the run's own settings (masking, attention, eval) on another text
+        cfg = load_config(run_config if run_config.exists() else None, [*overrides, f"data.corpus={corpus}", "data.val_fraction=0"])
     data = prepare_data(cfg.data, cfg.tokenizer, tokenizer_path=str(resolve_checkpoint(path)), show_progress=show_progress)
     split = "train" if corpus is not None else "val"
     blocks = packed_blocks(data.shards, split, cfg.data.seq_length, tokenizer.cls_token_id)
     precision = resolve_precision(cfg.train.precision)
-    metrics = masked_lm_metrics(MaskedLMObjective(model), blocks, tokenizer, cfg.eval, cfg.masking, precision,
+    metrics = masked_lm_metrics(mlm_objective(model, tokenizer, cfg), blocks, tokenizer, cfg.eval, cfg.masking, precision,
                                 data.shards.unigram_counts())
     metrics["pseudo_perplexity"] = pseudo_perplexity(model, tokenizer, blocks, cfg.eval.pppl_sequences,
                                                      cfg.eval.pppl_max_length, precision)

@@ -20,19 +20,33 @@ MLM_PARTS = {
 }
 
 
+def document_mask(input_ids: torch.Tensor, sep_id: int) -> torch.Tensor:
+    """(B, 1, T, T) boolean attention mask: a token attends only within its own packed document.
+
+    Each [SEP] closes the document it ends; the block's leading [CLS] belongs to the first one.
+    """
+    is_sep = (input_ids == sep_id).long()
+    doc = torch.cumsum(is_sep, dim=1) - is_sep  # (B, T) document index within the block
+    return (doc[:, :, None] == doc[:, None, :]).unsqueeze(1)
+
+
 class MaskedLMObjective(nn.Module):
     """Wraps a transformers *ForMaskedLM model; forward returns the loss and the masked-position logits.
 
-    A module (rather than a function) so DistributedDataParallel sees the whole computation.
+    A module (rather than a function) so DistributedDataParallel sees the whole computation. With
+    `document_sep_id`, packed documents are kept apart by a block-diagonal attention mask (SDPA).
     """
 
-    def __init__(self, model, sparse: bool = True):
+    def __init__(self, model, sparse: bool = True, document_sep_id: int | None = None):
         super().__init__()
         self.model = model
         parts = MLM_PARTS.get(model.config.model_type)
         self.parts = parts if sparse else None
+        self.document_sep_id = document_sep_id
 
     def forward(self, input_ids: torch.Tensor, labels: torch.Tensor, attention_mask=None) -> dict:
+        if self.document_sep_id is not None and attention_mask is None:
+            attention_mask = document_mask(input_ids, self.document_sep_id)
         selected = labels != -100  # (B, T)
         if self.parts is not None:
             encoder, head = (getattr(self.model, name) for name in self.parts)
@@ -43,3 +57,9 @@ class MaskedLMObjective(nn.Module):
         targets = labels[selected]  # (M,)
         loss = F.cross_entropy(logits.float(), targets)
         return {"loss": loss, "logits": logits, "targets": targets}
+
+
+def mlm_objective(model, tokenizer, cfg) -> MaskedLMObjective:
+    """The objective a run config asks for: sparse or dense head, block-diagonal or full attention."""
+    sep = tokenizer.sep_token_id if cfg.data.block_diagonal else None
+    return MaskedLMObjective(model, sparse=cfg.model.sparse_prediction, document_sep_id=sep)

@@ -20,7 +20,7 @@ from masklab.data.shards import packed_blocks
 from masklab.errors import UserError
 from masklab.evaluate import masked_lm_metrics, pseudo_perplexity
 from masklab.models import build_model, count_parameters
-from masklab.objectives import MaskedLMObjective
+from masklab.objectives import mlm_objective
 from masklab.train import train_mlm
 
 
@@ -69,7 +69,7 @@ def pretrain(cfg: RunConfig, out: Path, resume: bool = False, halt_at_step: int 
                        halt_at_step=halt_at_step, show_progress=show_progress)
 
     # Final evaluation on fixed masks, with the unigram baseline, and pseudo-perplexity on a sample.
-    metrics = masked_lm_metrics(MaskedLMObjective(model), val_blocks, tokenizer, cfg.eval, cfg.masking,
+    metrics = masked_lm_metrics(mlm_objective(model, tokenizer, cfg), val_blocks, tokenizer, cfg.eval, cfg.masking,
                                 result.precision, data.shards.unigram_counts())
     pppl = pseudo_perplexity(model, tokenizer, val_blocks, cfg.eval.pppl_sequences, cfg.eval.pppl_max_length, result.precision)
     summary = {

@@ -25,7 +25,7 @@ from masklab.data.shards import PackedBlocks
 from masklab.errors import TrainingDiverged, UserError
 from masklab.evaluate import autocast_context, masked_lm_metrics
 from masklab.masking import MLMBatcher, measure_masking
-from masklab.objectives import MaskedLMObjective
+from masklab.objectives import mlm_objective
 from masklab.runtime import tune_allocator
 
 
@@ -125,7 +125,7 @@ def train_mlm(model, tokenizer, train_blocks: PackedBlocks, val_blocks: PackedBl
         total_steps = min(total_steps, math.ceil(tc.max_tokens / tokens_per_step))
 
     # Set-up: objective, optimizer, and (on --resume) the state of the last checkpoint.
-    objective = MaskedLMObjective(model, sparse=cfg.model.sparse_prediction)
+    objective = mlm_objective(model, tokenizer, cfg)
     optimizer = make_optimizer(model, tc)
     state = {"step": 0, "tokens": 0, "elapsed": 0.0, "compute_seconds": 0.0}
     checkpoint = find_checkpoint(run_dir) if resume else None

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Literal
 
-from masklab.data.sources import _guard_utf8, _open_text, _suffixes, resource_path
+from masklab.data.sources import guard_utf8, iter_json_records, open_text, resource_path, split_suffix
 from masklab.errors import UserError
 
 TABLE_SUFFIXES = {".csv", ".tsv", ".jsonl", ".json", ".ndjson", ".parquet"}
@@ -122,7 +122,7 @@ BUILTIN_TASKS: dict[str, Callable[[], Examples]] = {
 # ---- users' files -------------------------------------------------------------------------------------
 
 def _table_rows(path: Path) -> list[dict]:
-    suffix, gz = _suffixes(path)
+    suffix, gz = split_suffix(path)
     if suffix == ".parquet":
         try:
             import pyarrow.parquet as pq
@@ -132,23 +132,11 @@ def _table_rows(path: Path) -> list[dict]:
             return pq.read_table(path).to_pylist()
         except Exception as exc:  # pyarrow raises several types for a corrupt file
             raise UserError(f"{path} is not a readable parquet file ({type(exc).__name__}); check the file") from None
-    with _open_text(path, gz) as f:
-        lines = _guard_utf8(path, f)
-        if suffix in (".csv", ".tsv"):
-            csv.field_size_limit(sys.maxsize)
-            return list(csv.DictReader(lines, delimiter="\t" if suffix == ".tsv" else ","))
-        rows = []
-        for n, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise UserError(f"{path} line {n} is not valid JSON ({exc.msg}); one JSON object per line") from None
-            if not isinstance(record, dict):
-                raise UserError(f"{path} line {n} is not a JSON object; one object per line with text and label columns")
-            rows.append(record)
-        return rows
+    if suffix in (".csv", ".tsv"):
+        csv.field_size_limit(sys.maxsize)
+        with open_text(path, gz) as f:
+            return list(csv.DictReader(guard_utf8(path, f), delimiter="\t" if suffix == ".tsv" else ","))
+    return [record for _, record in iter_json_records(path, gz)]
 
 
 def _read_table(path: Path, text_column: str, pair_column: str, label_column: str) -> Examples:
@@ -175,10 +163,10 @@ def _read_table(path: Path, text_column: str, pair_column: str, label_column: st
 
 def _read_conll(path: Path) -> Examples:
     """One `token ... tag` line per word (token first, tag last), blank lines between sentences."""
-    _, gz = _suffixes(path)
+    _, gz = split_suffix(path)
     sentences, tags, words, word_tags = [], [], [], []
-    with _open_text(path, gz) as f:
-        for n, line in enumerate(_guard_utf8(path, f), 1):
+    with open_text(path, gz) as f:
+        for n, line in enumerate(guard_utf8(path, f), 1):
             fields = line.split()
             if not fields or fields[0] == "-DOCSTART-":
                 if words:
@@ -200,7 +188,7 @@ def _read_conll(path: Path) -> Examples:
 
 
 def task_kind(spec: str) -> Literal["sequence", "token"]:
-    return "token" if _suffixes(Path(spec))[0] in CONLL_SUFFIXES else "sequence"
+    return "token" if split_suffix(Path(spec))[0] in CONLL_SUFFIXES else "sequence"
 
 
 def read_examples(spec: str, text_column: str, pair_column: str, label_column: str) -> Examples:
@@ -213,7 +201,7 @@ def read_examples(spec: str, text_column: str, pair_column: str, label_column: s
     if not path.is_file():
         raise UserError(f"task file {spec!r} does not exist; pass a CSV/TSV/JSONL/parquet or CoNLL file, "
                         f"or one of {', '.join(f'builtin:{n}' for n in BUILTIN_TASKS)}")
-    suffix = _suffixes(path)[0]
+    suffix = split_suffix(path)[0]
     if suffix in CONLL_SUFFIXES:
         return _read_conll(path)
     if suffix in TABLE_SUFFIXES:

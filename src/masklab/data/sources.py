@@ -36,7 +36,7 @@ def resource_path(name: str) -> Path:
     return Path(str(resources.files("masklab") / "resources" / name))
 
 
-def _suffixes(path: Path) -> tuple[str, bool]:
+def split_suffix(path: Path) -> tuple[str, bool]:
     """The format suffix and whether the file is gzip-compressed (`a.jsonl.gz` -> ('.jsonl', True))."""
     suffixes = [s.lower() for s in path.suffixes]
     if suffixes and suffixes[-1] == ".gz":
@@ -44,7 +44,7 @@ def _suffixes(path: Path) -> tuple[str, bool]:
     return (suffixes[-1] if suffixes else ""), False
 
 
-def _open_text(path: Path, gz: bool) -> io.TextIOBase:
+def open_text(path: Path, gz: bool) -> io.TextIOBase:
     raw = path.open("rb")
     head = raw.read(8192)
     raw.seek(0)
@@ -60,7 +60,7 @@ def _open_text(path: Path, gz: bool) -> io.TextIOBase:
     return io.TextIOWrapper(raw, encoding="utf-8", errors="strict", newline="")
 
 
-def _guard_utf8(path: Path, lines: Iterator) -> Iterator:
+def guard_utf8(path: Path, lines: Iterator) -> Iterator:
     try:
         yield from lines
     except UnicodeDecodeError as exc:
@@ -71,14 +71,14 @@ def _guard_utf8(path: Path, lines: Iterator) -> Iterator:
 
 
 def _read_txt(path: Path, gz: bool, doc_split: str) -> Iterator[str]:
-    with _open_text(path, gz) as f:
+    with open_text(path, gz) as f:
         if doc_split == "line":
-            for line in _guard_utf8(path, f):
+            for line in guard_utf8(path, f):
                 if line.strip():
                     yield line
             return
         block: list[str] = []
-        for line in _guard_utf8(path, f):
+        for line in guard_utf8(path, f):
             if line.strip():
                 block.append(line)
             elif block:
@@ -98,9 +98,10 @@ def _column(record: dict, column: str, path: Path, where: str) -> str:
     return "" if value is None else str(value)
 
 
-def _read_jsonl(path: Path, gz: bool, column: str) -> Iterator[str]:
-    with _open_text(path, gz) as f:
-        for n, line in enumerate(_guard_utf8(path, f), 1):
+def iter_json_records(path: Path, gz: bool) -> Iterator[tuple[int, dict]]:
+    """(line number, object) for every non-empty line of a JSON-lines file."""
+    with open_text(path, gz) as f:
+        for n, line in enumerate(guard_utf8(path, f), 1):
             if not line.strip():
                 continue
             try:
@@ -108,14 +109,19 @@ def _read_jsonl(path: Path, gz: bool, column: str) -> Iterator[str]:
             except json.JSONDecodeError as exc:
                 raise UserError(f"{path} line {n} is not valid JSON ({exc.msg}); one JSON object per line") from None
             if not isinstance(record, dict):
-                raise UserError(f"{path} line {n} is not a JSON object; one object per line with a text column")
-            yield _column(record, column, path, f"line {n}")
+                raise UserError(f"{path} line {n} is not a JSON object; write one object per line")
+            yield n, record
+
+
+def _read_jsonl(path: Path, gz: bool, column: str) -> Iterator[str]:
+    for n, record in iter_json_records(path, gz):
+        yield _column(record, column, path, f"line {n}")
 
 
 def _read_csv(path: Path, gz: bool, column: str, suffix: str) -> Iterator[str]:
     csv.field_size_limit(sys.maxsize)
-    with _open_text(path, gz) as f:
-        reader = csv.DictReader(_guard_utf8(path, f), delimiter="\t" if suffix == ".tsv" else ",")
+    with open_text(path, gz) as f:
+        reader = csv.DictReader(guard_utf8(path, f), delimiter="\t" if suffix == ".tsv" else ",")
         for row in reader:
             yield _column(row, column, path, "header")
 
@@ -137,7 +143,7 @@ def _read_parquet(path: Path, column: str) -> Iterator[str]:
 
 
 def read_file(path: Path, column: str = "text", doc_split: str = "blank_line") -> Iterator[str]:
-    suffix, gz = _suffixes(path)
+    suffix, gz = split_suffix(path)
     if suffix in TEXT_SUFFIXES or (suffix == "" and not gz):
         return _read_txt(path, gz, doc_split)
     if suffix in JSONL_SUFFIXES:
@@ -179,7 +185,7 @@ def iter_documents(spec: str, column: str = "text", doc_split: str = "blank_line
     if not path.exists():
         raise UserError(f"corpus {spec!r} does not exist; pass a file, a directory, builtin:sotu or hf:DATASET_NAME")
     if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file() and _suffixes(p)[0] in SUPPORTED)
+        files = sorted(p for p in path.rglob("*") if p.is_file() and split_suffix(p)[0] in SUPPORTED)
         if not files:
             raise UserError(f"directory {path} holds no corpus files ({', '.join(sorted(SUPPORTED))}, optionally .gz)")
         for file in files:

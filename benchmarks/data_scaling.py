@@ -84,6 +84,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes-mb", type=int, nargs="+", default=[100, 1000])
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/masklab-scaling"))
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="tokenizer thread counts to compare")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
 
@@ -100,7 +101,7 @@ def main() -> None:
         corpus = args.workdir / f"sotu-{size}mb.txt"
         nbytes = build_corpus(corpus, size)
         train_rss = None
-        for threads in (1, 2):
+        for threads in args.threads:
             cache = args.workdir / f"cache-{size}-{threads}"
             subprocess.run(["rm", "-rf", str(cache)], check=True)
             r = job("tokenise", corpus, tokenizer_dir, cache, threads)

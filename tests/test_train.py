@@ -13,15 +13,16 @@ from masklab.pretrain import pretrain
 from masklab.train import lr_factor, param_groups
 
 
-def tiny_model(tokenizer, **kw):
+def tiny_model(tokenizer, attention="auto"):
     cfg = build_config({}, ["model.preset=tiny", "model.num_layers=2", "model.hidden_size=32", "model.num_heads=2",
-                            "model.intermediate_size=64"])
+                            "model.intermediate_size=64", f"model.attention={attention}"])
     torch.manual_seed(0)
     return build_model(cfg.model, tokenizer, 32)
 
 
-def test_sparse_prediction_loss_equals_dense(tiny_tokenizer):
-    model = tiny_model(tiny_tokenizer).eval()
+@pytest.mark.parametrize("attention", ["eager", "sdpa"])
+def test_sparse_prediction_loss_equals_dense(tiny_tokenizer, attention):
+    model = tiny_model(tiny_tokenizer, attention).eval()
     ids = torch.randint(5, len(tiny_tokenizer), (4, 32))
     labels = torch.full_like(ids, -100)
     sel = torch.rand(ids.shape, generator=torch.Generator().manual_seed(0)) < 0.3
@@ -126,8 +127,10 @@ def test_disk_full_checkpoint_write_keeps_previous(corpus_file, tmp_path, monkey
     assert not list((tmp_path / "r").glob(".checkpoint-*"))
 
 
-def test_block_diagonal_attention_keeps_packed_documents_apart(tiny_tokenizer):
-    model = tiny_model(tiny_tokenizer).eval()
+@pytest.mark.parametrize("attention", ["eager", "sdpa"])
+def test_block_diagonal_attention_keeps_packed_documents_apart(tiny_tokenizer, attention):
+    model = tiny_model(tiny_tokenizer, attention).eval()
+    assert model.config._attn_implementation == attention
     sep = tiny_tokenizer.sep_token_id
     ids = torch.randint(5, len(tiny_tokenizer), (2, 32), generator=torch.Generator().manual_seed(1))
     ids[:, 0], ids[:, 12] = tiny_tokenizer.cls_token_id, sep  # document A = positions 0..12, B = 13..31

@@ -48,6 +48,19 @@ def preset_shape(cfg: ModelConfig) -> tuple[int, int, int, int]:
     return layers, hidden, heads, inter
 
 
+def attention_implementation(choice: str) -> str:
+    """transformers' attention implementation for `model.attention`.
+
+    On CPU the plain (eager) attention trained the mini preset 25% faster than SDPA's CPU
+    flash-attention kernel in bf16 (equal in fp32); on CUDA, SDPA dispatches to fused kernels.
+    """
+    import torch
+
+    if choice == "auto":
+        return "sdpa" if torch.cuda.is_available() else "eager"
+    return choice
+
+
 def build_model(cfg: ModelConfig, tokenizer, seq_length: int):
     """A fresh BertForMaskedLM for the tokenizer, or the checkpoint in `cfg.init`."""
     from transformers import AutoModelForMaskedLM, BertConfig, BertForMaskedLM
@@ -56,7 +69,8 @@ def build_model(cfg: ModelConfig, tokenizer, seq_length: int):
     if cfg.init:
         path = resolve_checkpoint(cfg.init)
         try:
-            model = AutoModelForMaskedLM.from_pretrained(str(path), attn_implementation="sdpa", **dropout)
+            model = AutoModelForMaskedLM.from_pretrained(str(path), attn_implementation=attention_implementation(cfg.attention),
+                                                         **dropout)
         except Exception as exc:  # wrong architecture, corrupt weights: transformers raises many types
             raise UserError(f"could not load a masked-LM from {path} ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})") from None
         if model.get_input_embeddings().num_embeddings < len(tokenizer):
@@ -71,7 +85,7 @@ def build_model(cfg: ModelConfig, tokenizer, seq_length: int):
         intermediate_size=inter, max_position_embeddings=max(512, seq_length), type_vocab_size=2,
         pad_token_id=tokenizer.pad_token_id, **dropout,
     )
-    config._attn_implementation = "sdpa"
+    config._attn_implementation = attention_implementation(cfg.attention)
     return BertForMaskedLM(config)
 
 

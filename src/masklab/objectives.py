@@ -20,14 +20,18 @@ MLM_PARTS = {
 }
 
 
-def document_mask(input_ids: torch.Tensor, sep_id: int) -> torch.Tensor:
-    """(B, 1, T, T) boolean attention mask: a token attends only within its own packed document.
+def document_mask(input_ids: torch.Tensor, sep_id: int, additive: bool = False) -> torch.Tensor:
+    """(B, 1, T, T) attention mask: a token attends only within its own packed document.
 
     Each [SEP] closes the document it ends; the block's leading [CLS] belongs to the first one.
+    Boolean for SDPA; `additive` gives the 0 / -inf-like float form eager attention adds to its scores.
     """
     is_sep = (input_ids == sep_id).long()
     doc = torch.cumsum(is_sep, dim=1) - is_sep  # (B, T) document index within the block
-    return (doc[:, :, None] == doc[:, None, :]).unsqueeze(1)
+    same = (doc[:, :, None] == doc[:, None, :]).unsqueeze(1)
+    if additive:
+        return torch.zeros(same.shape).masked_fill(~same, torch.finfo(torch.float32).min).to(input_ids.device)
+    return same
 
 
 class MaskedLMObjective(nn.Module):
@@ -46,7 +50,8 @@ class MaskedLMObjective(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, labels: torch.Tensor, attention_mask=None) -> dict:
         if self.document_sep_id is not None and attention_mask is None:
-            attention_mask = document_mask(input_ids, self.document_sep_id)
+            eager = self.model.config._attn_implementation == "eager"
+            attention_mask = document_mask(input_ids, self.document_sep_id, additive=eager)
         selected = labels != -100  # (B, T)
         if self.parts is not None:
             encoder, head = (getattr(self.model, name) for name in self.parts)

@@ -317,20 +317,25 @@ def build_config(raw: dict | None = None, overrides: list[str] | tuple[str, ...]
     return RunConfig(**kwargs)
 
 
+def read_yaml_mapping(path: str | Path | None, shape: str) -> dict:
+    """A YAML config file as a dict ({} for no file); `shape` says what the mapping should hold."""
+    if path is None:
+        return {}
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"config file {p} does not exist; pass an existing YAML file or omit it to use defaults")
+    try:
+        raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UserError(f"config file {p} is not valid YAML ({first}); fix the syntax") from None
+    if not isinstance(raw, dict):
+        raise UserError(f"config file {p} must be a mapping of {shape}")
+    return raw
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
-    raw: dict = {}
-    if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise UserError(f"config file {p} does not exist; pass an existing YAML file or omit it to use defaults")
-        try:
-            raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-        except (yaml.YAMLError, UnicodeDecodeError) as exc:
-            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise UserError(f"config file {p} is not valid YAML ({first}); fix the syntax") from None
-        if not isinstance(raw, dict):
-            raise UserError(f"config file {p} must be a mapping of sections (data:, model:, train: ...)")
-    return build_config(raw, overrides)
+    return build_config(read_yaml_mapping(path, "sections (data:, model:, train: ...)"), overrides)
 
 
 def config_to_dict(cfg: RunConfig) -> dict:

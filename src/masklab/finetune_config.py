@@ -13,7 +13,7 @@ from typing import Literal
 
 import yaml
 
-from masklab.config import _check, _section
+from masklab.config import _check, _section, read_yaml_mapping
 from masklab.errors import UserError
 
 MODE_DEFAULT_LR = {"probe": 1e-3, "top-k": 5e-5, "full": 5e-5, "gradual": 5e-5}
@@ -99,17 +99,7 @@ def build_finetune_config(raw: dict | None = None, overrides: list[str] | tuple[
 
 
 def load_finetune_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> FinetuneConfig:
-    raw: dict = {}
-    if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise UserError(f"config file {p} does not exist; pass an existing YAML file or omit it")
-        try:
-            raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-        except (yaml.YAMLError, UnicodeDecodeError) as exc:
-            raise UserError(f"config file {p} is not valid YAML ({str(exc).splitlines()[0]}); fix the syntax") from None
-        if not isinstance(raw, dict):
-            raise UserError(f"config file {p} must be a flat mapping of fine-tuning settings (task:, init:, mode: ...)")
+    raw = read_yaml_mapping(path, "fine-tuning settings, flat (task:, init:, mode: ...)")
     return build_finetune_config(raw, overrides)
 
 

@@ -42,13 +42,20 @@ def matmul_peak_gflops(dtype: torch.dtype, n: int = 2048, reps: int = 10) -> flo
     return 2 * n**3 * reps / (time.perf_counter() - start) / 1e9
 
 
-def model_flops_per_step(layers: int, hidden: int, inter: int, batch: int, seq: int, predicted: float) -> float:
-    """Training FLOPs (3 x forward) of one step: encoder matmuls, attention scores, and the
-    vocabulary head at `predicted` positions (all of them for a dense head, ~15% for sparse)."""
+def model_flops_per_step(layers: int, hidden: int, inter: int, batch: int, seq: int, predicted: float,
+                         sparse_final_layer: bool = False) -> float:
+    """Training FLOPs (3 x forward) one side performs per step: encoder matmuls, attention scores, and
+    the vocabulary head at `predicted` positions (all of them for a dense head, ~15% for sparse).
+    With `sparse_final_layer` the last layer projects keys/values for every token but computes
+    queries, attention, output projection and feed-forward at the predicted positions only."""
     tokens = batch * seq
-    per_layer = 2 * (4 * hidden * hidden + 2 * hidden * inter) * tokens + 4 * seq * hidden * tokens
+    qkvo, ffn, scores = 4 * hidden * hidden, 2 * hidden * inter, 2 * seq * hidden  # MACs per token
+    per_layer = 2 * (qkvo + ffn + scores) * tokens
+    last = per_layer
+    if sparse_final_layer:
+        last = 2 * (2 * hidden * hidden * tokens + (2 * hidden * hidden + ffn + scores) * predicted)
     head = 2 * (hidden * hidden + hidden * VOCAB) * predicted
-    return 3 * (layers * per_layer + head)
+    return 3 * ((layers - 1) * per_layer + last + head)
 
 
 def prepare(seq: int):
@@ -108,16 +115,16 @@ def main() -> None:
     args = parser.parse_args()
 
     from masklab.models import PRESETS
-    from masklab.train import bf16_supported
+    from masklab.train import bf16_capable, resolve_precision
 
     torch.manual_seed(0)
     tokenizer, blocks = prepare(args.seq_length)
-    precisions = ["fp32", "bf16"] if bf16_supported() else ["fp32"]
+    precisions = ["fp32", "bf16"] if bf16_capable() else ["fp32"]
     peak = {"fp32": matmul_peak_gflops(torch.float32), "bf16": matmul_peak_gflops(torch.bfloat16)}
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, matmul peak fp32 {peak['fp32']:,.0f} / "
           f"bf16 {peak['bf16']:,.0f} GFLOP/s; "
           f"batch {args.batch_size} x seq {args.seq_length}, vocab {VOCAB}, {len(blocks):,} sotu blocks\n")
-    rows = []
+    rows, ceilings = [], []
     for preset in args.presets:
         layers, hidden, heads, inter = PRESETS[preset]
         run = dict(tokenizer=tokenizer, blocks=blocks, preset=preset, batch=args.batch_size, steps=args.steps)
@@ -125,11 +132,15 @@ def main() -> None:
         ours = {p: measure(lambda p=p: run_masklab(precision=p, **run), args.warmup, args.reps) for p in precisions}
         tokens = args.batch_size * args.seq_length
         for p in precisions:
-            flops_ours = model_flops_per_step(layers, hidden, inter, args.batch_size, args.seq_length, 0.15 * tokens)
+            flops_ours = model_flops_per_step(layers, hidden, inter, args.batch_size, args.seq_length, 0.15 * tokens,
+                                              sparse_final_layer=True)
             flops_hf = model_flops_per_step(layers, hidden, inter, args.batch_size, args.seq_length, tokens)
             rows.append((preset, f"{p} vs {p}", ours[p], hf[p], ours[p] / hf[p],
                          flops_ours * ours[p] / tokens / 1e9 / peak[p], flops_hf * hf[p] / tokens / 1e9 / peak[p]))
-        default = precisions[-1]
+        default = resolve_precision("auto")
+        best = max(peak[p] for p in precisions) * 1e9 * tokens / flops_ours  # tok/s at 100% of the faster peak
+        ceilings.append(f"{preset}: at 100% of the matmul peak masklab would train {best:,.0f} tok/s = "
+                        f"{best / hf['fp32']:.2f}x the HF default; default precision here: {default}")
         rows.append((preset, f"masklab default ({default}) vs HF default (fp32)", ours[default], hf["fp32"],
                      ours[default] / hf["fp32"], float("nan"), float("nan")))
     print(f"| preset | comparison | masklab tok/s | HF tok/s | ratio | masklab MFU | HF MFU |")
@@ -137,6 +148,7 @@ def main() -> None:
     for preset, what, a, b, ratio, mfu_a, mfu_b in rows:
         mfu = f"{mfu_a:.1%} | {mfu_b:.1%}" if mfu_a == mfu_a else "– | –"
         print(f"| {preset} | {what} | {a:,.0f} | {b:,.0f} | **{ratio:.2f}x** | {mfu} |")
+    print("\n" + "\n".join(ceilings))
 
 
 if __name__ == "__main__":

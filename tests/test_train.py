@@ -35,6 +35,51 @@ def test_sparse_prediction_loss_equals_dense(tiny_tokenizer, attention):
     assert sparse["logits"].shape == (int(sel.sum()), len(tiny_tokenizer))
 
 
+@pytest.mark.parametrize("attention", ["eager", "sdpa"])
+@pytest.mark.parametrize("documents", [False, True])
+def test_sparse_final_layer_matches_full_encoder(tiny_tokenizer, attention, documents):
+    """Loss and every gradient equal the full computation, with uneven masked counts per block
+    (one block has none) and with or without block-diagonal attention."""
+    model = tiny_model(tiny_tokenizer, attention)
+    sep = tiny_tokenizer.sep_token_id
+    ids = torch.randint(5, len(tiny_tokenizer), (4, 32), generator=torch.Generator().manual_seed(3))
+    ids[:, 10] = sep
+    labels = torch.full_like(ids, -100)
+    sel = torch.rand(ids.shape, generator=torch.Generator().manual_seed(4)) < 0.2
+    sel[2] = False
+    labels[sel] = ids[sel]
+    results = []
+    for sparse_last in (True, False):
+        model.zero_grad()
+        objective = MaskedLMObjective(model, document_sep_id=sep if documents else None, sparse_final_layer=sparse_last)
+        assert objective.sparse_final_layer == sparse_last
+        out = objective(ids, labels)
+        out["loss"].backward()
+        results.append((out["loss"].detach(), out["logits"].detach(),
+                        {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}))
+    (loss_a, logits_a, grads_a), (loss_b, logits_b, grads_b) = results
+    torch.testing.assert_close(loss_a, loss_b)
+    torch.testing.assert_close(logits_a, logits_b, rtol=1e-4, atol=1e-5)
+    assert grads_a.keys() == grads_b.keys() and len(grads_a) > 10
+    for name in grads_a:
+        torch.testing.assert_close(grads_a[name], grads_b[name], rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_sparse_final_layer_for_roberta(tiny_tokenizer):
+    from transformers import RobertaConfig, RobertaForMaskedLM
+
+    torch.manual_seed(0)
+    model = RobertaForMaskedLM(RobertaConfig(vocab_size=len(tiny_tokenizer), hidden_size=32, num_hidden_layers=2,
+                                             num_attention_heads=2, intermediate_size=64, pad_token_id=1,
+                                             hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)).eval()
+    ids = torch.randint(5, len(tiny_tokenizer), (3, 24), generator=torch.Generator().manual_seed(5))
+    labels = torch.full_like(ids, -100)
+    labels[:, 4:9] = ids[:, 4:9]
+    fast = MaskedLMObjective(model)
+    assert fast.sparse_final_layer
+    torch.testing.assert_close(fast(ids, labels)["loss"], model(input_ids=ids, labels=labels).loss)
+
+
 @pytest.mark.parametrize("schedule, progress, expected", [
     ("linear", 0.05, 0.5), ("linear", 0.1, 1.0), ("linear", 0.55, 0.5), ("linear", 1.0, 0.0),
     ("cosine", 0.55, 0.5), ("cosine", 1.0, 0.0), ("constant", 0.9, 1.0),

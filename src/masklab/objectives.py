@@ -3,6 +3,8 @@
 Sparse prediction (Cramming arXiv 2212.14034, MosaicBERT, ModernBERT): the encoder runs on every
 token, but the prediction head and the (B*T, V) vocabulary projection run only at the ~15% masked
 positions. The loss is exactly the dense loss, since unmasked positions carry label -100 anyway.
+With `sparse_final_layer`, the encoder's last layer is also computed at those positions only
+(masklab.sparse_encoder).
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from masklab.sparse_encoder import encode_selected, supports_sparse_final_layer
 
 # model_type -> (encoder attribute, head attribute): the two halves of a *ForMaskedLM model.
 MLM_PARTS = {
@@ -41,12 +45,14 @@ class MaskedLMObjective(nn.Module):
     `document_sep_id`, packed documents are kept apart by a block-diagonal attention mask (SDPA).
     """
 
-    def __init__(self, model, sparse: bool = True, document_sep_id: int | None = None):
+    def __init__(self, model, sparse: bool = True, document_sep_id: int | None = None, sparse_final_layer: bool = True):
         super().__init__()
         self.model = model
         parts = MLM_PARTS.get(model.config.model_type)
         self.parts = parts if sparse else None
         self.document_sep_id = document_sep_id
+        self.sparse_final_layer = bool(self.parts and sparse_final_layer
+                                       and supports_sparse_final_layer(getattr(model, self.parts[0])))
 
     def forward(self, input_ids: torch.Tensor, labels: torch.Tensor, attention_mask=None) -> dict:
         if self.document_sep_id is not None and attention_mask is None:
@@ -55,8 +61,11 @@ class MaskedLMObjective(nn.Module):
         selected = labels != -100  # (B, T)
         if self.parts is not None:
             encoder, head = (getattr(self.model, name) for name in self.parts)
-            hidden = encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (B, T, H)
-            logits = head(hidden[selected])  # (M, V)
+            if self.sparse_final_layer:
+                hidden = encode_selected(encoder, input_ids, selected, attention_mask)  # (M, H)
+            else:
+                hidden = encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state[selected]
+            logits = head(hidden)  # (M, V)
         else:
             logits = self.model(input_ids=input_ids, attention_mask=attention_mask).logits[selected]  # (M, V)
         targets = labels[selected]  # (M,)
@@ -67,4 +76,5 @@ class MaskedLMObjective(nn.Module):
 def mlm_objective(model, tokenizer, cfg) -> MaskedLMObjective:
     """The objective a run config asks for: sparse or dense head, block-diagonal or full attention."""
     sep = tokenizer.sep_token_id if cfg.data.block_diagonal else None
-    return MaskedLMObjective(model, sparse=cfg.model.sparse_prediction, document_sep_id=sep)
+    return MaskedLMObjective(model, sparse=cfg.model.sparse_prediction, document_sep_id=sep,
+                             sparse_final_layer=cfg.model.sparse_final_layer)

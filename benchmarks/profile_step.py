@@ -3,7 +3,8 @@
 Groups the profiler's operators into a few buckets (matmuls, attention, vocabulary softmax/loss,
 dtype casts, memory fills/copies, optimizer, other) and prints each side's milliseconds per step.
 
-    python benchmarks/profile_step.py --preset mini --precision bf16
+    python benchmarks/profile_step.py --preset mini             # precision: what masklab picks here
+    python benchmarks/profile_step.py --preset small --precision fp32
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ def profile(step, steps: int = 3) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--preset", default="mini")
-    parser.add_argument("--precision", default="bf16", choices=["fp32", "bf16"])
+    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
+                        help="auto = what masklab would pick on this machine")
     parser.add_argument("--batch-size", type=int, default=32)
     args = parser.parse_args()
 
@@ -58,9 +60,10 @@ def main() -> None:
     from masklab.models import build_model, preset_shape
     from masklab.objectives import MaskedLMObjective
     from masklab.runtime import tune_allocator
-    from masklab.train import make_optimizer
+    from masklab.train import make_optimizer, resolve_precision
 
     tune_allocator()
+    args.precision = resolve_precision(args.precision)
     cfg = build_config({}, [f"model.preset={args.preset}", f"train.precision={args.precision}"])
     tokenizer, sotu = prepare(128)
     blocks = sotu.gather(range(args.batch_size))

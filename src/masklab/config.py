@@ -37,9 +37,9 @@ class DataConfig:
     hf_split: str = "train"  # split to read when `corpus` is a Hugging Face dataset name
 
     def __post_init__(self):
-        _check(0.0 <= self.val_fraction < 1.0, "data.val_fraction must be in [0, 1), e.g. 0.05")
-        _check(self.seq_length >= 8, "data.seq_length must be at least 8 tokens, e.g. 128")
-        _check(self.min_chars >= 0 and self.max_chars >= 0, "data.min_chars and data.max_chars must be >= 0")
+        check(0.0 <= self.val_fraction < 1.0, "data.val_fraction must be in [0, 1), e.g. 0.05")
+        check(self.seq_length >= 8, "data.seq_length must be at least 8 tokens, e.g. 128")
+        check(self.min_chars >= 0 and self.max_chars >= 0, "data.min_chars and data.max_chars must be >= 0")
 
 
 @dataclass
@@ -51,7 +51,7 @@ class TokenizerConfig:
     min_frequency: int = 2  # a merge/word seen once is usually noise
 
     def __post_init__(self):
-        _check(self.vocab_size >= 100, "tokenizer.vocab_size must be at least 100, e.g. 16000")
+        check(self.vocab_size >= 100, "tokenizer.vocab_size must be at least 100, e.g. 16000")
 
 
 @dataclass
@@ -70,7 +70,7 @@ class ModelConfig:
 
     def __post_init__(self):
         for name in ("hidden_dropout", "attention_dropout"):
-            _check(0.0 <= getattr(self, name) < 1.0, f"model.{name} must be in [0, 1)")
+            check(0.0 <= getattr(self, name) < 1.0, f"model.{name} must be in [0, 1)")
 
 
 UPOS_TAGS = ("ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON", "PROPN", "PUNCT",
@@ -83,8 +83,8 @@ class SpanSettings:
     max_words: int = 10  # longer draws are clipped here (SpanBERT: 10)
 
     def __post_init__(self):
-        _check(0.0 < self.p <= 1.0, f"masking.span.p must be in (0, 1] (got {self.p}), e.g. 0.2")
-        _check(self.max_words >= 1, "masking.span.max_words must be >= 1, e.g. 10")
+        check(0.0 < self.p <= 1.0, f"masking.span.p must be in (0, 1] (got {self.p}), e.g. 0.2")
+        check(self.max_words >= 1, "masking.span.max_words must be >= 1, e.g. 10")
 
 
 def _default_pos_weights() -> dict[str, float]:
@@ -98,15 +98,15 @@ class PosSettings:
     processes: int = 1  # tagger processes (spaCy n_process): tagging runs once per corpus, then tags are cached
 
     def __post_init__(self):
-        _check(isinstance(self.weights, dict) and self.weights, "masking.pos.weights must be a mapping like {NOUN: 2.0, default: 0.5}")
+        check(isinstance(self.weights, dict) and self.weights, "masking.pos.weights must be a mapping like {NOUN: 2.0, default: 0.5}")
         unknown = sorted(set(self.weights) - set(UPOS_TAGS) - {"default"})
-        _check(not unknown, f"masking.pos.weights has unknown tags {', '.join(map(str, unknown))}; use Universal POS tags "
+        check(not unknown, f"masking.pos.weights has unknown tags {', '.join(map(str, unknown))}; use Universal POS tags "
                             f"({', '.join(UPOS_TAGS)}) or default")
         for tag, weight in self.weights.items():
-            _check(isinstance(weight, (int, float)) and not isinstance(weight, bool) and weight >= 0,
+            check(isinstance(weight, (int, float)) and not isinstance(weight, bool) and weight >= 0,
                    f"masking.pos.weights.{tag} must be a number >= 0 (got {weight!r})")
-        _check(any(w > 0 for w in self.weights.values()), "masking.pos.weights must give some tag a weight > 0")
-        _check(self.processes >= 1, "masking.pos.processes must be >= 1")
+        check(any(w > 0 for w in self.weights.values()), "masking.pos.weights must give some tag a weight > 0")
+        check(self.processes >= 1, "masking.pos.processes must be >= 1")
 
 
 @dataclass
@@ -116,8 +116,8 @@ class EntitySettings:
     processes: int = 1  # tagger processes (spaCy n_process): entities are found once per corpus, then cached
 
     def __post_init__(self):
-        _check(bool(self.gazetteer or self.ner), "masking.entity needs a gazetteer file or a ner tagger (e.g. ner: spacy-en)")
-        _check(self.processes >= 1, "masking.entity.processes must be >= 1")
+        check(bool(self.gazetteer or self.ner), "masking.entity needs a gazetteer file or a ner tagger (e.g. ner: spacy-en)")
+        check(self.processes >= 1, "masking.entity.processes must be >= 1")
 
 
 @dataclass
@@ -128,8 +128,8 @@ class PmiSettings:
     count_tokens: int = 50_000_000  # n-grams are counted on at most this many training tokens; memory grows with it
 
     def __post_init__(self):
-        _check(2 <= self.max_n <= 8, "masking.pmi.max_n must be between 2 and 8, e.g. 5")
-        _check(self.min_count >= 2 and self.vocab_size >= 1 and self.count_tokens >= 1000,
+        check(2 <= self.max_n <= 8, "masking.pmi.max_n must be between 2 and 8, e.g. 5")
+        check(self.min_count >= 2 and self.vocab_size >= 1 and self.count_tokens >= 1000,
                "masking.pmi needs min_count >= 2, vocab_size >= 1 and count_tokens >= 1000")
 
 
@@ -154,27 +154,27 @@ class MaskingConfig:
     pmi: PmiSettings = field(default_factory=PmiSettings)  # strategy pmi: high-PMI n-grams (Levine et al. 2021)
 
     def __post_init__(self):
-        _check(0.0 < self.rate < 1.0, f"masking.rate must be strictly between 0 and 1 (got {self.rate}), e.g. 0.15")
-        _check(
+        check(0.0 < self.rate < 1.0, f"masking.rate must be strictly between 0 and 1 (got {self.rate}), e.g. 0.15")
+        check(
             self.mask_token_fraction >= 0 and self.random_token_fraction >= 0,
             "masking.mask_token_fraction and masking.random_token_fraction must be >= 0",
         )
         total = self.mask_token_fraction + self.random_token_fraction
-        _check(
+        check(
             total <= 1.0 + 1e-9,
             f"masking.mask_token_fraction + masking.random_token_fraction = {total:g} exceeds 1; "
             "lower one of them (BERT uses 0.8 and 0.1)",
         )
-        _check(self.static_copies >= 1, "masking.static_copies must be >= 1")
+        check(self.static_copies >= 1, "masking.static_copies must be >= 1")
         if self.schedule != "constant":
-            _check(0.0 < self.rate_start < 1.0, f"masking.schedule={self.schedule} needs masking.rate_start strictly between "
+            check(0.0 < self.rate_start < 1.0, f"masking.schedule={self.schedule} needs masking.rate_start strictly between "
                                                 f"0 and 1 (got {self.rate_start}), e.g. 0.4")
-        _check(not (self.strategy == "entity" and self.selection == "bernoulli"),
+        check(not (self.strategy == "entity" and self.selection == "bernoulli"),
                "masking.strategy=entity fills the budget phrases first, which needs masking.selection=exact")
         for name, cls in _NESTED_MASKING.items():
             value = getattr(self, name)
             if isinstance(value, dict):
-                setattr(self, name, _section(cls, value, f"masking.{name}"))
+                setattr(self, name, build_section(cls, value, f"masking.{name}"))
             elif not isinstance(value, cls):
                 raise UserError(f"masking.{name} must be a mapping of settings, e.g. {name}: {{}}")
 
@@ -210,11 +210,11 @@ class TrainConfig:
     compile: bool = False  # torch.compile the encoder (slow first steps, faster later)
 
     def __post_init__(self):
-        _check(self.batch_size >= 1 and self.grad_accum >= 1, "train.batch_size and train.grad_accum must be >= 1")
-        _check(self.lr > 0, "train.lr must be > 0, e.g. 5e-4")
-        _check(0.0 <= self.warmup_fraction < 1.0, "train.warmup_fraction must be in [0, 1)")
-        _check(self.max_steps >= 1, "train.max_steps must be >= 1")
-        _check(self.max_tokens >= 0 and self.max_minutes >= 0, "train.max_tokens and train.max_minutes must be >= 0")
+        check(self.batch_size >= 1 and self.grad_accum >= 1, "train.batch_size and train.grad_accum must be >= 1")
+        check(self.lr > 0, "train.lr must be > 0, e.g. 5e-4")
+        check(0.0 <= self.warmup_fraction < 1.0, "train.warmup_fraction must be in [0, 1)")
+        check(self.max_steps >= 1, "train.max_steps must be >= 1")
+        check(self.max_tokens >= 0 and self.max_minutes >= 0, "train.max_tokens and train.max_minutes must be >= 0")
 
 
 @dataclass
@@ -236,7 +236,8 @@ class RunConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
 
 
-def _check(ok: bool, message: str) -> None:
+def check(ok: bool, message: str) -> None:
+    """Config validation: a failed condition becomes the one-line UserError `message`."""
     if not ok:
         raise UserError(message)
 
@@ -270,7 +271,8 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
     return value
 
 
-def _section(cls, values: dict, name: str):
+def build_section(cls, values: dict, name: str):
+    """The dataclass `cls` from a YAML/CLI mapping: unknown keys and wrong types raise UserError naming `name.key`."""
     hints = typing.get_type_hints(cls)
     valid = [f.name for f in dataclasses.fields(cls)]
     kwargs = {}
@@ -314,7 +316,7 @@ def build_config(raw: dict | None = None, overrides: list[str] | tuple[str, ...]
     for sec, values in merged.items():
         if sec not in sections:
             raise UserError(f"unknown config section {sec!r}; valid sections: {', '.join(sections)}")
-        kwargs[sec] = _section(hints[sec], values, sec)
+        kwargs[sec] = build_section(hints[sec], values, sec)
     return RunConfig(**kwargs)
 
 

@@ -13,7 +13,7 @@ from typing import Literal
 
 import yaml
 
-from masklab.config import _check, _section, read_yaml_mapping
+from masklab.config import build_section, check, read_yaml_mapping
 from masklab.errors import UserError
 
 MODE_DEFAULT_LR = {"probe": 1e-3, "top-k": 5e-5, "full": 5e-5, "gradual": 5e-5}
@@ -62,20 +62,20 @@ class FinetuneConfig:
     save_model: bool = True  # save the fine-tuned model + tokenizer (save_pretrained, safetensors) in each seed's model/
 
     def __post_init__(self):
-        _check(0.0 <= self.val_fraction < 1.0 and 0.0 <= self.test_fraction < 1.0 and self.val_fraction + self.test_fraction < 1.0,
+        check(0.0 <= self.val_fraction < 1.0 and 0.0 <= self.test_fraction < 1.0 and self.val_fraction + self.test_fraction < 1.0,
                "val_fraction and test_fraction must be in [0, 1) and leave some training data, e.g. 0.1 each")
-        _check(self.max_train_examples >= 0 and self.max_eval_examples >= 0, "max_train_examples and max_eval_examples must be >= 0")
-        _check(self.top_k >= 1, "top_k must be >= 1 (use mode=probe to train the head alone)")
-        _check(self.unfreeze_every >= 0, "unfreeze_every must be >= 0 (0 = one epoch)")
-        _check(0.0 < self.llrd <= 1.0, f"llrd must be in (0, 1] (got {self.llrd}), e.g. 0.9; 1 turns it off")
-        _check(self.lr >= 0, "lr must be >= 0 (0 = the mode's default)")
-        _check(self.batch_size >= 1 and self.max_steps >= 0 and self.epochs > 0, "batch_size must be >= 1, epochs > 0 and max_steps >= 0")
-        _check(0.0 <= self.warmup_fraction < 1.0, "warmup_fraction must be in [0, 1)")
-        _check(0.0 <= self.dropout < 1.0, "dropout must be in [0, 1)")
-        _check(self.max_length >= 8, "max_length must be at least 8 tokens, e.g. 128")
-        _check(self.seeds >= 1 and self.log_every >= 1 and self.eval_every >= 0, "seeds and log_every must be >= 1, eval_every >= 0")
-        _check(self.vocab_size >= 100, "vocab_size must be at least 100, e.g. 8000")
-        _check(self.analysis_examples >= 1, "analysis_examples must be >= 1")
+        check(self.max_train_examples >= 0 and self.max_eval_examples >= 0, "max_train_examples and max_eval_examples must be >= 0")
+        check(self.top_k >= 1, "top_k must be >= 1 (use mode=probe to train the head alone)")
+        check(self.unfreeze_every >= 0, "unfreeze_every must be >= 0 (0 = one epoch)")
+        check(0.0 < self.llrd <= 1.0, f"llrd must be in (0, 1] (got {self.llrd}), e.g. 0.9; 1 turns it off")
+        check(self.lr >= 0, "lr must be >= 0 (0 = the mode's default)")
+        check(self.batch_size >= 1 and self.max_steps >= 0 and self.epochs > 0, "batch_size must be >= 1, epochs > 0 and max_steps >= 0")
+        check(0.0 <= self.warmup_fraction < 1.0, "warmup_fraction must be in [0, 1)")
+        check(0.0 <= self.dropout < 1.0, "dropout must be in [0, 1)")
+        check(self.max_length >= 8, "max_length must be at least 8 tokens, e.g. 128")
+        check(self.seeds >= 1 and self.log_every >= 1 and self.eval_every >= 0, "seeds and log_every must be >= 1, eval_every >= 0")
+        check(self.vocab_size >= 100, "vocab_size must be at least 100, e.g. 8000")
+        check(self.analysis_examples >= 1, "analysis_examples must be >= 1")
 
     def learning_rate(self) -> float:
         return self.lr or MODE_DEFAULT_LR[self.mode]
@@ -95,7 +95,7 @@ def build_finetune_config(raw: dict | None = None, overrides: list[str] | tuple[
     for text in overrides:
         key, value = _parse(text)
         values[key] = value
-    return _section(FinetuneConfig, values, "finetune")
+    return build_section(FinetuneConfig, values, "finetune")
 
 
 def load_finetune_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> FinetuneConfig:

@@ -61,7 +61,7 @@ class MaskedLMObjective(nn.Module):
         selected = labels != -100  # (B, T)
         if self.parts is not None:
             encoder, head = (getattr(self.model, name) for name in self.parts)
-            if self.sparse_final_layer:
+            if self.sparse_final_layer and (attention_mask is None or attention_mask.dim() == 4):  # a (B, T) padding mask: HF prepares it
                 hidden = encode_selected(encoder, input_ids, selected, attention_mask)  # (M, H)
             else:
                 hidden = encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state[selected]

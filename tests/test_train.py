@@ -192,3 +192,18 @@ def test_block_diagonal_attention_keeps_packed_documents_apart(tiny_tokenizer, a
 def test_pretraining_with_block_diagonal_attention(corpus_file, tmp_path):
     summary = run(corpus_file, tmp_path / "bd", steps=4, data__block_diagonal="true")
     assert summary["steps"] == 4 and summary["masked_loss"] > 0
+
+
+@pytest.mark.parametrize("flags, expected", [
+    ("fpu sse avx512f avx512_bf16 amx_bf16 amx_tile", "bf16"),  # AMX: bf16 matmuls several times fp32
+    ("fpu sse avx512f avx512_bf16", "fp32"),  # AVX512-BF16 alone: bf16 matmuls slower than fp32
+    ("fpu sse avx2", "fp32"),
+])
+def test_auto_precision_follows_the_cpu(monkeypatch, flags, expected):
+    import masklab.train as train
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(train, "_cpu_flags", lambda: flags)
+    assert train.resolve_precision("auto") == expected
+    assert train.resolve_precision("fp32") == "fp32"
+    assert train.bf16_capable() == ("avx512_bf16" in flags)

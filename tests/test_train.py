@@ -14,9 +14,11 @@ from masklab.pretrain import pretrain
 from masklab.train import lr_factor, param_groups
 
 
-def tiny_model(tokenizer, attention="auto"):
+def tiny_model(tokenizer, attention="auto", architecture="bert"):
+    """2 layers x 32 wide; the feed-forward width is left to the architecture's rule for ModernBERT."""
+    width = ["model.intermediate_size=64"] if architecture == "bert" else []
     cfg = build_config({}, ["model.preset=tiny", "model.num_layers=2", "model.hidden_size=32", "model.num_heads=2",
-                            "model.intermediate_size=64", f"model.attention={attention}"])
+                            f"model.attention={attention}", f"model.architecture={architecture}", *width])
     torch.manual_seed(0)
     return build_model(cfg.model, tokenizer, 32)
 
@@ -176,7 +178,7 @@ def test_disk_full_checkpoint_write_keeps_previous(corpus_file, tmp_path, monkey
 @pytest.mark.parametrize("attention", ["eager", "sdpa"])
 @pytest.mark.parametrize("architecture", ["bert", "modernbert"])
 def test_block_diagonal_attention_keeps_packed_documents_apart(tiny_tokenizer, attention, architecture):
-    model = (tiny_model if architecture == "bert" else modernbert)(tiny_tokenizer, attention).eval()
+    model = tiny_model(tiny_tokenizer, attention, architecture).eval()
     assert model.config._attn_implementation == attention
     sep = tiny_tokenizer.sep_token_id
     ids = torch.randint(5, len(tiny_tokenizer), (2, 32), generator=torch.Generator().manual_seed(1))
@@ -211,16 +213,9 @@ def test_auto_precision_follows_the_cpu(monkeypatch, flags, expected):
     assert train.bf16_capable() == ("avx512_bf16" in flags)
 
 
-def modernbert(tokenizer, attention="eager"):
-    cfg = build_config({}, ["model.architecture=modernbert", "model.preset=tiny", "model.hidden_size=32", "model.num_heads=2",
-                            "model.num_layers=2", f"model.attention={attention}"])
-    torch.manual_seed(0)
-    return build_model(cfg.model, tokenizer, 32)
-
-
 @pytest.mark.parametrize("attention", ["eager", "sdpa"])
 def test_modernbert_sparse_loss_equals_its_own_dense_loss(tiny_tokenizer, attention):
-    model = modernbert(tiny_tokenizer, attention).eval()
+    model = tiny_model(tiny_tokenizer, attention, "modernbert").eval()
     assert model.config.model_type == "modernbert" and model.config.intermediate_size == 64  # GeGLU: half of 4 x 32
     ids = torch.randint(5, len(tiny_tokenizer), (3, 32), generator=torch.Generator().manual_seed(6))
     labels = torch.full_like(ids, -100)

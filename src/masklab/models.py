@@ -97,6 +97,7 @@ def build_model(cfg: ModelConfig, tokenizer, seq_length: int):
 
 
 def build_bert(cfg: ModelConfig, tokenizer, seq_length: int):
+    """The original BERT encoder (post-LayerNorm, learned positions): what the benchmarks and studies compare."""
     from transformers import BertConfig, BertForMaskedLM
 
     layers, hidden, heads, inter = preset_shape(cfg)

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from masklab.config import UPOS_TAGS, MaskingConfig
+from masklab.data.phrases import entity_sidecar, pmi_sidecar
 from masklab.masking.core import SELECT, SPAN, BlockRandom, bernoulli_select, exact_count_select, select_units, unit_starts
 from masklab.registry import register
 
@@ -126,43 +127,46 @@ class PosMasker(UnitMasker):
         return features["words"].astype(bool), self.table[features["pos"]]
 
 
+class PhraseMasker(UnitMasker):
+    """Units are the phrases of a sidecar (1 at a phrase's first token, 2 inside it) and the single
+    words outside them; subclasses name their settings section and the sidecar that finds the phrases."""
+
+    features = ("words", "phrases")
+    settings_field = ""  # the MaskingConfig section with this masker's settings
+    make_sidecar = None  # staticmethod: settings -> Sidecar
+
+    def __init__(self, cfg: MaskingConfig):
+        super().__init__(cfg)
+        self.settings = getattr(cfg, self.settings_field)
+
+    def sidecars(self) -> list:
+        return [self.make_sidecar(self.settings)]
+
+    @staticmethod
+    def phrase_starts(features: dict) -> np.ndarray:
+        """Word starts, except those inside a phrase: a phrase is one unit from its first token."""
+        return features["words"].astype(bool) & (features["phrases"] != 2)
+
+
 @register("masker", "entity")
-class EntityMasker(UnitMasker):
+class EntityMasker(PhraseMasker):
     """Knowledge masking (ERNIE, Sun et al. 2019, arXiv 1904.09223): named entities and gazetteer phrases
     are masked as whole units first, then single words fill the rest of the budget."""
 
-    features = ("words", "phrases")
-
-    def __init__(self, cfg: MaskingConfig):
-        super().__init__(cfg)
-        self.settings = cfg.entity
-
-    def sidecars(self) -> list:
-        from masklab.data.phrases import entity_sidecar
-
-        return [entity_sidecar(self.settings)]
+    settings_field = "entity"
+    make_sidecar = staticmethod(entity_sidecar)
 
     def units(self, input_ids, eligible, features, rng):
-        phrases = features["phrases"]
-        starts = features["words"].astype(bool) & (phrases != 2)
-        return starts, np.where(phrases == 1, np.inf, 1.0)
+        return self.phrase_starts(features), np.where(features["phrases"] == 1, np.inf, 1.0)
 
 
 @register("masker", "pmi")
-class PmiMasker(UnitMasker):
+class PmiMasker(PhraseMasker):
     """PMI-Masking (Levine et al. 2021, arXiv 2010.01825): word n-grams (n = 2..max_n) with high
     pointwise mutual information in the training corpus are units; units are chosen uniformly."""
 
-    features = ("words", "phrases")
-
-    def __init__(self, cfg: MaskingConfig):
-        super().__init__(cfg)
-        self.settings = cfg.pmi
-
-    def sidecars(self) -> list:
-        from masklab.data.phrases import pmi_sidecar
-
-        return [pmi_sidecar(self.settings)]
+    settings_field = "pmi"
+    make_sidecar = staticmethod(pmi_sidecar)
 
     def units(self, input_ids, eligible, features, rng):
-        return features["words"].astype(bool) & (features["phrases"] != 2), np.ones(eligible.shape)
+        return self.phrase_starts(features), np.ones(eligible.shape)

@@ -82,12 +82,12 @@ def main() -> None:
     print(f"{n} batches of {args.batch_size} x {args.seq_length} tokens from builtin:sotu, one thread, best of {args.reps}")
 
     results = []
+    batches = [{"ids": ids, "tokens": ids.size * args.seq_length} for ids in order]
     for strategy in args.strategies.split(","):
         batcher = MLMBatcher(build_config({}, [*base, f"masking.strategy={strategy}"]).masking, tokenizer, seed=0)
         start = time.perf_counter()
         batcher.attach(blocks)
         built = time.perf_counter() - start
-        batches = [{"ids": ids, "tokens": ids.size * args.seq_length} for ids in order]
         tps = time_collator(lambda b: batcher.from_blocks(blocks, b["ids"]), batches, args.reps)
         results.append((f"masklab {strategy}", tps, built))
 

@@ -11,10 +11,8 @@ from typing import List, Optional
 
 import typer
 
-FLAGS = {  # CLI option -> FinetuneConfig field, for the options below that are set explicitly
-    "task": "task", "init": "init", "arch": "arch", "mode": "mode", "top_k": "top_k", "llrd": "llrd", "lr": "lr",
-    "epochs": "epochs", "max_steps": "max_steps", "max_train_examples": "max_train_examples", "seed": "seed", "seeds": "seeds",
-}
+FLAGS = ("task", "init", "arch", "mode", "top_k", "llrd", "lr", "epochs", "max_steps", "max_train_examples", "seed",
+         "seeds")  # options below named as their FinetuneConfig fields: passed on when set explicitly
 
 
 def finetune(
@@ -44,7 +42,7 @@ def finetune(
     from masklab.finetune_config import load_finetune_config
 
     given = locals()
-    flags = [f"{field}={given[name]}" for name, field in FLAGS.items() if given[name] is not None]
+    flags = [f"{name}={given[name]}" for name in FLAGS if given[name] is not None]
     cfg = load_finetune_config(str(config) if config else None, [*flags, *set_])
     run_finetune(cfg, out, show_progress=not quiet)
     typer.echo(markdown_table([load_run(out)]))

@@ -33,10 +33,10 @@ def evaluate_checkpoint(path: str | Path, corpus: str | None = None, overrides=(
     """Evaluate on the run's validation split, or on all of `corpus` when given."""
     path = Path(path)
     run_config = path / "config.yaml"
-    cfg = load_config(run_config if run_config.exists() else None, overrides)
+    # with `corpus`: the run's own settings (masking, attention, eval) on all of another text
+    other_text = [f"data.corpus={corpus}", "data.val_fraction=0"] if corpus is not None else []
+    cfg = load_config(run_config if run_config.exists() else None, [*overrides, *other_text])
     model, tokenizer = load_checkpoint(path)
-    if corpus is not None:  # the run's own settings (masking, attention, eval) on another text
-        cfg = load_config(run_config if run_config.exists() else None, [*overrides, f"data.corpus={corpus}", "data.val_fraction=0"])
     data = prepare_data(cfg.data, cfg.tokenizer, tokenizer_path=str(resolve_checkpoint(path)), show_progress=show_progress)
     split = "train" if corpus is not None else "val"
     blocks = packed_blocks(data.shards, split, cfg.data.seq_length, tokenizer.cls_token_id)

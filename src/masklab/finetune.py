@@ -23,6 +23,7 @@ import torch
 
 from masklab.errors import TrainingDiverged, UserError
 from masklab.finetune_config import FinetuneConfig, save_finetune_config
+from masklab.models import count_parameters
 from masklab.tasks import Split, Task, load_task
 from masklab.transfer import (FEATURE_HEADS, anatomy, group_grad_norms, load_start, make_optimizer, set_trainable,
                               trainable_at)
@@ -295,7 +296,7 @@ def train_seed(cfg: FinetuneConfig, task: Task, run_dir: Path, seed: int, show_p
         "wall_seconds": time.perf_counter() - started,  # everything: loading, encoding, training, testing, analysis
         "train_seconds": train_seconds,  # the training loop, including its validation passes
         "trainable_parameters": sum(p.numel() for p in trainable_params),
-        "total_parameters": sum(p.numel() for p in model.parameters()), "layers": layers,
+        "total_parameters": count_parameters(model), "layers": layers,
     }
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return summary

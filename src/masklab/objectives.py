@@ -35,7 +35,7 @@ def document_mask(input_ids: torch.Tensor, sep_id: int, additive: bool = False) 
     doc = torch.cumsum(is_sep, dim=1) - is_sep  # (B, T) document index within the block
     same = (doc[:, :, None] == doc[:, None, :]).unsqueeze(1)
     if additive:
-        return torch.zeros(same.shape).masked_fill(~same, torch.finfo(torch.float32).min).to(input_ids.device)
+        return torch.zeros(same.shape, device=input_ids.device).masked_fill_(~same, torch.finfo(torch.float32).min)
     return same
 
 
@@ -52,13 +52,13 @@ class MaskedLMObjective(nn.Module):
         parts = MLM_PARTS.get(model.config.model_type)
         self.parts = parts if sparse else None
         self.document_sep_id = document_sep_id
+        self.additive_mask = model.config._attn_implementation == "eager"  # eager adds the mask to its scores
         self.sparse_final_layer = bool(self.parts and sparse_final_layer
                                        and supports_sparse_final_layer(getattr(model, self.parts[0])))
 
     def forward(self, input_ids: torch.Tensor, labels: torch.Tensor, attention_mask=None) -> dict:
         if self.document_sep_id is not None and attention_mask is None:
-            eager = self.model.config._attn_implementation == "eager"
-            attention_mask = document_mask(input_ids, self.document_sep_id, additive=eager)
+            attention_mask = document_mask(input_ids, self.document_sep_id, additive=self.additive_mask)
         selected = labels != -100  # (B, T)
         if self.parts is not None:
             encoder = getattr(self.model, self.parts[0])

@@ -12,8 +12,6 @@ a comparison is tested on the same examples. Provenance of the built-in tasks: r
 from __future__ import annotations
 
 import csv
-import gzip
-import json
 import random
 import re
 import sys
@@ -64,8 +62,7 @@ class Examples:
 # ---- built-in tasks ---------------------------------------------------------------------------------
 
 def _read_resource(name: str) -> list[dict]:
-    with gzip.open(resource_path(name), "rt", encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+    return [record for _, record in iter_json_records(resource_path(name), gz=True)]
 
 
 def _rt_sentiment() -> Examples:

@@ -165,7 +165,7 @@ def train_mlm(model, tokenizer, train_blocks: PackedBlocks, val_blocks: PackedBl
     with accelerator.main_process_first():
         dataset = TrainBatches(train_blocks, batcher, tc.batch_size, tc.seed, length=n_micro * world,
                                show_progress=show_progress and accelerator.is_main_process)
-    if checkpoint is None:  # what the masker really does on this corpus, measured once per run
+    if checkpoint is None and log.enabled:  # what the masker really does on this corpus, measured once per run
         log.write({"step": 0, "masking": measure_masking(batcher, train_blocks)})
     sampler = range(start_micro * world + accelerator.process_index, n_micro * world, world)
     on_gpu = accelerator.device.type == "cuda"

@@ -15,8 +15,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
@@ -26,6 +24,7 @@ import numpy as np
 
 from masklab.data.prepare import PreparedCorpus
 from masklab.errors import UserError
+from masklab.fsutil import publish, staged_directory
 
 SHARD_VERSION = 2  # 2: word-start sidecar and the cleaned corpus' location in meta.json
 ENCODE_BATCH = 512  # documents per encode_batch call: large enough to keep the Rust threads busy
@@ -111,13 +110,11 @@ def build_shards(corpus: PreparedCorpus, tokenizer, tok_digest: str, cache: Path
     final = cache / "shards" / key
     if (final / "meta.json").exists():
         return Shards(final, json.loads((final / "meta.json").read_text()))
-    final.parent.mkdir(parents=True, exist_ok=True)
     vocab = len(tokenizer)
     dtype = np.uint16 if vocab <= np.iinfo(np.uint16).max else np.uint32
     counts = np.zeros(vocab, dtype=np.int64)
-    tmp = Path(tempfile.mkdtemp(prefix=".shard-", dir=final.parent))
     total = corpus.stats["train_docs"] + corpus.stats["val_docs"]
-    try:
+    with staged_directory(final.parent, ".shard-") as tmp:
         with tqdm(total=total, desc="tokenising", unit="doc", disable=not show_progress) as bar:
             train_tokens, train_docs = _tokenize_split(corpus, "train", tokenizer, tmp / "train.bin", dtype, counts, bar)
             val_tokens, val_docs = _tokenize_split(corpus, "val", tokenizer, tmp / "val.bin", dtype, np.zeros_like(counts), bar)
@@ -126,12 +123,7 @@ def build_shards(corpus: PreparedCorpus, tokenizer, tok_digest: str, cache: Path
                 "val_tokens": val_tokens, "val_docs": val_docs, "corpus": corpus.digest, "tokenizer": tok_digest,
                 "corpus_dir": str(corpus.directory.resolve())}
         (tmp / "meta.json").write_text(json.dumps(meta))
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        publish(tmp, final)
     return Shards(final, meta)
 
 

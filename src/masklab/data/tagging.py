@@ -19,7 +19,7 @@ from typing import Iterator
 import numpy as np
 
 from masklab.config import UPOS_TAGS
-from masklab.data.shards import Shards, Sidecar
+from masklab.data.shards import Shards, Sidecar, word_starts
 from masklab.errors import UserError
 
 UPOS_ID = {tag: i + 1 for i, tag in enumerate(UPOS_TAGS)}
@@ -169,10 +169,8 @@ def covering_span(positions: np.ndarray, starts: np.ndarray, ends: np.ndarray) -
 
 def word_first_token(word_ids) -> np.ndarray:
     """(N,) for each token, the index of the first token of its tokenizer word."""
-    ids = np.asarray(word_ids, dtype=np.int64)
-    first = np.ones(len(ids), dtype=bool)
-    first[1:] = ids[1:] != ids[:-1]
-    return np.maximum.accumulate(np.where(first, np.arange(len(ids)), 0))
+    first = word_starts(word_ids).astype(bool)
+    return np.maximum.accumulate(np.where(first, np.arange(len(first)), 0))
 
 
 def tagged_stream(shards: Shards, split: str, tokenizer, tagger, desc: str, show_progress: bool) -> Iterator[tuple[int, str, object, TaggedText]]:

@@ -65,7 +65,8 @@ class MLMBatcher:
             blocks.attach(sidecar, self.tokenizer, show_progress)
 
     def eligible(self, input_ids: torch.Tensor) -> torch.Tensor:
-        return ~torch.isin(input_ids, self.special_ids)
+        """(B, T) True where a token may be selected: anything but special tokens (a table lookup, not isin)."""
+        return torch.from_numpy(~self._special_lookup[input_ids.numpy()])
 
     def random(self, block_ids, epochs, length: int) -> BlockRandom:
         static = self.cfg.mode == "static"
@@ -85,7 +86,7 @@ class MLMBatcher:
         if missing:
             raise ValueError(f"masking strategy {self.cfg.strategy!r} needs the features {missing}; "
                              "pass them (PackedBlocks.gather_features) or use MLMBatcher.from_blocks")
-        eligible = ~self._special_lookup[input_ids.numpy()]
+        eligible = self.eligible(input_ids).numpy()
         rng = self.random(block_ids, epochs, input_ids.shape[1])
         rate = self.cfg.rate if rate is None else rate
         selected = self.masker.select(input_ids, eligible, features, rate, rng)

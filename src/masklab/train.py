@@ -73,22 +73,28 @@ def lr_factor(progress: float, warmup_fraction: float, schedule: str) -> float:
     return 1.0 - rest
 
 
-def param_groups(model, weight_decay: float) -> list[dict]:
+def decays(name: str, p: torch.Tensor) -> bool:
     """Weight decay on matrices only: decaying biases and LayerNorm gains just fights the loss."""
+    return p.ndim >= 2 and "norm" not in name.lower()
+
+
+def param_groups(model, weight_decay: float) -> list[dict]:
     decay, no_decay = [], []
     for name, p in model.named_parameters():
-        if not p.requires_grad:
-            continue
-        (no_decay if p.ndim < 2 or "LayerNorm" in name or "norm" in name.lower() else decay).append(p)
+        if p.requires_grad:
+            (decay if decays(name, p) else no_decay).append(p)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def make_optimizer(model, cfg) -> torch.optim.Optimizer:
-    groups = param_groups(model, cfg.weight_decay)
+def adamw(groups: list[dict], lr: float, **options) -> torch.optim.Optimizer:
     try:  # fused AdamW: one kernel for all parameters (CPU support since torch 2.4)
-        return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, cfg.beta2), eps=1e-6, fused=True)
+        return torch.optim.AdamW(groups, lr=lr, eps=1e-6, fused=True, **options)
     except (RuntimeError, TypeError):
-        return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, cfg.beta2), eps=1e-6, foreach=True)
+        return torch.optim.AdamW(groups, lr=lr, eps=1e-6, foreach=True, **options)
+
+
+def make_optimizer(model, cfg) -> torch.optim.Optimizer:
+    return adamw(param_groups(model, cfg.weight_decay), cfg.lr, betas=(0.9, cfg.beta2))
 
 
 class MetricsLog:

@@ -187,22 +187,19 @@ def layer_lr_scales(a: Anatomy, decay: float) -> dict[str, float]:
 def make_optimizer(model, a: Anatomy, groups: list[str], lr: float, weight_decay: float, decay: float):
     """AdamW over `groups` (every group the run will ever train), one param group per layer group and
     decay class. Parameters whose gradient is None (frozen for now) are skipped by AdamW entirely."""
-    import torch
+    from masklab.train import adamw, decays
 
     params = dict(model.named_parameters())
     scales = layer_lr_scales(a, decay)
     out = []
     for g in groups:
-        matrices = [n for n in a.groups[g] if params[n].ndim >= 2 and "norm" not in n.lower()]
+        matrices = [n for n in a.groups[g] if decays(n, params[n])]
         others = [n for n in a.groups[g] if n not in set(matrices)]
         for names, wd in ((matrices, weight_decay), (others, 0.0)):  # biases and LayerNorm gains don't decay
             chosen = [params[n] for n in names]
             if chosen:
                 out.append({"params": chosen, "weight_decay": wd, "lr": lr * scales[g], "lr_scale": scales[g], "layer": g})
-    try:  # fused AdamW: one kernel for all parameters (CPU support since torch 2.4)
-        return torch.optim.AdamW(out, lr=lr, eps=1e-6, fused=True)
-    except (RuntimeError, TypeError):
-        return torch.optim.AdamW(out, lr=lr, eps=1e-6, foreach=True)
+    return adamw(out, lr)
 
 
 def group_grad_norms(model, a: Anatomy) -> dict[str, float]:

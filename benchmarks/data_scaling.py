@@ -43,7 +43,7 @@ if mode == "tokenise":
 else:
     from pathlib import Path
     import tempfile
-    from masklab.pretrain import pretrain
+    from masklab.pretrain.run import pretrain
     with tempfile.TemporaryDirectory() as tmp:
         summary = pretrain(cfg, Path(tmp) / "run", show_progress=False)
     out["tokens_per_second"] = summary["tokens_per_second"]

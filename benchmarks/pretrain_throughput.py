@@ -3,7 +3,8 @@
 Both sides train the same BERT preset (vocabulary 30,522 as in bert-base) on the same packed blocks of
 `builtin:sotu`, with the same sequence length, batch size, masking rate and precision.
 
-- masklab: the real training loop (`masklab.train.train_mlm`) with its defaults: sparse prediction,
+- masklab: the real training loop (`masklab.train.train` through `masklab.pretrain.run.train_masked_lm`) on
+  BERT (named explicitly: `model.architecture=bert`) with masklab's speed defaults: sparse prediction,
   exact-count masking, no pretraining dropout, fused AdamW. Tokens/s per step come from metrics.jsonl.
 - Hugging Face baseline (the `run_mlm` path, see hf_baseline.py): `BertForMaskedLM` with its default
   config, `DataCollatorForLanguageModeling`, `torch.optim.AdamW`, clipping, a linear schedule.
@@ -72,16 +73,16 @@ def run_masklab(tokenizer, blocks, preset: str, precision: str, batch: int, step
     """Per-step tokens/s of the real masklab loop, warm-up included (the caller drops it)."""
     from masklab.config import build_config
     from masklab.models import build_model
-    from masklab.train import train_mlm
+    from masklab.pretrain.run import train_masked_lm
 
-    cfg = build_config({}, [f"model.preset={preset}", f"train.precision={precision}", f"train.batch_size={batch}",
+    cfg = build_config({}, ["model.architecture=bert", f"model.preset={preset}", f"train.precision={precision}", f"train.batch_size={batch}",
                             f"train.max_steps={steps}", "train.log_every=1", "train.eval_every=0", "train.save_every=0",
                             f"data.seq_length={blocks.seq_length}", *extra])
     torch.manual_seed(0)
     model = build_model(cfg.model, tokenizer, blocks.seq_length)
     model.resize_token_embeddings(VOCAB, mean_resizing=False)  # bert-base vocabulary size on both sides
     with tempfile.TemporaryDirectory() as tmp:
-        train_mlm(model, tokenizer, blocks, blocks, cfg, Path(tmp), show_progress=False)
+        train_masked_lm(model, tokenizer, blocks, blocks, cfg, Path(tmp), precision, show_progress=False)
         lines = [json.loads(line) for line in (Path(tmp) / "metrics.jsonl").read_text().splitlines()]
     return [line["tokens_per_second"] for line in lines if "tokens_per_second" in line]
 
@@ -115,12 +116,12 @@ def main() -> None:
     args = parser.parse_args()
 
     from masklab.models import PRESETS
-    from masklab.train import bf16_capable, resolve_precision
+    from masklab.runtime import choose_precision
 
     torch.manual_seed(0)
     tokenizer, blocks = prepare(args.seq_length)
-    precisions = ["fp32", "bf16"] if bf16_capable() else ["fp32"]
     peak = {"fp32": matmul_peak_gflops(torch.float32), "bf16": matmul_peak_gflops(torch.bfloat16)}
+    precisions = ["fp32", "bf16"]  # both, always: what each costs on this machine is the point
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, matmul peak fp32 {peak['fp32']:,.0f} / "
           f"bf16 {peak['bf16']:,.0f} GFLOP/s; "
           f"batch {args.batch_size} x seq {args.seq_length}, vocab {VOCAB}, {len(blocks):,} sotu blocks\n")
@@ -137,7 +138,7 @@ def main() -> None:
             flops_hf = model_flops_per_step(layers, hidden, inter, args.batch_size, args.seq_length, tokens)
             rows.append((preset, f"{p} vs {p}", ours[p], hf[p], ours[p] / hf[p],
                          flops_ours * ours[p] / tokens / 1e9 / peak[p], flops_hf * hf[p] / tokens / 1e9 / peak[p]))
-        default = resolve_precision("auto")
+        default, _ = choose_precision("auto", hidden, inter, args.batch_size * args.seq_length)
         best = max(peak[p] for p in precisions) * 1e9 * tokens / flops_ours  # tok/s at 100% of the faster peak
         ceilings.append(f"{preset}: at 100% of the matmul peak masklab would train {best:,.0f} tok/s = "
                         f"{best / hf['fp32']:.2f}x the HF default; default precision here: {default}")

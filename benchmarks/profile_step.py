@@ -58,13 +58,13 @@ def main() -> None:
     from masklab.config import build_config
     from masklab.masking import MLMBatcher
     from masklab.models import build_model, preset_shape
-    from masklab.objectives import MaskedLMObjective
-    from masklab.runtime import tune_allocator
-    from masklab.train import make_optimizer, resolve_precision
+    from masklab.objectives.mlm import MaskedLMObjective
+    from masklab.runtime import choose_precision, tune_allocator
+    from masklab.train import make_optimizer
 
     tune_allocator()
-    args.precision = resolve_precision(args.precision)
-    cfg = build_config({}, [f"model.preset={args.preset}", f"train.precision={args.precision}"])
+    cfg = build_config({}, ["model.architecture=bert", f"model.preset={args.preset}"])
+    args.precision, _ = choose_precision(args.precision, *preset_shape(cfg.model)[1:4:2], args.batch_size * 128)
     tokenizer, sotu = prepare(128)
     blocks = sotu.gather(range(args.batch_size))
     autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if args.precision == "bf16" else contextlib.nullcontext

@@ -34,16 +34,16 @@ def main() -> None:
     from masklab.config import build_config
     from masklab.data.pipeline import prepare_data
     from masklab.data.shards import packed_blocks
-    from masklab.evaluate import masked_lm_metrics
+    from masklab.evaluate.masked import masked_lm_metrics
     from masklab.models import build_model, preset_shape
-    from masklab.objectives import MaskedLMObjective
-    from masklab.runtime import tune_allocator
-    from masklab.train import lr_factor, resolve_precision, train_mlm
+    from masklab.objectives.mlm import MaskedLMObjective
+    from masklab.pretrain.run import train_masked_lm
+    from masklab.runtime import choose_precision, tune_allocator
+    from masklab.train import lr_factor
 
     tune_allocator()
-    precision = resolve_precision(args.precision)
-    cfg = build_config({}, [f"model.preset={args.preset}", "tokenizer.vocab_size=8000", f"train.batch_size={args.batch_size}",
-                            f"train.lr={args.lr}", f"train.precision={precision}", f"train.max_minutes={args.minutes}",
+    cfg = build_config({}, ["model.architecture=bert", f"model.preset={args.preset}", "tokenizer.vocab_size=8000", f"train.batch_size={args.batch_size}",
+                            f"train.lr={args.lr}", f"train.precision={args.precision}", f"train.max_minutes={args.minutes}",
                             "train.max_steps=1000000", f"train.eval_every={args.eval_every}", "train.save_every=0",
                             "train.warmup_fraction=0.06", "eval.max_blocks=256"])
     data = prepare_data(cfg.data, cfg.tokenizer, show_progress=False)
@@ -57,6 +57,7 @@ def main() -> None:
 
     # Hugging Face baseline: same blocks in the same order, same schedule over the same time budget.
     layers, hidden, heads, inter = preset_shape(cfg.model)
+    precision, _ = choose_precision(args.precision, hidden, inter, args.batch_size * cfg.data.seq_length)
     baseline = HFBaseline(tokenizer, layers, hidden, heads, inter, len(tokenizer), precision, lr=args.lr)
     order = torch.randperm(len(train_blocks), generator=torch.Generator().manual_seed(0)).numpy()
     budget, start, step, hf_tokens = 60 * args.minutes, time.perf_counter(), 0, 0
@@ -71,7 +72,7 @@ def main() -> None:
     torch.manual_seed(0)
     model = build_model(cfg.model, tokenizer, cfg.data.seq_length)
     with tempfile.TemporaryDirectory() as tmp:
-        result = train_mlm(model, tokenizer, train_blocks, val_blocks, cfg, Path(tmp), show_progress=False)
+        result = train_masked_lm(model, tokenizer, train_blocks, val_blocks, cfg, Path(tmp), precision, show_progress=False)
         evals = [r for r in map(json.loads, (Path(tmp) / "metrics.jsonl").read_text().splitlines()) if "val_masked_accuracy" in r]
     ours = score(model)
     reached = next((r["compute_seconds"] for r in evals if r["val_masked_accuracy"] >= hf["masked_accuracy"]), None)

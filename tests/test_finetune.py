@@ -10,11 +10,14 @@ import torch
 
 from conftest import WORDS
 from masklab.errors import UserError
-from masklab.finetune import cache_features, collate, encode, make_forward, run_finetune, train_seed
-from masklab.finetune_config import build_finetune_config
-from masklab.layer_analysis import layer_cka, linear_cka
-from masklab.tasks import load_task
-from masklab.transfer import anatomy, layer_lr_scales, load_start, make_optimizer, trainable_at
+from masklab.data.labelled import collate, encode
+from masklab.data.tasks import load_task
+from masklab.finetune.config import build_finetune_config
+from masklab.finetune.layers import layer_cka, linear_cka
+from masklab.finetune.modes import anatomy, layer_lr_scales, make_optimizer, trainable_at
+from masklab.finetune.run import Encoded, cache_features, majority_accuracy, run_finetune, train_seed
+from masklab.finetune.start import load_start
+from masklab.objectives.classify import ClassifyObjective
 
 
 @pytest.fixture(scope="session")
@@ -54,7 +57,7 @@ def config(task, init, **kw):
 
 def run_seed(cfg, tmp_path, seed=0):
     task = load_task(cfg.task, split_seed=cfg.split_seed)
-    return train_seed(cfg, task, tmp_path / f"seed-{seed}", seed, show_progress=False)
+    return train_seed(cfg, Encoded(task, majority_accuracy(task)), tmp_path / f"seed-{seed}", seed, show_progress=False)
 
 
 @pytest.mark.parametrize("mode, top_k, cache, frozen", [
@@ -82,7 +85,8 @@ def test_cached_probe_head_matches_the_full_model(separable_task, tiny_checkpoin
     batch = collate(examples, tokenizer.pad_token_id)
     cached = collate(cache_features(model, examples, "sequence", "fp32"), 0)
     model.eval()
-    torch.testing.assert_close(make_forward(model, "sequence", True)(cached), make_forward(model, "sequence", False)(batch))
+    torch.testing.assert_close(ClassifyObjective(model, "sequence", cached=True).logits(cached),
+                               ClassifyObjective(model, "sequence").logits(batch))
 
 
 def test_gradual_unfreezes_head_then_top_down(separable_task, tiny_checkpoint, tmp_path):
@@ -159,7 +163,7 @@ def test_cli_finetune_and_compare(separable_task, tiny_checkpoint, tmp_path):
     import typer
     from typer.testing import CliRunner
 
-    from masklab.cli_finetune import register
+    from masklab.cli.finetune import register
 
     app = typer.Typer()
     register(app)

@@ -394,7 +394,7 @@ def test_persian_masking_end_to_end(persian):
     ("sotu-slice", "pos", {"data__max_documents": 3, "masking__schedule": "linear", "masking__rate_start": 0.3}),
 ])
 def test_pretrain_with_a_strategy(tmp_path, corpus, strategy, extra):
-    from masklab.pretrain import pretrain
+    from masklab.pretrain.run import pretrain
 
     spec = "builtin:sotu" if corpus == "sotu-slice" else corpus
     cfg = build_config({}, tiny_overrides(spec, masking__strategy=strategy, train__max_steps=6, train__eval_every=0,

@@ -284,14 +284,27 @@ def build_section(cls, values: dict, name: str):
     return cls(**kwargs)
 
 
-def _parse_override(text: str) -> tuple[list[str], Any]:
+def parse_override(text: str, depth: tuple[int, int], shape: str, example: str) -> tuple[list[str], Any]:
+    """`key.path=value` -> (key parts, YAML-typed value); the key has depth[0] to depth[1] parts, as `shape` says."""
     if "=" not in text:
-        raise UserError(f"--set expects section.key=value (got {text!r}), e.g. --set train.lr=3e-4")
+        raise UserError(f"--set expects {shape.replace(' or ', '=value or ')}=value (got {text!r}), e.g. --set {example}")
     key, raw = text.split("=", 1)
     parts = key.strip().split(".")
-    if len(parts) not in (2, 3):
-        raise UserError(f"--set key must be section.key or section.key.subkey (got {key!r}), e.g. train.lr or masking.span.p")
+    if not depth[0] <= len(parts) <= depth[1] or not all(parts):
+        raise UserError(f"--set key must be {shape} (got {key!r}), e.g. --set {example}")
     return parts, yaml.safe_load(raw) if raw.strip() else ""
+
+
+def merge_override(target: dict, parts: list[str], value: Any) -> None:
+    """Set target[a][b]... = value; the last level merges into an existing mapping (e.g. masking.span.p)."""
+    *path, last = parts
+    for part in path[:-1]:
+        target = target.setdefault(part, {})
+    if path:
+        nested = target.get(path[-1])
+        target[path[-1]] = {**(nested if isinstance(nested, dict) else {}), last: value}
+    else:
+        target[last] = value
 
 
 def build_config(raw: dict | None = None, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
@@ -304,13 +317,9 @@ def build_config(raw: dict | None = None, overrides: list[str] | tuple[str, ...]
             raise UserError(f"config section [{sec}] must be a mapping of key: value")
         merged.setdefault(sec, {}).update(values)
     for text in overrides:
-        (sec, key, *sub), value = _parse_override(text)
-        section = merged.setdefault(sec, {})
-        if sub:  # nested settings, e.g. masking.span.p: merge into that mapping
-            nested = section.get(key)
-            section[key] = {**(nested if isinstance(nested, dict) else {}), sub[0]: value}
-        else:
-            section[key] = value
+        parts, value = parse_override(text, (2, 3), "section.key or section.key.subkey", "train.lr=3e-4 or masking.span.p=0.3")
+        merged.setdefault(parts[0], {})
+        merge_override(merged[parts[0]], parts[1:], value)
     sections = {f.name: f.type for f in dataclasses.fields(RunConfig)}
     hints = typing.get_type_hints(RunConfig)
     kwargs = {}
@@ -342,9 +351,6 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
     return build_config(read_yaml_mapping(path, "sections (data:, model:, train: ...)"), overrides)
 
 
-def config_to_dict(cfg: RunConfig) -> dict:
-    return dataclasses.asdict(cfg)
-
-
-def save_config(cfg: RunConfig, path: Path) -> None:
-    path.write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False), encoding="utf-8")
+def save_config(cfg, path: Path) -> None:
+    """Any config dataclass as YAML: the resolved config a run directory keeps (loadable by its loader)."""
+    path.write_text(yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False, allow_unicode=True), encoding="utf-8")

@@ -1,21 +1,37 @@
-"""Process-level settings that make CPU training faster.
+"""Process-level settings that make training fast on the machine at hand: allocator, precision, autocast.
 
 glibc's malloc hands large freed blocks back to the kernel and then page-faults them in again on the
 next step: for a small BERT on CPU that was ~80k page faults and ~15% of each step in the kernel.
 Raising the trim and mmap thresholds keeps those blocks in the process (Intel's PyTorch CPU guide
 gets the same effect by preloading jemalloc/tcmalloc).
+
+`precision: auto` is decided by measurement, not by CPU flags: on some CPUs with AVX512-BF16 and no
+AMX a bf16 matmul runs at 0.6x the fp32 one, on others (AMD Zen 4 class) at 4-5x, and the flags
+cannot tell the two apart. A sub-second timing of both at the model's shapes is cached per machine.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
+import hashlib
+import json
+import os
+import platform
 import sys
+import time
+from pathlib import Path
+
+import torch
 
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
 _KEEP_BYTES = 1 << 30  # freed blocks up to 1 GiB stay mapped for reuse
 _done = False
+
+BF16_MARGIN = 1.25  # bf16 must beat fp32 matmuls by this factor: autocast's casts and fp32 norms/softmax eat the rest
+MEASURE_SECONDS = 0.2  # timing per dtype (plus warm-up): the whole measurement stays under a second
 
 
 def tune_allocator() -> bool:
@@ -30,3 +46,85 @@ def tune_allocator() -> bool:
     except (OSError, AttributeError):  # musl or another libc without mallopt
         _done = False
     return _done
+
+
+def default_cache_root() -> Path:
+    """$MASKLAB_CACHE, else ~/.cache/masklab: where tokenised corpora and machine measurements are kept."""
+    return Path(os.environ.get("MASKLAB_CACHE") or Path.home() / ".cache" / "masklab").expanduser()
+
+
+def autocast_context(precision: str, device_type: str = "cpu"):
+    if precision == "bf16":
+        return torch.autocast(device_type=device_type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def device_of(module) -> torch.device:
+    return next(module.parameters()).device
+
+
+def _machine_key() -> str:
+    """What the matmul speed depends on: the CPU model and its flags, torch's build, the thread count."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+        lines = [line for line in info.splitlines() if line.startswith(("model name", "flags"))][:2]
+    except OSError:
+        lines = [platform.processor()]
+    text = "|".join([*lines, torch.__version__, str(torch.get_num_threads()), platform.machine()])
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+
+def _rate(dtype: torch.dtype, m: int, k: int, n: int) -> float:
+    """GFLOP/s of an (m, k) @ (k, n) matmul in `dtype`, timed for about MEASURE_SECONDS."""
+    generator = torch.Generator().manual_seed(0)  # not the global one: measuring must not shift a run's random stream
+    a, b = torch.randn(m, k, generator=generator).to(dtype), torch.randn(k, n, generator=generator).to(dtype)
+    for _ in range(2):  # warm-up: oneDNN picks and caches its kernel on first use
+        a @ b
+    reps, start = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < MEASURE_SECONDS or reps < 3:
+        a @ b
+        reps += 1
+    return 2 * m * k * n * reps / elapsed / 1e9
+
+
+def measure_matmul(m: int, k: int, n: int, cache_root: Path | None = None) -> dict:
+    """{"bf16_gflops", "fp32_gflops"} at this shape on this machine; measured once, then read from the cache."""
+    path = (cache_root or default_cache_root()) / "machine" / f"matmul-{_machine_key()}.json"
+    key = f"{m}x{k}x{n}"
+    try:
+        known = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        known = {}
+    if key not in known:
+        known[key] = {"bf16_gflops": _rate(torch.bfloat16, m, k, n), "fp32_gflops": _rate(torch.float32, m, k, n)}
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(known, indent=1), encoding="utf-8")
+            os.replace(tmp, path)
+        except OSError:  # a read-only cache only costs a re-measurement next time
+            pass
+    return known[key]
+
+
+def choose_precision(precision: str, hidden: int = 256, intermediate: int = 1024, tokens: int = 4096,
+                     cache_root: Path | None = None) -> tuple[str, dict]:
+    """(the precision to train in, how it was decided). `auto`: on CUDA bf16 where supported (Ampere+);
+    on CPU bf16 only if a bf16 matmul at the model's feed-forward shape (tokens x hidden x intermediate)
+    measured at least BF16_MARGIN times faster than fp32 here."""
+    if precision != "auto":
+        return precision, {"precision_rule": "set"}
+    if torch.cuda.is_available():
+        choice = "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+        return choice, {"precision_rule": "cuda: bf16 where supported"}
+    rates = measure_matmul(min(tokens, 4096), hidden, intermediate, cache_root)
+    faster = rates["bf16_gflops"] >= BF16_MARGIN * rates["fp32_gflops"]
+    return ("bf16" if faster else "fp32"), {"precision_rule": f"measured: bf16 if >= {BF16_MARGIN}x fp32", **rates}
+
+
+def model_shape(model) -> tuple[int, int]:
+    """(hidden, intermediate) of a transformers model config, for `choose_precision`."""
+    config = model.config
+    hidden = getattr(config, "hidden_size", None) or getattr(config, "d_model", 256)
+    inter = getattr(config, "intermediate_size", None) or getattr(config, "d_ff", None) or 4 * hidden
+    return int(hidden), int(inter)

@@ -1,9 +1,20 @@
-"""The one training loop: accelerate for devices, processes and mixed precision; everything else in sight.
+"""The one training loop. Pretraining, fine-tuning, rehearsal and multi-task runs all go through `train()`.
 
-Phases per optimizer step: fetch micro-batches -> forward/backward (no gradient sync until the
-last micro-batch) -> clip -> step -> schedule -> log / evaluate / checkpoint. A batch depends only
-on (seed, index) and the schedule only on progress, so a resumed run continues exactly where the
-killed one stopped.
+A run trains one model on a weighted list of objectives (`Term`: an objective module and its batch
+source) plus regularizers, and the loss is written in plain sight:
+
+    loss = Σ term.weight · term.objective(batch) + Σ regularizer.penalty(model)
+
+What differs between kinds of runs (which layer groups train at a step, what is validated, which
+weights are kept as the best) reaches the loop through hooks whose methods return values; the loop
+never asks which kind of run it is. accelerate provides devices and processes; precision is our own
+autocast, because accelerate's state is a process-wide singleton and one process may train several
+models at different precisions (studies, benchmarks).
+
+Phases per optimizer step: hooks -> micro-batches forward/backward (gradients sync only on the
+last) -> clip -> schedule -> step -> log / evaluate / checkpoint. Batch m of every source is a pure
+function of (seed, m) and the schedule depends only on progress, so a resumed run continues
+exactly where the killed one stopped.
 """
 
 from __future__ import annotations
@@ -12,53 +23,68 @@ import contextlib
 import json
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import torch
-from torch.utils.data import DataLoader
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
 
-from masklab.checkpoint import find_checkpoint, load_trainer_state, load_weights, save_checkpoint
-from masklab.config import RunConfig
-from masklab.data.batches import TrainBatches, collate_single, init_worker
-from masklab.data.shards import PackedBlocks
+from masklab.config import TrainConfig
+from masklab.data.batches import collate_single, init_worker
 from masklab.errors import TrainingDiverged, UserError
-from masklab.evaluate import autocast_context, masked_lm_metrics
-from masklab.masking import MLMBatcher, measure_masking
-from masklab.objectives import mlm_objective
-from masklab.runtime import tune_allocator
+from masklab.models.checkpoint import find_checkpoint, load_trainer_state, load_weights, save_checkpoint
+from masklab.runtime import autocast_context, tune_allocator
 
 
-def _cpu_flags() -> str:
-    try:
-        return Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return ""
+@dataclass
+class Term:
+    """One objective of a run: its loss module, weight, and batch source."""
+
+    name: str  # logged as loss_NAME when a run has several terms
+    objective: nn.Module  # forward(**batch) -> {"loss": scalar tensor, ...}
+    weight: float
+    batches: Callable[[int], Dataset]  # total micro-batches (all processes) -> dataset whose item m is micro-batch m
+    tokens_per_batch: float  # nominal tokens of one micro-batch: token budgets and the token count
 
 
-def bf16_capable() -> bool:
-    """The hardware has bf16 arithmetic at all (benchmarks measure both precisions where it does)."""
-    if torch.cuda.is_available():
-        return torch.cuda.is_bf16_supported()
-    flags = _cpu_flags()
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+class Hook:
+    """Where a kind of run changes the loop. Every method is optional and returns what the loop uses."""
+
+    def at_start(self) -> dict:
+        """Fields logged once, at step 0 of a fresh run (e.g. measured masking statistics)."""
+        return {}
+
+    def before_step(self, step: int, total_steps: int) -> dict:
+        """Runs before each optimizer step (may change what trains); a non-empty result is logged at `step`."""
+        return {}
+
+    def on_log(self, step: int, total_steps: int) -> dict:
+        """At log steps, after backward and before clipping: fields for the log line (e.g. gradient norms)."""
+        return {}
+
+    def evaluate(self, step: int) -> dict:
+        """At evaluation steps: metrics, logged with a val_ prefix."""
+        return {}
+
+    def state_dict(self) -> dict:
+        """What the hook must keep across --resume (tensors and plain values)."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
 
 
-def bf16_preferred() -> bool:
-    """Whether `precision: auto` picks bf16: only where bf16 matmuls beat fp32.
+class ObjectiveSet(nn.Module):
+    """All terms' objectives as one module, so one forward feeds one backward (what DDP needs)."""
 
-    That is Ampere+ GPUs and CPUs with AMX tiles. AVX512-BF16 alone is not enough: on such a CPU
-    (no AMX) oneDNN's bf16 matmul ran at 0.6x the fp32 one and the small preset trained 40% slower.
-    """
-    if torch.cuda.is_available():
-        return torch.cuda.is_bf16_supported()
-    return "amx_bf16" in _cpu_flags()
+    def __init__(self, terms: list[Term]):
+        super().__init__()
+        self.parts = nn.ModuleDict({t.name: t.objective for t in terms})
 
-
-def resolve_precision(precision: str) -> str:
-    if precision == "auto":
-        return "bf16" if bf16_preferred() else "fp32"
-    return precision
+    def forward(self, batches: dict[str, dict]) -> dict[str, dict]:
+        return {name: self.parts[name](**batch) for name, batch in batches.items()}
 
 
 def lr_factor(progress: float, warmup_fraction: float, schedule: str) -> float:
@@ -87,13 +113,14 @@ def param_groups(model, weight_decay: float) -> list[dict]:
 
 
 def adamw(groups: list[dict], lr: float, **options) -> torch.optim.Optimizer:
+    """AdamW over param groups; a group's `lr_scale` (default 1) scales the scheduled rate (layer-wise decay)."""
     try:  # fused AdamW: one kernel for all parameters (CPU support since torch 2.4)
         return torch.optim.AdamW(groups, lr=lr, eps=1e-6, fused=True, **options)
     except (RuntimeError, TypeError):
         return torch.optim.AdamW(groups, lr=lr, eps=1e-6, foreach=True, **options)
 
 
-def make_optimizer(model, cfg) -> torch.optim.Optimizer:
+def make_optimizer(model, cfg: TrainConfig) -> torch.optim.Optimizer:
     return adamw(param_groups(model, cfg.weight_decay), cfg.lr, betas=(0.9, cfg.beta2))
 
 
@@ -119,35 +146,45 @@ class MetricsLog:
 @dataclass
 class TrainResult:
     steps: int
+    total_steps: int  # the schedule's horizon (max_steps, or fewer under a token budget)
     train_tokens: int
     train_seconds: float  # time inside training steps (no evaluation or checkpointing), across resumes
     tokens_per_second: float
     final_loss: float
     stopped_by: str
     precision: str
+    term_losses: dict[str, float] = field(default_factory=dict)  # last logged window, per term
 
 
-def train_mlm(model, tokenizer, train_blocks: PackedBlocks, val_blocks: PackedBlocks, cfg: RunConfig, run_dir: Path,
-              resume: bool = False, halt_at_step: int | None = None, show_progress: bool = True) -> TrainResult:
-    """Pretrain `model` with the MLM objective. `halt_at_step` stops early with a checkpoint, as if killed."""
+def _extra_parameters(objectives: nn.Module, model) -> dict[str, torch.Tensor]:
+    """Trainable state outside `model` (e.g. an MLM head beside a classifier): kept in the trainer state."""
+    own = {v.data_ptr() for v in model.state_dict().values()}
+    return {k: v for k, v in objectives.state_dict().items() if v.data_ptr() not in own}
+
+
+def train(model, tokenizer, terms: list[Term], optimizer: torch.optim.Optimizer, tc: TrainConfig, run_dir: Path,
+          precision: str, regularizers=(), hooks: list[Hook] = (), resume: bool = False, halt_at_step: int | None = None,
+          show_progress: bool = True, desc: str = "training", eval_at_start: bool = False,
+          eval_at_end: bool = False) -> TrainResult:
+    """Train `model` on `terms` for tc's budgets; checkpoints (model + tokenizer + trainer state) go to run_dir.
+
+    The learning rate of every param group is tc.lr x lr_factor(progress) x the group's `lr_scale`.
+    `halt_at_step` stops early with a checkpoint, as if killed. Hooks evaluate at every tc.eval_every
+    steps, plus step 0 (`eval_at_start`) and the last step (`eval_at_end`) when asked.
+    """
     from accelerate import Accelerator
     from tqdm.auto import tqdm
 
     tune_allocator()
-    tc = cfg.train
-    precision = resolve_precision(tc.precision)
-    # Precision is our own autocast (below), not accelerate's: its state is a process-wide singleton,
-    # and one process may train several models at different precisions (studies, benchmarks).
     accelerator = Accelerator(cpu=not torch.cuda.is_available())
     world = accelerator.num_processes
-    tokens_per_step = tc.batch_size * tc.grad_accum * world * train_blocks.seq_length
+    tokens_per_step = sum(t.tokens_per_batch for t in terms) * tc.grad_accum * world
     total_steps = tc.max_steps
     if tc.max_tokens:
         total_steps = min(total_steps, math.ceil(tc.max_tokens / tokens_per_step))
 
-    # Set-up: objective, optimizer, and (on --resume) the state of the last checkpoint.
-    objective = mlm_objective(model, tokenizer, cfg)
-    optimizer = make_optimizer(model, tc)
+    # Set-up: one module over every objective, and (on --resume) the state of the last checkpoint.
+    objectives = ObjectiveSet(terms)
     state = {"step": 0, "tokens": 0, "elapsed": 0.0, "compute_seconds": 0.0}
     checkpoint = find_checkpoint(run_dir) if resume else None
     if resume and checkpoint is None:
@@ -155,64 +192,82 @@ def train_mlm(model, tokenizer, train_blocks: PackedBlocks, val_blocks: PackedBl
     if checkpoint is not None:
         saved = load_trainer_state(checkpoint)
         load_weights(model, checkpoint)
+        objectives.load_state_dict(saved.get("extra_parameters", {}), strict=False)
         optimizer.load_state_dict(saved["optimizer"])
         torch.set_rng_state(saved["torch_rng"])
+        for hook, hook_state in zip(hooks, saved.get("hooks", [])):
+            hook.load_state_dict(hook_state)
         state = {k: saved[k] for k in state}
     if tc.compile:
-        objective = torch.compile(objective)
-    objective, optimizer = accelerator.prepare(objective, optimizer)
+        objectives = torch.compile(objectives)
+    objectives, optimizer = accelerator.prepare(objectives, optimizer)
     log = MetricsLog(run_dir / "metrics.jsonl", accelerator.is_main_process, state["step"] if checkpoint else None)
 
-    # Data: micro-batch m of this process is global batch m * world + rank.
-    batcher = MLMBatcher(cfg.masking, tokenizer, seed=tc.seed)
-    start_micro = state["step"] * tc.grad_accum
+    # Data: micro-batch m of this process is global micro-batch m * world + rank of every source.
     n_micro = total_steps * tc.grad_accum
-    # The main process builds any cached per-token features (POS tags, phrase units) first.
-    with accelerator.main_process_first():
-        dataset = TrainBatches(train_blocks, batcher, tc.batch_size, tc.seed, length=n_micro * world,
-                               show_progress=show_progress and accelerator.is_main_process)
-    if checkpoint is None and log.enabled:  # what the masker really does on this corpus, measured once per run
-        log.write({"step": 0, "masking": measure_masking(batcher, train_blocks)})
-    sampler = range(start_micro * world + accelerator.process_index, n_micro * world, world)
+    with accelerator.main_process_first():  # the main process builds cached features (POS tags, phrases) first
+        datasets = [t.batches(n_micro * world) for t in terms]
+    sampler = range(state["step"] * tc.grad_accum * world + accelerator.process_index, n_micro * world, world)
     on_gpu = accelerator.device.type == "cuda"
     if on_gpu and precision == "fp32":  # TF32 tensor cores: fp32 storage, ~8x matmul throughput on Ampere+
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
-    loader = DataLoader(dataset, batch_size=None, sampler=sampler, collate_fn=collate_single,
-                        num_workers=tc.num_workers, worker_init_fn=init_worker if tc.num_workers else None,
-                        pin_memory=on_gpu, prefetch_factor=4 if tc.num_workers else None)
-    batches = iter(loader)
-    unigram = None
+    streams = {t.name: iter(DataLoader(d, batch_size=None, sampler=sampler, collate_fn=collate_single,
+                                       num_workers=tc.num_workers, worker_init_fn=init_worker if tc.num_workers else None,
+                                       pin_memory=on_gpu, prefetch_factor=4 if tc.num_workers else None,
+                                       generator=torch.Generator()))  # its own generator: the global stream stays the run's
+               for t, d in zip(terms, datasets)}
+    weights = {t.name: t.weight for t in terms}
 
-    def save(step_state):
+    def save() -> None:
         if accelerator.is_main_process:
-            save_checkpoint(run_dir, accelerator.unwrap_model(objective).model, tokenizer, optimizer, step_state)
+            extra = _extra_parameters(accelerator.unwrap_model(objectives), model)
+            save_checkpoint(run_dir, model, tokenizer, optimizer,
+                            dict(state, hooks=[h.state_dict() for h in hooks], extra_parameters=extra))
         accelerator.wait_for_everyone()
 
     def evaluate(step: int) -> None:
-        metrics = masked_lm_metrics(accelerator.unwrap_model(objective), val_blocks, tokenizer, cfg.eval, cfg.masking, precision, unigram)
-        log.write({"step": step, "tokens": state["tokens"], "elapsed": state["elapsed"],
-                   "compute_seconds": state["compute_seconds"], **{f"val_{k}": v for k, v in metrics.items()}})
+        metrics = {k: v for h in hooks for k, v in h.evaluate(step).items()}
+        if metrics:
+            log.write({"step": step, "tokens": state["tokens"], "elapsed": state["elapsed"],
+                       "compute_seconds": state["compute_seconds"], **{f"val_{k}": v for k, v in metrics.items()}})
 
-    bar = tqdm(total=total_steps, initial=state["step"], desc="pretraining", unit="step",
+    if checkpoint is None:
+        start_fields = {k: v for h in hooks for k, v in h.at_start().items()}
+        if start_fields:
+            log.write({"step": 0, **start_fields})
+        if eval_at_start:
+            evaluate(0)
+    bar = tqdm(total=total_steps, initial=state["step"], desc=desc, unit="step",
                disable=not (show_progress and accelerator.is_main_process))
-    window_loss, window_steps, window_start = 0.0, 0, time.perf_counter()
+    window = {"loss": 0.0, **{f"loss_{n}": 0.0 for n in weights}}
+    window_steps, window_start = 0, time.perf_counter()
     start_clock = time.perf_counter() - state["elapsed"]
-    stopped_by, last_loss = "max_steps", float("nan")
+    stopped_by, last_loss, term_losses = "max_steps", float("nan"), {}
     step = state["step"]
     try:
         while step < total_steps:
-            # 1. Forward and backward over the micro-batches; gradients sync only on the last one.
+            # 1. Hooks decide what trains now (frozen groups get no gradient at all).
+            objectives.train()
+            for hook in hooks:
+                changed = hook.before_step(step, total_steps)
+                if changed:
+                    log.write({"step": step, **changed})
+            # 2. Forward and backward over the micro-batches; gradients sync only on the last one.
             step_start = time.perf_counter()
-            step_loss = 0.0
+            step_loss, step_terms = 0.0, dict.fromkeys(weights, 0.0)
             for k in range(tc.grad_accum):
-                batch = next(batches)
-                sync = contextlib.nullcontext() if k == tc.grad_accum - 1 else accelerator.no_sync(objective)
+                batches = {name: {key: v.to(accelerator.device, non_blocking=True) for key, v in next(stream).items()}
+                           for name, stream in streams.items()}
+                sync = contextlib.nullcontext() if k == tc.grad_accum - 1 else accelerator.no_sync(objectives)
                 with sync, autocast_context(precision, accelerator.device.type):
-                    loss = objective(batch["input_ids"].to(accelerator.device, non_blocking=True),
-                                     batch["labels"].to(accelerator.device, non_blocking=True))["loss"]
+                    outputs = objectives(batches)
+                    loss = sum(weights[name] * out["loss"] for name, out in outputs.items())
+                    loss = loss + sum(r.penalty(model) for r in regularizers)
                 accelerator.backward(loss / tc.grad_accum)
                 step_loss += loss.item() / tc.grad_accum
+                for name, out in outputs.items():
+                    step_terms[name] += out["loss"].item() / tc.grad_accum
             if world > 1:  # the mean over processes: logged, and every process sees the same NaN and stops together
                 step_loss = accelerator.reduce(torch.tensor(step_loss, device=accelerator.device), reduction="mean").item()
             if not math.isfinite(step_loss):
@@ -220,51 +275,59 @@ def train_mlm(model, tokenizer, train_blocks: PackedBlocks, val_blocks: PackedBl
                 raise TrainingDiverged(
                     f"the loss became {step_loss} at step {step + 1}; stopped. "
                     + (f"The last good checkpoint ({kept}) is kept. " if kept else "No checkpoint was written yet. ")
-                    + "Lower train.lr, raise train.warmup_fraction, or use train.precision=fp32")
-            # 2. Schedule, clip, step. The learning rate follows progress: steps, or time if budgeted.
+                    + f"Lower the learning rate (now {tc.lr:g}), raise the warm-up, or train in fp32 precision")
+            log_now = step + 1 == total_steps or (step + 1) % tc.log_every == 0
+            hook_fields = {k: v for h in hooks for k, v in h.on_log(step + 1, total_steps).items()} if log_now else {}
+            # 3. Schedule, clip, step. The learning rate follows progress: steps, or time if budgeted.
             progress = step / total_steps
             if tc.max_minutes:
                 progress = max(progress, (time.perf_counter() - start_clock) / (60 * tc.max_minutes))
+            factor = lr_factor(progress, tc.warmup_fraction, tc.schedule)
             for group in optimizer.param_groups:
-                group["lr"] = tc.lr * lr_factor(progress, tc.warmup_fraction, tc.schedule)
+                group["lr"] = tc.lr * factor * group.get("lr_scale", 1.0)
             if tc.clip_norm:
-                accelerator.clip_grad_norm_(objective.parameters(), tc.clip_norm)
+                accelerator.clip_grad_norm_(objectives.parameters(), tc.clip_norm)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             step += 1
             state["step"] = step
-            state["tokens"] += tokens_per_step
+            state["tokens"] += int(tokens_per_step)
             state["compute_seconds"] += time.perf_counter() - step_start
             state["elapsed"] = time.perf_counter() - start_clock
-            # 3. Log, evaluate, checkpoint.
-            window_loss += step_loss
+            # 4. Log, evaluate, checkpoint.
+            window["loss"] += step_loss
+            for name, value in step_terms.items():
+                window[f"loss_{name}"] += value
             window_steps += 1
             last_loss = step_loss
-            if step % tc.log_every == 0 or step == total_steps:
+            if log_now:
                 seconds = time.perf_counter() - window_start
                 tps = window_steps * tokens_per_step / max(seconds, 1e-9)
-                log.write({"step": step, "tokens": state["tokens"], "loss": window_loss / window_steps,
-                           "lr": optimizer.param_groups[0]["lr"], "mask_rate": cfg.masking.rate_at(step / total_steps),
-                           "tokens_per_second": tps, "elapsed": state["elapsed"]})
-                bar.set_postfix(loss=f"{window_loss / window_steps:.3f}", tok_s=f"{tps:,.0f}")
-                window_loss, window_steps, window_start = 0.0, 0, time.perf_counter()
+                losses = {k: v / window_steps for k, v in window.items() if k == "loss" or len(weights) > 1}
+                term_losses = {k[5:]: v / window_steps for k, v in window.items() if k != "loss"}
+                log.write({"step": step, "tokens": state["tokens"], **losses, "lr": tc.lr * factor,
+                           "tokens_per_second": tps, "elapsed": state["elapsed"], **hook_fields})
+                bar.set_postfix(loss=f"{losses['loss']:.3f}", tok_s=f"{tps:,.0f}")
+                window = dict.fromkeys(window, 0.0)
+                window_steps, window_start = 0, time.perf_counter()
             bar.update(1)
-            if tc.eval_every and step % tc.eval_every == 0 and step < total_steps:
+            if (tc.eval_every and step % tc.eval_every == 0 and step < total_steps) or (eval_at_end and step == total_steps):
                 evaluate(step)
             out_of_time = tc.max_minutes and state["elapsed"] >= 60 * tc.max_minutes
             halted = halt_at_step is not None and step >= halt_at_step
             if (tc.save_every and step % tc.save_every == 0) or step == total_steps or out_of_time or halted:
-                save(dict(state))
+                save()
             if out_of_time or halted:
                 stopped_by = "max_minutes" if out_of_time else "halt"
                 break
         if step >= total_steps and tc.max_tokens and total_steps < tc.max_steps:
             stopped_by = "max_tokens"
     except KeyboardInterrupt:
-        save(dict(state))
+        save()
         raise UserError(f"interrupted at step {step}; a checkpoint was saved in {run_dir}; continue with --resume") from None
     finally:
         bar.close()
-    return TrainResult(steps=step, train_tokens=state["tokens"], train_seconds=state["compute_seconds"],
+    return TrainResult(steps=step, total_steps=total_steps, train_tokens=state["tokens"],
+                       train_seconds=state["compute_seconds"],
                        tokens_per_second=state["tokens"] / max(state["compute_seconds"], 1e-9), final_loss=last_loss,
-                       stopped_by=stopped_by, precision=precision)
+                       stopped_by=stopped_by, precision=precision, term_losses=term_losses)

@@ -25,7 +25,7 @@ _K1 = np.uint64(0x9E3779B97F4A7C15)
 _K2 = np.uint64(0xD6E8FEB86659FD93)
 
 
-def _mix(x: np.ndarray) -> np.ndarray:
+def splitmix64(x: np.ndarray) -> np.ndarray:
     """SplitMix64's finaliser (Steele et al. 2014): a well-spread 64-bit hash of a 64-bit value."""
     x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
@@ -36,15 +36,15 @@ def word_hashes(tokens: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.
     """(hash of each word (W,), index of each word's first token (W,)) for a token run starting on a word."""
     first = np.flatnonzero(starts)
     within = np.arange(len(tokens)) - np.repeat(first, np.diff(np.append(first, len(tokens))))
-    parts = _mix(tokens.astype(np.uint64) * _K1 + within.astype(np.uint64) + np.uint64(1))
-    return _mix(np.add.reduceat(parts, first)), first
+    parts = splitmix64(tokens.astype(np.uint64) * _K1 + within.astype(np.uint64) + np.uint64(1))
+    return splitmix64(np.add.reduceat(parts, first)), first
 
 
 def ngram_hashes(words: np.ndarray, n: int) -> np.ndarray:
     """(W - n + 1,) hash of the n words starting at each position."""
     h = words[: len(words) - n + 1].copy()
     for j in range(1, n):
-        h = _mix(h * _K2 + words[j : len(words) - n + 1 + j])
+        h = splitmix64(h * _K2 + words[j : len(words) - n + 1 + j])
     return h
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -20,13 +19,13 @@ from masklab.config import DataConfig
 from masklab.data.sources import iter_documents
 from masklab.errors import UserError
 from masklab.fsutil import publish, staged_directory
+from masklab.runtime import default_cache_root
 
 PREPARE_VERSION = 1  # bump when cleaning changes, so old caches are not reused
 
 
 def cache_root(cfg: DataConfig) -> Path:
-    root = cfg.cache_dir or os.environ.get("MASKLAB_CACHE") or str(Path.home() / ".cache" / "masklab")
-    return Path(root).expanduser()
+    return Path(cfg.cache_dir).expanduser() if cfg.cache_dir else default_cache_root()
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")

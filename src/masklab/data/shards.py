@@ -141,9 +141,13 @@ class Sidecar:
     build: Callable[..., None]
 
 
+def sidecar_path(shards: Shards, split: str, sidecar: Sidecar) -> Path:
+    return shards.directory / f"{split}.{sidecar.name}-{sidecar.key}.npy"
+
+
 def ensure_sidecar(shards: Shards, split: str, sidecar: Sidecar, tokenizer, show_progress: bool = True) -> np.ndarray:
     """The sidecar's memmap, building it first if no process has yet (a file lock makes the others wait)."""
-    path = shards.directory / f"{split}.{sidecar.name}-{sidecar.key}.npy"
+    path = sidecar_path(shards, split, sidecar)
     n = shards.meta[f"{split}_tokens"]
     if n == 0:
         return np.zeros(0, dtype=np.uint8)

@@ -118,23 +118,32 @@ def _read_jsonl(path: Path, gz: bool, column: str) -> Iterator[str]:
         yield _column(record, column, path, f"line {n}")
 
 
-def _read_csv(path: Path, gz: bool, column: str, suffix: str) -> Iterator[str]:
+def iter_csv_rows(path: Path, gz: bool, suffix: str) -> Iterator[dict]:
+    """Rows of a .csv / .tsv file (header first) as dicts."""
     csv.field_size_limit(sys.maxsize)
     with open_text(path, gz) as f:
-        reader = csv.DictReader(guard_utf8(path, f), delimiter="\t" if suffix == ".tsv" else ",")
-        for row in reader:
-            yield _column(row, column, path, "header")
+        yield from csv.DictReader(guard_utf8(path, f), delimiter="\t" if suffix == ".tsv" else ",")
 
 
-def _read_parquet(path: Path, column: str) -> Iterator[str]:
+def _read_csv(path: Path, gz: bool, column: str, suffix: str) -> Iterator[str]:
+    for row in iter_csv_rows(path, gz, suffix):
+        yield _column(row, column, path, "header")
+
+
+def open_parquet(path: Path):
+    """A pyarrow ParquetFile, or one clear error for a missing extra or a damaged file."""
     try:
         import pyarrow.parquet as pq
     except ImportError:
         raise UserError("reading .parquet needs pyarrow: pip install 'masklab[hub]'") from None
     try:
-        table = pq.ParquetFile(path)
+        return pq.ParquetFile(path)
     except Exception as exc:  # pyarrow raises several types for a corrupt file
         raise UserError(f"{path} is not a readable parquet file ({type(exc).__name__}); check the file") from None
+
+
+def _read_parquet(path: Path, column: str) -> Iterator[str]:
+    table = open_parquet(path)
     if column not in table.schema_arrow.names:
         raise UserError(f"{path} has no column {column!r} (columns: {', '.join(table.schema_arrow.names)}); set data.text_column")
     for batch in table.iter_batches(columns=[column], batch_size=1024):

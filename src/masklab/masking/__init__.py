@@ -6,6 +6,7 @@ Splitting selection from corruption means every strategy keeps the configurable 
     strategies.py  random, whole_word, span, pos, entity, pmi (`@register("masker", NAME)`)
     batcher.py     MLMBatcher: blocks + features -> {"input_ids", "labels"}, deterministic per block
     stats.py       measured masking statistics (rate, 80/10/10 split, unit lengths, share by POS)
+    preview.py     `masklab mask-preview`: blocks as the masker hides them, terminal and HTML
 Special tokens and padding are excluded once, in the batcher.
 """
 

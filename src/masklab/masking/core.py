@@ -12,9 +12,9 @@ import hashlib
 import numpy as np
 import torch
 
+from masklab.data.phrases import splitmix64
+
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
-_MIX2 = np.uint64(0x94D049BB133111EB)
 
 # Independent random streams of one block: each use of randomness reads its own.
 SELECT, CUT, CORRUPT, PICK, SPAN = 1, 2, 3, 4, 5
@@ -41,10 +41,7 @@ class BlockRandom:
 
     def uniform(self, stream: int) -> np.ndarray:
         """(B, T) float64 uniforms of one stream."""
-        x = self.keys + (self.positions + np.uint64(stream << 32)) * _GOLDEN
-        x = (x ^ (x >> np.uint64(30))) * _MIX1
-        x = (x ^ (x >> np.uint64(27))) * _MIX2
-        x ^= x >> np.uint64(31)
+        x = splitmix64(self.keys + (self.positions + np.uint64(stream << 32)) * _GOLDEN)
         return (x >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
 
 

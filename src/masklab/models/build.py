@@ -1,51 +1,12 @@
-"""Model presets and construction, through transformers' own BERT and ModernBERT classes.
-
-Presets follow the BERT miniatures (Turc et al. 2019, arXiv 1908.08962) so results are comparable
-with published small models. Any Hugging Face masked-LM checkpoint directory can be the start instead.
-"""
+"""Building models through transformers' own classes: a fresh BERT or ModernBERT masked LM of a preset's
+shape, or any Hugging Face masked-LM checkpoint to continue from."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from masklab.config import ModelConfig
 from masklab.errors import UserError
-
-# name -> (layers, hidden, heads, intermediate)
-PRESETS = {
-    "tiny": (2, 128, 2, 512),
-    "mini": (4, 256, 4, 1024),
-    "small": (4, 512, 8, 2048),
-    "medium": (8, 512, 8, 2048),
-    "base": (12, 768, 12, 3072),
-}
-
-
-def resolve_checkpoint(path: str | Path) -> Path:
-    """A save_pretrained directory, or a masklab run directory holding one in `checkpoint/`."""
-    p = Path(path).expanduser()
-    if (p / "checkpoint" / "config.json").exists():
-        p = p / "checkpoint"
-    if not p.is_dir():
-        raise UserError(f"checkpoint {p} does not exist; pass a masklab run directory or a save_pretrained directory")
-    has_weights = any((p / name).exists() for name in ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin"))
-    if not (p / "config.json").exists() or not has_weights:
-        raise UserError(f"{p} is not a model checkpoint (needs config.json and model.safetensors); "
-                        "pass a masklab run directory or a directory written by save_pretrained")
-    return p
-
-
-def preset_shape(cfg: ModelConfig) -> tuple[int, int, int, int]:
-    if cfg.preset not in PRESETS:
-        raise UserError(f"unknown model.preset {cfg.preset!r}; choose one of: {', '.join(PRESETS)}")
-    layers, hidden, heads, inter = PRESETS[cfg.preset]
-    layers = cfg.num_layers or layers
-    hidden = cfg.hidden_size or hidden
-    heads = cfg.num_heads or heads
-    inter = cfg.intermediate_size or (4 * hidden if cfg.hidden_size else inter)
-    if hidden % heads:
-        raise UserError(f"model.hidden_size {hidden} is not divisible by model.num_heads {heads}")
-    return layers, hidden, heads, inter
+from masklab.models.checkpoint import resolve_checkpoint
+from masklab.models.presets import preset_shape
 
 
 def attention_implementation(choice: str) -> str:

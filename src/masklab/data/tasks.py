@@ -11,15 +11,13 @@ a comparison is tested on the same examples. Provenance of the built-in tasks: r
 
 from __future__ import annotations
 
-import csv
 import random
 import re
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Literal
 
-from masklab.data.sources import guard_utf8, iter_json_records, open_text, resource_path, split_suffix
+from masklab.data.sources import guard_utf8, iter_csv_rows, iter_json_records, open_parquet, open_text, resource_path, split_suffix
 from masklab.errors import UserError
 
 TABLE_SUFFIXES = {".csv", ".tsv", ".jsonl", ".json", ".ndjson", ".parquet"}
@@ -47,6 +45,11 @@ class Task:
         if self.kind == "token":
             return [[index[t] for t in tags] for tags in split.labels]
         return [index[label] for label in split.labels]
+
+
+def flatten_labels(labels: list, kind: str) -> list:
+    """One label per example (sequence tasks), or every tag of every example in order (token tasks)."""
+    return [t for tags in labels for t in tags] if kind == "token" else list(labels)
 
 
 @dataclass
@@ -121,18 +124,9 @@ BUILTIN_TASKS: dict[str, Callable[[], Examples]] = {
 def _table_rows(path: Path) -> list[dict]:
     suffix, gz = split_suffix(path)
     if suffix == ".parquet":
-        try:
-            import pyarrow.parquet as pq
-        except ImportError:
-            raise UserError("reading .parquet needs pyarrow: pip install 'masklab[hub]'") from None
-        try:
-            return pq.read_table(path).to_pylist()
-        except Exception as exc:  # pyarrow raises several types for a corrupt file
-            raise UserError(f"{path} is not a readable parquet file ({type(exc).__name__}); check the file") from None
+        return open_parquet(path).read().to_pylist()
     if suffix in (".csv", ".tsv"):
-        csv.field_size_limit(sys.maxsize)
-        with open_text(path, gz) as f:
-            return list(csv.DictReader(guard_utf8(path, f), delimiter="\t" if suffix == ".tsv" else ","))
+        return list(iter_csv_rows(path, gz, suffix))
     return [record for _, record in iter_json_records(path, gz)]
 
 
@@ -258,7 +252,7 @@ def _label_names(labels: list) -> list[str]:
 
 
 def _check_labels(split: Examples, known: set, kind: str, where: str) -> None:
-    seen = {t for tags in split.labels for t in tags} if kind == "token" else set(split.labels)
+    seen = set(flatten_labels(split.labels, kind))
     unknown = sorted(seen - known)
     if unknown:
         shown = ", ".join(map(repr, unknown[:5])) + (" ..." if len(unknown) > 5 else "")
@@ -281,8 +275,7 @@ def load_task(spec: str, validation: str = "", test: str = "", text_column: str 
         val = read_examples(validation, text_column, pair_column, label_column)
     if test:
         tst = read_examples(test, text_column, pair_column, label_column)
-    flat = [t for tags in train.labels for t in tags] if kind == "token" else train.labels
-    names = _label_names(flat)
+    names = _label_names(flatten_labels(train.labels, kind))
     if len(names) < 2:
         raise UserError(f"{spec} has {len(names)} label in its training data ({', '.join(names)}); classification needs at least 2")
     for split, where in ((val, validation or "the validation split"), (tst, test or "the test split")):

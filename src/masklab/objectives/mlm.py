@@ -4,7 +4,7 @@ Sparse prediction (Cramming arXiv 2212.14034, MosaicBERT, ModernBERT): the encod
 token, but the prediction head and the (B*T, V) vocabulary projection run only at the ~15% masked
 positions. The loss is exactly the dense loss, since unmasked positions carry label -100 anyway.
 With `sparse_final_layer`, the encoder's last layer is also computed at those positions only
-(masklab.sparse_encoder).
+(masklab.models.sparse).
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from masklab.sparse_encoder import encode_selected, supports_sparse_final_layer
+from masklab.models.sparse import encode_selected, supports_sparse_final_layer
+from masklab.registry import register
 
 # model_type -> (encoder attribute, head attributes applied in order): the two halves of a *ForMaskedLM model.
 MLM_PARTS = {
@@ -76,8 +77,13 @@ class MaskedLMObjective(nn.Module):
         return {"loss": loss, "logits": logits, "targets": targets}
 
 
+@register("objective", "mlm")
+def build_mlm(model, tokenizer, sparse: bool = True, block_diagonal: bool = False, sparse_final_layer: bool = True):
+    """Masked-LM loss on a *ForMaskedLM model; batches are {"input_ids", "labels"} (B, T) from MLMBatcher."""
+    sep = tokenizer.sep_token_id if block_diagonal else None
+    return MaskedLMObjective(model, sparse=sparse, document_sep_id=sep, sparse_final_layer=sparse_final_layer)
+
+
 def mlm_objective(model, tokenizer, cfg) -> MaskedLMObjective:
     """The objective a run config asks for: sparse or dense head, block-diagonal or full attention."""
-    sep = tokenizer.sep_token_id if cfg.data.block_diagonal else None
-    return MaskedLMObjective(model, sparse=cfg.model.sparse_prediction, document_sep_id=sep,
-                             sparse_final_layer=cfg.model.sparse_final_layer)
+    return build_mlm(model, tokenizer, cfg.model.sparse_prediction, cfg.data.block_diagonal, cfg.model.sparse_final_layer)

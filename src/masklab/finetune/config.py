@@ -1,4 +1,5 @@
-"""The fine-tuning run configuration: one typed dataclass, a YAML loader and `--set key=value` overrides.
+"""The fine-tuning run configuration: one flat typed dataclass, read and overridden by the run config's
+own YAML reader and `--set` parser (keys without a section: `--set lr=3e-5`, `--set objectives.mlm=0.5`).
 
 The resolved config is saved as `config.yaml` in the run directory; values derived from it (the
 learning rate a mode defaults to, steps from epochs) are computed where used and logged in summary.json.
@@ -6,17 +7,19 @@ learning rate a mode defaults to, steps from epochs) are computed where used and
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-import yaml
-
-from masklab.config import build_section, check, read_yaml_mapping
-from masklab.errors import UserError
+from masklab.config import build_section, check, merge_override, parse_override, read_yaml_mapping
 
 MODE_DEFAULT_LR = {"probe": 1e-3, "top-k": 5e-5, "full": 5e-5, "gradual": 5e-5}
+FINETUNE_OBJECTIVES = ("classify", "mlm")  # what a fine-tuning run can train on: the task, and MLM batches beside it
+REGULARIZERS = ("l2sp",)  # penalties a fine-tuning run can add (masklab.regularizers)
+
+
+def _classify_only() -> dict[str, float]:
+    return {"classify": 1.0}
 
 
 @dataclass
@@ -41,6 +44,11 @@ class FinetuneConfig:
     top_k: int = 2  # mode=top-k: encoder layers trained under the head
     unfreeze_every: int = 0  # mode=gradual: steps between unfreezing the next group from the top; 0 = one epoch (ULMFiT)
     llrd: float = 1.0  # layer-wise learning-rate decay: each layer trains at llrd x the rate of the one above; 1 = off, 0.8-0.95 typical
+    # -- what the loss is made of
+    objectives: dict[str, float] = field(default_factory=_classify_only)  # objective -> weight; add mlm (e.g. 0.5) to mix masked-LM batches in (rehearsal / domain adaptation)
+    mlm_corpus: str = ""  # objectives.mlm: the text its batches come from; "" = the task's own training texts; else any corpus spec (builtin:sotu, a file)
+    mlm_rate: float = 0.15  # objectives.mlm: masking rate of its batches (random tokens, 80/10/10)
+    regularizers: dict[str, float] = field(default_factory=dict)  # penalty -> strength, e.g. {l2sp: 0.01}: (strength/2)·||θ - θ_start||² on the encoder (Li et al. 2018)
     # -- optimisation
     lr: float = 0.0  # peak learning rate; 0 = the mode's default: 1e-3 for probe (only a new head), 5e-5 otherwise (BERT's fine-tuning range)
     batch_size: int = 16  # examples per optimizer step
@@ -57,6 +65,7 @@ class FinetuneConfig:
     # -- what gets recorded
     log_every: int = 10  # steps between train-loss / gradient-norm lines in metrics.jsonl
     eval_every: int = 0  # steps between validation evaluations; 0 = ten per run (plus one before training)
+    save_every: int = 0  # steps between checkpoints (for --resume); 0 = at every validation
     cache_features: bool = True  # mode=probe: run the frozen encoder once per example instead of every step (same result, far faster)
     analysis_examples: int = 256  # validation examples on which the initial and fine-tuned models' layers are compared (CKA)
     save_model: bool = True  # save the fine-tuned model + tokenizer (save_pretrained, safetensors) in each seed's model/
@@ -76,33 +85,34 @@ class FinetuneConfig:
         check(self.seeds >= 1 and self.log_every >= 1 and self.eval_every >= 0, "seeds and log_every must be >= 1, eval_every >= 0")
         check(self.vocab_size >= 100, "vocab_size must be at least 100, e.g. 8000")
         check(self.analysis_examples >= 1, "analysis_examples must be >= 1")
+        check(self.save_every >= 0, "save_every must be >= 0 (0 = at every validation)")
+        check(0.0 < self.mlm_rate < 1.0, f"mlm_rate must be strictly between 0 and 1 (got {self.mlm_rate}), e.g. 0.15")
+        for table, valid, what in ((self.objectives, FINETUNE_OBJECTIVES, "objectives"), (self.regularizers, REGULARIZERS, "regularizers")):
+            check(isinstance(table, dict), f"{what} must be a mapping of name: weight, e.g. {{classify: 1.0, mlm: 0.5}}")
+            for name, weight in table.items():
+                check(name in valid, f"unknown {what[:-1]} {name!r} in {what}; choose from: {', '.join(valid)}")
+                check(isinstance(weight, (int, float)) and not isinstance(weight, bool) and weight > 0,
+                      f"{what}.{name} must be a number > 0 (got {weight!r}); leave the name out to turn it off")
+        check("classify" in self.objectives, "objectives must include classify (the task being fine-tuned), e.g. {classify: 1.0, mlm: 0.5}")
 
     def learning_rate(self) -> float:
         return self.lr or MODE_DEFAULT_LR[self.mode]
 
 
-def _parse(text: str) -> tuple[str, object]:
-    if "=" not in text:
-        raise UserError(f"--set expects key=value (got {text!r}), e.g. --set lr=3e-5")
-    key, raw = text.split("=", 1)
-    key = key.strip().removeprefix("finetune.")
-    return key, yaml.safe_load(raw) if raw.strip() else ""
+DICT_FIELDS = {"objectives": _classify_only, "regularizers": dict}
 
 
 def build_finetune_config(raw: dict | None = None, overrides: list[str] | tuple[str, ...] = ()) -> FinetuneConfig:
-    """Defaults, then `raw` (a flat mapping, e.g. from YAML), then `key=value` overrides."""
+    """Defaults, then `raw` (a flat mapping, e.g. from YAML), then `key=value` overrides (a `finetune.` prefix is allowed)."""
     values = dict(raw or {})
     for text in overrides:
-        key, value = _parse(text)
-        values[key] = value
+        parts, value = parse_override(text.removeprefix("finetune."), (1, 2), "key or key.subkey", "lr=3e-5 or objectives.mlm=0.5")
+        if len(parts) == 2 and parts[0] in DICT_FIELDS and not isinstance(values.get(parts[0]), dict):
+            values[parts[0]] = DICT_FIELDS[parts[0]]()  # objectives.mlm=0.5 adds to the default {classify: 1.0}
+        merge_override(values, parts, value)
     return build_section(FinetuneConfig, values, "finetune")
 
 
 def load_finetune_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> FinetuneConfig:
     raw = read_yaml_mapping(path, "fine-tuning settings, flat (task:, init:, mode: ...)")
     return build_finetune_config(raw, overrides)
-
-
-def save_finetune_config(cfg: FinetuneConfig, path: Path) -> None:
-    path.write_text(yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False, allow_unicode=True), encoding="utf-8")
-

@@ -65,7 +65,7 @@ def render_pieces(tokenizer, batch, row: int) -> list[Piece]:
 def mask_preview(cfg: RunConfig, n: int = 5, stats_blocks: int = 256, show_progress: bool = True) -> Preview:
     """Mask `n` sample blocks of the training split and measure the masker on `stats_blocks` blocks."""
     from masklab.data.pipeline import prepare_data
-    from masklab.data.shards import packed_blocks
+    from masklab.data.shards import packed_blocks, sidecar_path
     from masklab.data.tagging import pos_sidecar
     from masklab.masking import MLMBatcher
     from masklab.masking.stats import measure_masking, sample_block_ids
@@ -78,7 +78,7 @@ def mask_preview(cfg: RunConfig, n: int = 5, stats_blocks: int = 256, show_progr
     extra = ()
     if "pos" not in batcher.features:  # share by POS for any strategy, when the corpus' tags are already cached
         sidecar = pos_sidecar(cfg.masking.pos.tagger)
-        if (data.shards.directory / f"train.pos-{sidecar.key}.npy").exists():
+        if sidecar_path(data.shards, "train", sidecar).exists():
             blocks.attach(sidecar, tokenizer, show_progress=False)
             extra = ("pos",)
     ids = sample_block_ids(len(blocks), n)

@@ -1,4 +1,5 @@
-"""Checkpoints that survive being killed: written to a temporary directory, then renamed.
+"""Checkpoint I/O: finding a model directory, loading one, and checkpoints that survive being killed
+(written to a temporary directory, then renamed).
 
 `RUN/checkpoint/` holds the model (save_pretrained, safetensors) and tokenizer, so transformers
 loads it directly, plus `trainer_state.pt` (optimizer, step, token count, RNG) for `--resume`.
@@ -66,6 +67,35 @@ def load_trainer_state(checkpoint: Path) -> dict:
         return torch.load(checkpoint / STATE_FILE, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated or foreign file
         raise UserError(f"{checkpoint / STATE_FILE} is unreadable ({type(exc).__name__}); the checkpoint is damaged, start a new run") from None
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A save_pretrained directory, or a masklab run directory holding one in `checkpoint/`."""
+    p = Path(path).expanduser()
+    if (p / "checkpoint" / "config.json").exists():
+        p = p / "checkpoint"
+    if not p.is_dir():
+        raise UserError(f"checkpoint {p} does not exist; pass a masklab run directory or a save_pretrained directory")
+    has_weights = any((p / name).exists() for name in ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin"))
+    if not (p / "config.json").exists() or not has_weights:
+        raise UserError(f"{p} is not a model checkpoint (needs config.json and model.safetensors); "
+                        "pass a masklab run directory or a directory written by save_pretrained")
+    return p
+
+
+def load_masked_lm(path: str | Path):
+    """(model in eval mode, tokenizer) from a masklab run directory or any Hugging Face masked-LM directory."""
+    from transformers import AutoModelForMaskedLM
+
+    from masklab.data.tokenizer import load_tokenizer
+
+    directory = resolve_checkpoint(path)
+    tokenizer = load_tokenizer(directory)
+    try:
+        model = AutoModelForMaskedLM.from_pretrained(str(directory))
+    except Exception as exc:  # wrong architecture or damaged weights
+        raise UserError(f"could not load a masked-LM from {directory} ({type(exc).__name__}); is it a masked-LM checkpoint?") from None
+    return model.eval(), tokenizer
 
 
 def load_weights(model, checkpoint: Path) -> None:

@@ -23,21 +23,21 @@ def quickstart_config_path() -> Path:
 
 
 def run_quickstart(out: Path, overrides=()) -> dict:
-    from masklab.evaluate import fill_mask
-    from masklab.evaluation_run import load_checkpoint
-    from masklab.pretrain import pretrain
+    from masklab.evaluate.masked import fill_mask
+    from masklab.models.checkpoint import load_masked_lm
+    from masklab.pretrain.run import pretrain
 
     cfg = load_config(quickstart_config_path(), overrides)
     if (out / "summary.json").exists():
         typer.echo(f"{out} already holds a finished quickstart (shown below); remove it or pass --out to train again")
+        summary = json.loads((out / "summary.json").read_text())
     else:  # a quickstart killed half-way continues from its last checkpoint
-        pretrain(cfg, out, resume=(out / "checkpoint").exists())
-    summary = json.loads((out / "summary.json").read_text())
+        summary = pretrain(cfg, out, resume=(out / "checkpoint").exists())
     typer.echo("")
     typer.echo(f"masked-token accuracy {summary['masked_accuracy']:.3f} vs unigram baseline {summary['unigram_accuracy']:.3f} "
                f"(masked perplexity {summary['masked_perplexity']:.1f}, pseudo-perplexity {summary['pseudo_perplexity']:.1f}); "
                f"{summary['train_tokens']:,} training tokens at {summary['tokens_per_second']:,.0f} tokens/s ({summary['precision']})")
-    model, tokenizer = load_checkpoint(out)
+    model, tokenizer = load_masked_lm(out)
     typer.echo("\nfill-mask examples:")
     for text in EXAMPLES:
         candidates = fill_mask(model, tokenizer, text, top_k=5)[0]

@@ -1,4 +1,4 @@
-"""Honest MLM evaluation figures.
+"""Honest masked-LM evaluation figures.
 
 - masked accuracy / masked loss on validation blocks with a fixed masking seed (every model, every
   evaluation sees the same masks), and `masked_perplexity = exp(masked loss)`: a perplexity over the
@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
 
 import numpy as np
@@ -22,17 +21,8 @@ from masklab.config import EvalConfig, MaskingConfig
 from masklab.data.batches import eval_batches
 from masklab.data.shards import PackedBlocks
 from masklab.masking import MLMBatcher
-from masklab.objectives import MaskedLMObjective
-
-
-def autocast_context(precision: str, device_type: str = "cpu"):
-    if precision == "bf16":
-        return torch.autocast(device_type=device_type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
-def device_of(module) -> torch.device:
-    return next(module.parameters()).device
+from masklab.objectives.mlm import MaskedLMObjective
+from masklab.runtime import autocast_context, device_of
 
 
 def most_frequent_token(unigram_counts: np.ndarray, special_ids) -> int:

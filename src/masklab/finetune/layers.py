@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from masklab.transfer import Anatomy
+from masklab.finetune.modes import Anatomy
 
 
 def relative_weight_change(initial: dict[str, torch.Tensor], model, a: Anatomy) -> dict[str, float]:

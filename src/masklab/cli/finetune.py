@@ -1,4 +1,4 @@
-"""The `finetune` and `compare` commands: a thin layer over masklab.finetune and masklab.compare.
+"""The `finetune` and `compare` commands: a thin layer over masklab.finetune and masklab.report.
 
 `register(app)` adds both to masklab's typer app. Flags map onto FinetuneConfig fields; `--set key=value`
 reaches every other field. Heavy imports happen inside the commands so `masklab --help` stays instant.
@@ -34,18 +34,33 @@ def finetune(
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="Fine-tuning config YAML (a flat mapping of fields)."),
     set_: List[str] = typer.Option([], "--set", "-s", help="Any other config field, e.g. --set batch_size=32 (repeatable)."),
     out: Path = typer.Option(Path("runs/finetune"), "--out", "-o", help="Run directory to write."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out: finished seeds are kept, the "
+                                "interrupted one continues from its checkpoint exactly."),
+    stop_at_step: Optional[int] = typer.Option(None, "--stop-at-step", help="Pause the current seed after this step "
+                                               "with a checkpoint; continue later with --resume."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ):
-    """Fine-tune (or probe) an encoder on a labelled task from random or pretrained weights; record curves and per-layer change."""
-    from masklab.compare import load_run, markdown_table
-    from masklab.finetune import run_finetune
-    from masklab.finetune_config import load_finetune_config
+    """Fine-tune (or probe) an encoder on a labelled task from random or pretrained weights, optionally with
+    masked-LM batches mixed in (--set objectives.mlm=0.5) or an L2-SP penalty; record learning curves and
+    per-layer change.
+
+    Several processes: `accelerate launch --num_processes N -m masklab.cli finetune ...`.
+    """
+    from masklab.finetune.config import load_finetune_config
+    from masklab.finetune.run import run_finetune
+    from masklab.report.compare import markdown_table
+    from masklab.report.runs import Run
 
     given = locals()
     flags = [f"{name}={given[name]}" for name in FLAGS if given[name] is not None]
+    if resume and config is None and (out / "config.yaml").exists():
+        config = out / "config.yaml"  # the run's own settings, as pretrain --resume does
     cfg = load_finetune_config(str(config) if config else None, [*flags, *set_])
-    run_finetune(cfg, out, show_progress=not quiet)
-    typer.echo(markdown_table([load_run(out)]))
+    summary = run_finetune(cfg, out, show_progress=not quiet, resume=resume, halt_at_step=stop_at_step)
+    if summary is None:
+        typer.echo(f"paused at step {stop_at_step}; continue with: masklab finetune --out {out} --resume")
+        return
+    typer.echo(markdown_table([Run(out.name, out, summary, [])]))
     typer.echo(f"wrote {out}/summary.json, config.yaml, learning_curves.png, layer_change.png and "
                f"{', '.join(f'{out}/seed-{cfg.seed + s}/' for s in range(cfg.seeds))} (metrics.jsonl, summary.json, model/)")
 
@@ -54,8 +69,8 @@ def compare(
     runs: List[Path] = typer.Argument(..., help="Run directories written by masklab finetune."),
     out: Path = typer.Option(Path("compare"), "--out", "-o", help="Directory for compare.md, the PNGs and compare.html."),
 ):
-    """Put fine-tuning runs side by side: a table, overlay learning curves and per-layer change, one HTML page."""
-    from masklab.compare import compare_runs
+    """Put fine-tuning runs side by side: a table, overlay learning curves and per-layer change, one offline HTML page."""
+    from masklab.report.compare import compare_runs
 
     typer.echo(compare_runs(runs, out))
     typer.echo(f"wrote {out}/compare.md, {out}/curves.png, {out}/layers.png, {out}/compare.html")

@@ -1,0 +1,33 @@
+"""masklab's command line: a thin typer layer over importable functions, one module per command group.
+
+    pretrain.py  pretrain, quickstart, tokenizer train
+    evaluate.py  evaluate, fill-mask
+    masking.py   mask-preview
+    finetune.py  finetune, compare
+
+Heavy imports (torch, transformers) happen inside the commands so `masklab --help` is instant.
+A `UserError` anywhere becomes one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from masklab.cli import evaluate, finetune, masking, pretrain
+from masklab.errors import UserError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Pretrain, fine-tune and evaluate masked language models on your own corpus, and compare "
+                       "fine-tuning runs; every run goes through one training loop.")
+for group in (pretrain, evaluate, masking, finetune):
+    group.register(app)
+
+
+def main() -> None:
+    try:
+        app()
+    except UserError as exc:
+        print(f"masklab: error: {exc}", file=sys.stderr)
+        sys.exit(2)

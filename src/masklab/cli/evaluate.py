@@ -1,0 +1,46 @@
+"""The `evaluate` and `fill-mask` commands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from masklab.cli.common import SET_HELP, print_summary
+
+
+def evaluate(
+    checkpoint: Path = typer.Argument(..., help="A masklab run directory or a Hugging Face checkpoint directory."),
+    corpus: Optional[str] = typer.Option(None, "--corpus", "-c", help="Evaluate on all of this corpus instead of the run's validation split."),
+    set_: List[str] = typer.Option([], "--set", "-s", help=SET_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print the metrics as one JSON object."),
+):
+    """Masked accuracy, masked perplexity, pseudo-perplexity and the unigram baseline on validation text."""
+    from masklab.evaluate.run import evaluate_checkpoint
+
+    metrics = evaluate_checkpoint(checkpoint, corpus, set_, show_progress=not as_json)
+    if as_json:
+        typer.echo(json.dumps(metrics))
+    else:
+        print_summary(metrics, f"evaluation of {checkpoint}")
+
+
+def fill_mask(
+    checkpoint: Path = typer.Argument(..., help="A masklab run directory or a Hugging Face checkpoint directory."),
+    text: str = typer.Argument(..., help='Text with [MASK] where the model should fill in.'),
+    top_k: int = typer.Option(5, "--top-k", "-k"),
+):
+    """Print the top-k fillers, with probabilities, for each [MASK] in the text."""
+    from masklab.evaluate.masked import fill_mask as fill
+    from masklab.models.checkpoint import load_masked_lm
+
+    model, tokenizer = load_masked_lm(checkpoint)
+    for n, candidates in enumerate(fill(model, tokenizer, text, top_k), 1):
+        typer.echo(f"[MASK] #{n}: " + "  ".join(f"{tok} ({p:.3f})" for tok, p in candidates))
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(evaluate)
+    app.command("fill-mask")(fill_mask)

@@ -46,6 +46,12 @@ def test_pretrain_evaluate_fill_mask_end_to_end(corpus_file, tmp_path):
     assert fm.returncode == 0, fm.stderr[-2000:]
     assert fm.stdout.startswith("[MASK] #1:") and "w10" in fm.stdout.split("\n")[0]
 
+    # --resume of the finished run: one line, exit 2, and the run is untouched
+    before = (out / "checkpoint" / "model.safetensors").read_bytes()
+    again = subprocess.run([*MASKLAB, "pretrain", "--resume", "--out", str(out)], capture_output=True, text=True)
+    assert again.returncode == 2 and again.stderr.count("\n") == 1 and "finished run" in again.stderr, again.stderr
+    assert (out / "checkpoint" / "model.safetensors").read_bytes() == before
+
 
 def run_main(monkeypatch, capsys, argv):
     monkeypatch.setattr(sys, "argv", ["masklab", *argv])
@@ -73,6 +79,8 @@ def bad_inputs(tmp: Path, corpus: Path) -> dict:
         "evaluate non-checkpoint": (["evaluate", str(tmp / "notackpt")], "not a model checkpoint"),
         "resume without run": (["pretrain", "--resume", "--out", str(tmp / "fresh")], "no config.yaml"),
         "tokenizer without mask": (["pretrain", "--set", f"data.corpus={corpus}", "--set", f"tokenizer.path={tmp / 'notackpt'}"], "not a tokenizer directory"),
+        "unknown objective": (["finetune", "--set", "objectives.ctc=1"], "unknown objective 'ctc'"),
+        "objective weight <= 0": (["finetune", "--set", "objectives.mlm=0"], "objectives.mlm must be a number > 0"),
         "unknown preset": (["pretrain", "--set", f"data.corpus={corpus}", "--set", "model.preset=huge",
                             "--set", "tokenizer.vocab_size=200", "--out", str(tmp / "preset")], "choose one of"),
     }

@@ -10,6 +10,7 @@ import torch
 from safetensors.torch import load_file
 
 from conftest import tiny_overrides
+from test_finetune import separable_task, tiny_checkpoint  # noqa: F401  (fixtures)
 
 LAUNCH = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--main_process_port", "29533",
           "-m", "masklab.cli"]
@@ -52,3 +53,17 @@ def test_multi_process_run_resumes_exactly(corpus_file, tmp_path):
     b = load_file(str(tmp_path / "paused" / "checkpoint" / "model.safetensors"))
     for name in a:
         torch.testing.assert_close(a[name], b[name], rtol=0, atol=0, msg=name)
+
+
+def test_finetuning_runs_in_two_processes(separable_task, tiny_checkpoint, tmp_path):
+    args = ["finetune", "--task", str(separable_task), "--init", str(tiny_checkpoint), "--max-steps", "30", "--lr", "3e-3",
+            "--quiet", "--out", str(tmp_path / "ft"), "--set", "precision=fp32", "--set", "batch_size=8",
+            "--set", "analysis_examples=16", "--set", "log_every=5"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([*LAUNCH, *args], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads((tmp_path / "ft" / "summary.json").read_text())
+    assert summary["test_accuracy"] > 0.85  # separable by vocabulary: chance is 0.5
+    lines = [r for r in map(json.loads, (tmp_path / "ft" / "seed-0" / "metrics.jsonl").read_text().splitlines()) if "loss" in r]
+    assert [r["step"] for r in lines] == [5, 10, 15, 20, 25, 30]  # the main process logs, once per log step
+    assert (tmp_path / "ft" / "seed-0" / "model" / "model.safetensors").exists()

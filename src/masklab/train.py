@@ -185,7 +185,9 @@ def train(model, tokenizer, terms: list[Term], optimizer: torch.optim.Optimizer,
 
     # Set-up: one module over every objective, and (on --resume) the state of the last checkpoint.
     objectives = ObjectiveSet(terms)
-    state = {"step": 0, "tokens": 0, "elapsed": 0.0, "compute_seconds": 0.0}
+    # "window": loss sums since the last log line, so a resumed run logs the same averages
+    state = {"step": 0, "tokens": 0, "elapsed": 0.0, "compute_seconds": 0.0,
+             "window": {"loss": 0.0, **{f"loss_{t.name}": 0.0 for t in terms}}, "window_steps": 0}
     checkpoint = find_checkpoint(run_dir) if resume else None
     if resume and checkpoint is None:
         raise UserError(f"--resume: {run_dir} has no checkpoint to resume from; start without --resume")
@@ -197,7 +199,7 @@ def train(model, tokenizer, terms: list[Term], optimizer: torch.optim.Optimizer,
         torch.set_rng_state(saved["torch_rng"])
         for hook, hook_state in zip(hooks, saved.get("hooks", [])):
             hook.load_state_dict(hook_state)
-        state = {k: saved[k] for k in state}
+        state = {k: saved.get(k, state[k]) for k in state}
     if tc.compile:
         objectives = torch.compile(objectives)
     objectives, optimizer = accelerator.prepare(objectives, optimizer)
@@ -240,11 +242,10 @@ def train(model, tokenizer, terms: list[Term], optimizer: torch.optim.Optimizer,
             evaluate(0)
     bar = tqdm(total=total_steps, initial=state["step"], desc=desc, unit="step",
                disable=not (show_progress and accelerator.is_main_process))
-    window = {"loss": 0.0, **{f"loss_{n}": 0.0 for n in weights}}
-    window_steps, window_start = 0, time.perf_counter()
+    window, window_start = state["window"], time.perf_counter()
     start_clock = time.perf_counter() - state["elapsed"]
     stopped_by, last_loss, term_losses = "max_steps", float("nan"), {}
-    step = state["step"]
+    step = resumed_at = state["step"]
     try:
         while step < total_steps:
             # 1. Hooks decide what trains now (frozen groups get no gradient at all).
@@ -298,18 +299,19 @@ def train(model, tokenizer, terms: list[Term], optimizer: torch.optim.Optimizer,
             window["loss"] += step_loss
             for name, value in step_terms.items():
                 window[f"loss_{name}"] += value
-            window_steps += 1
+            state["window_steps"] += 1
             last_loss = step_loss
             if log_now:
+                n = state["window_steps"]
                 seconds = time.perf_counter() - window_start
-                tps = window_steps * tokens_per_step / max(seconds, 1e-9)
-                losses = {k: v / window_steps for k, v in window.items() if k == "loss" or len(weights) > 1}
-                term_losses = {k[5:]: v / window_steps for k, v in window.items() if k != "loss"}
+                tps = min(n, step - resumed_at) * tokens_per_step / max(seconds, 1e-9)  # timed steps of this session only
+                losses = {k: v / n for k, v in window.items() if k == "loss" or len(weights) > 1}
+                term_losses = {k[5:]: v / n for k, v in window.items() if k != "loss"}
                 log.write({"step": step, "tokens": state["tokens"], **losses, "lr": tc.lr * factor,
                            "tokens_per_second": tps, "elapsed": state["elapsed"], **hook_fields})
                 bar.set_postfix(loss=f"{losses['loss']:.3f}", tok_s=f"{tps:,.0f}")
-                window = dict.fromkeys(window, 0.0)
-                window_steps, window_start = 0, time.perf_counter()
+                window.update(dict.fromkeys(window, 0.0))
+                state["window_steps"], window_start = 0, time.perf_counter()
             bar.update(1)
             if (tc.eval_every and step % tc.eval_every == 0 and step < total_steps) or (eval_at_end and step == total_steps):
                 evaluate(step)

@@ -38,12 +38,16 @@ def test_sparse_prediction_loss_equals_dense(tiny_tokenizer, attention):
     assert sparse["logits"].shape == (int(sel.sum()), len(tiny_tokenizer))
 
 
+@pytest.mark.parametrize("architecture", ["bert", "modernbert"])
 @pytest.mark.parametrize("attention", ["eager", "sdpa"])
 @pytest.mark.parametrize("documents", [False, True])
-def test_sparse_final_layer_matches_full_encoder(tiny_tokenizer, attention, documents):
+def test_sparse_final_layer_matches_full_encoder(tiny_tokenizer, attention, documents, architecture):
     """Loss and every gradient equal the full computation, with uneven masked counts per block
     (one block has none) and with or without block-diagonal attention."""
-    model = tiny_model(tiny_tokenizer, attention)
+    model = tiny_model(tiny_tokenizer, attention, architecture)
+    if architecture == "modernbert":  # a window narrower than the block, so the sliding-window mask matters
+        model.config.local_attention = 8
+        assert model.config.layer_types[-1] == "sliding_attention"
     sep = tiny_tokenizer.sep_token_id
     ids = torch.randint(5, len(tiny_tokenizer), (4, 32), generator=torch.Generator().manual_seed(3))
     ids[:, 10] = sep

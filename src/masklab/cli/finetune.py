@@ -40,9 +40,11 @@ def finetune(
                                                "with a checkpoint; continue later with --resume."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ):
-    """Fine-tune (or probe) an encoder on a labelled task from random or pretrained weights, optionally with
-    masked-LM batches mixed in (--set objectives.mlm=0.5) or an L2-SP penalty; record learning curves and
-    per-layer change.
+    """Fine-tune (or probe) an encoder on a labelled task; record learning curves and per-layer change.
+
+    Starts from random or pretrained weights; modes probe / top-k / full / gradual. Mix masked-LM batches
+    into the loss with --set objectives.mlm=0.5, or pull the weights towards the start with
+    --set regularizers.l2sp=0.01.
 
     Several processes: `accelerate launch --num_processes N -m masklab.cli finetune ...`.
     """

@@ -63,7 +63,7 @@ def main() -> None:
     from masklab.train import make_optimizer
 
     tune_allocator()
-    cfg = build_config({}, ["model.architecture=bert", f"model.preset={args.preset}"])
+    cfg = build_config({}, ["model.architecture=bert", f"model.preset={args.preset}", "train.lr=5e-4"])
     args.precision, _ = choose_precision(args.precision, *preset_shape(cfg.model)[1:4:2], args.batch_size * 128)
     tokenizer, sotu = prepare(128)
     blocks = sotu.gather(range(args.batch_size))

@@ -57,7 +57,7 @@ class TokenizerConfig:
 @dataclass
 class ModelConfig:
     preset: str = "mini"  # size preset (see masklab.models.PRESETS); ignored when `init` is set
-    architecture: Literal["bert", "modernbert"] = "bert"  # bert = the classic post-LN encoder; modernbert = pre-LN + RoPE + GeGLU, takes ~3x the lr
+    architecture: Literal["bert", "modernbert"] = "modernbert"  # modernbert = pre-LN + RoPE + GeGLU: left the unigram plateau far sooner than post-LN bert on every corpus measured (README, benchmarks/default_recipe.py); bert = the classic
     init: str = ""  # "" = from scratch; or a checkpoint / masklab run directory to continue from
     hidden_dropout: float = 0.0  # off in pretraining (Cramming): it costs a fifth of a CPU step and one pass over data barely overfits
     attention_dropout: float = 0.0  # same reasoning; turn both on for long multi-epoch runs on small corpora
@@ -193,7 +193,7 @@ class MaskingConfig:
 class TrainConfig:
     batch_size: int = 32  # blocks per optimizer micro-step (per process)
     grad_accum: int = 1  # micro-steps per optimizer step: effective batch = batch_size * grad_accum * processes
-    lr: float = 5e-4  # peak learning rate; small BERTs tolerate more than base-size ones
+    lr: float = 0.0  # peak learning rate; 0 = the architecture's measured default at the mini preset: 1e-3 for modernbert, 5e-4 for bert
     weight_decay: float = 0.01  # not applied to biases and LayerNorm weights
     beta2: float = 0.98  # RoBERTa's value: steadier than 0.999 with large learning rates
     warmup_fraction: float = 0.06  # share of the run spent warming up linearly from 0
@@ -212,7 +212,7 @@ class TrainConfig:
 
     def __post_init__(self):
         check(self.batch_size >= 1 and self.grad_accum >= 1, "train.batch_size and train.grad_accum must be >= 1")
-        check(self.lr > 0, "train.lr must be > 0, e.g. 5e-4")
+        check(self.lr >= 0, "train.lr must be >= 0 (0 = the architecture's default), e.g. 1e-3")
         check(0.0 <= self.warmup_fraction < 1.0, "train.warmup_fraction must be in [0, 1)")
         check(self.max_steps >= 1, "train.max_steps must be >= 1")
         check(self.max_tokens >= 0 and self.max_minutes >= 0, "train.max_tokens and train.max_minutes must be >= 0")

@@ -6,6 +6,7 @@ A run directory holds `config.yaml` (resolved), `metrics.jsonl`, `summary.json` 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -22,6 +23,7 @@ from masklab.errors import UserError
 from masklab.evaluate.masked import masked_lm_metrics, pseudo_perplexity
 from masklab.masking import MLMBatcher, measure_masking
 from masklab.models import build_model, count_parameters
+from masklab.models.build import pretraining_lr
 from masklab.models.checkpoint import find_checkpoint
 from masklab.objectives.mlm import mlm_objective
 from masklab.runtime import choose_precision, model_shape
@@ -81,7 +83,7 @@ class MaskedLMHooks(Hook):
 def train_masked_lm(model, tokenizer, train_blocks: PackedBlocks, val_blocks: PackedBlocks, cfg: RunConfig, out: Path,
                     precision: str, resume: bool = False, halt_at_step: int | None = None, show_progress: bool = True):
     """The one loop on one masked-LM term: packed blocks masked afresh per (seed, block, epoch)."""
-    tc = cfg.train
+    tc = dataclasses.replace(cfg.train, lr=pretraining_lr(cfg.train.lr, model))  # the saved config keeps lr: 0
     objective = mlm_objective(model, tokenizer, cfg)
     batcher = MLMBatcher(cfg.masking, tokenizer, seed=tc.seed)
     term = Term("mlm", objective, 1.0,
@@ -142,6 +144,7 @@ def pretrain(cfg: RunConfig, out: Path, resume: bool = False, halt_at_step: int 
         "steps": result.steps,
         "stopped_by": result.stopped_by,
         "final_train_loss": result.final_loss,
+        "lr": pretraining_lr(cfg.train.lr, model),
         "precision": result.precision,
         "precision_choice": precision_info,
         "parameters": count_parameters(model),

@@ -211,7 +211,7 @@ def test_auto_precision_follows_the_measured_matmul_rates(monkeypatch, tmp_path,
     import masklab.runtime as runtime
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    monkeypatch.setattr(runtime, "_rate", lambda dtype, m, k, n: bf16 if dtype == torch.bfloat16 else fp32)
+    monkeypatch.setattr(runtime, "_rate", lambda dtype, m, k, n: bf16 if dtype == torch.bfloat16 else fp32)  # a given machine
     choice, info = runtime.choose_precision("auto", 64, 256, 1024, cache_root=tmp_path)
     assert choice == expected and info["bf16_gflops"] == bf16 and info["fp32_gflops"] == fp32
     assert runtime.choose_precision("fp32", cache_root=tmp_path)[0] == "fp32"

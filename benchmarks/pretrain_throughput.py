@@ -144,7 +144,7 @@ def main() -> None:
                         f"{best / hf['fp32']:.2f}x the HF default; default precision here: {default}")
         rows.append((preset, f"masklab default ({default}) vs HF default (fp32)", ours[default], hf["fp32"],
                      ours[default] / hf["fp32"], float("nan"), float("nan")))
-    print(f"| preset | comparison | masklab tok/s | HF tok/s | ratio | masklab MFU | HF MFU |")
+    print("| preset | comparison | masklab tok/s | HF tok/s | ratio | masklab MFU | HF MFU |")
     print("|---|---|---:|---:|---:|---:|---:|")
     for preset, what, a, b, ratio, mfu_a, mfu_b in rows:
         mfu = f"{mfu_a:.1%} | {mfu_b:.1%}" if mfu_a == mfu_a else "– | –"

@@ -10,7 +10,6 @@ import torch
 from safetensors.torch import load_file
 
 from conftest import tiny_overrides
-from test_finetune import separable_task, tiny_checkpoint  # noqa: F401  (fixtures)
 
 LAUNCH = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--main_process_port", "29533",
           "-m", "masklab.cli"]

@@ -20,35 +20,6 @@ from masklab.finetune.start import load_start
 from masklab.objectives.classify import ClassifyObjective
 
 
-@pytest.fixture(scope="session")
-def tiny_checkpoint(tiny_tokenizer, tmp_path_factory):
-    """A 2-layer, 32-wide BERT masked LM saved with the 200-word tokenizer, as a pretraining run would leave it."""
-    from transformers import BertConfig, BertForMaskedLM
-
-    torch.manual_seed(0)
-    config = BertConfig(vocab_size=len(tiny_tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=64, pad_token_id=tiny_tokenizer.pad_token_id,
-                        initializer_range=0.2)  # large enough that random features carry the words to a probe
-    path = tmp_path_factory.mktemp("ckpt")
-    BertForMaskedLM(config).save_pretrained(path)
-    tiny_tokenizer.save_pretrained(path)
-    return path
-
-
-@pytest.fixture(scope="session")
-def separable_task(tmp_path_factory):
-    """Balanced two-class task: 'low' texts use words w0-w19, 'high' texts w40-w59 (majority baseline 0.5)."""
-    rng = random.Random(0)
-    path = tmp_path_factory.mktemp("task") / "task.jsonl"
-    rows = []
-    for i in range(400):
-        label = "low" if i % 2 else "high"
-        pool = WORDS[:20] if label == "low" else WORDS[40:]
-        rows.append({"text": " ".join(rng.choices(pool, k=rng.randrange(5, 10))), "label": label})
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return path
-
-
 def config(task, init, **kw):
     settings = {"task": task, "init": init, "batch_size": 16, "lr": 3e-3, "precision": "fp32", "max_eval_examples": 0,
                 "analysis_examples": 32, "save_model": False, "dropout": 0.0, "max_length": 32, **kw}

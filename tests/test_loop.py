@@ -9,7 +9,7 @@ from safetensors.torch import load_file
 from masklab.errors import UserError
 from masklab.finetune.config import build_finetune_config
 from masklab.finetune.run import run_finetune
-from test_finetune import config, run_seed, separable_task, tiny_checkpoint  # noqa: F401  (fixtures)
+from test_finetune import config, run_seed
 
 
 def model_weights(path):

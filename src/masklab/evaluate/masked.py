@@ -93,7 +93,7 @@ def fill_mask(model, tokenizer, text: str, top_k: int = 5) -> list[list[tuple[st
     enc = tokenizer(text, return_tensors="pt", truncation=True)
     positions = (enc["input_ids"][0] == tokenizer.mask_token_id).nonzero().squeeze(1)
     if len(positions) == 0:
-        raise UserError(f"the text has no mask; write [MASK] where the model should fill in, e.g. \"the [MASK] of the union\"")
+        raise UserError("the text has no mask; write [MASK] where the model should fill in, e.g. \"the [MASK] of the union\"")
     model.eval()
     device = device_of(model)
     inputs = {k: v.to(device) for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")}

@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 from masklab.config import TokenizerConfig, TrainConfig, save_config
-from masklab.data.labelled import LabelledBatches, batches, encode, mean_length, subsample
+from masklab.data.labelled import LabelledBatches, batches, collate, encode, mean_length, subsample
 from masklab.data.tasks import Task, flatten_labels, load_task
 from masklab.errors import UserError
 from masklab.evaluate.classify import evaluate_classifier
@@ -73,8 +73,6 @@ def majority_accuracy(task: Task) -> float:
 @torch.no_grad()
 def cache_features(model, examples: list[dict], kind: str, precision: str) -> list[dict]:
     """The frozen encoder's last hidden states, once per example: (1, H) at [CLS] for sequence heads, (T, H) for token heads."""
-    from masklab.data.labelled import collate
-
     model.eval()
     out = []
     for start in range(0, len(examples), EVAL_BATCH):
@@ -88,13 +86,18 @@ def cache_features(model, examples: list[dict], kind: str, precision: str) -> li
     return out
 
 
+def _plain_texts(task: Task) -> list[str]:
+    """The training examples as text (a token task's words joined by spaces)."""
+    return [" ".join(t) if isinstance(t, list) else t for t in task.train.texts]
+
+
 def _preset_tokenizer(task: Task, cfg: FinetuneConfig, directory: Path):
     """For init=random with a preset: a WordPiece tokenizer trained on the task's training text, once per run."""
     from masklab.data.tokenizer import load_tokenizer, train_tokenizer
 
     if (directory / "tokenizer.json").exists():
         return load_tokenizer(directory)
-    texts = [" ".join(t) if isinstance(t, list) else t for t in task.train.texts] + list(task.train.pairs or [])
+    texts = _plain_texts(task) + list(task.train.pairs or [])
     return train_tokenizer(iter(texts), TokenizerConfig(vocab_size=cfg.vocab_size, min_frequency=1), directory,
                            model_max_length=cfg.max_length)
 
@@ -135,8 +138,7 @@ def _mlm_term(model, tokenizer, tokenizer_dir: Path, cfg: FinetuneConfig, task: 
     data_cfg = DataConfig(corpus=corpus, seq_length=min(cfg.max_length, 128), val_fraction=0.0)
     if not corpus:  # the task's own training texts, one document per line
         path = run_dir / "mlm-corpus.txt"
-        texts = [" ".join(t) if isinstance(t, list) else t for t in task.train.texts]
-        path.write_text("\n".join(t.replace("\n", " ") for t in texts) + "\n", encoding="utf-8")
+        path.write_text("\n".join(t.replace("\n", " ") for t in _plain_texts(task)) + "\n", encoding="utf-8")
         data_cfg = DataConfig(corpus=str(path), doc_split="line", min_chars=1, seq_length=data_cfg.seq_length, val_fraction=0.0)
     data = prepare_data(data_cfg, TokenizerConfig(), tokenizer_path=str(tokenizer_dir), show_progress=show_progress)
     blocks = packed_blocks(data.shards, "train", data_cfg.seq_length, tokenizer.cls_token_id)

@@ -40,6 +40,8 @@ def test_finetune_resume_after_kill_gives_identical_weights(separable_task, tiny
         run_finetune(cfg, tmp_path / "split", show_progress=False, resume=True)
     with pytest.raises(UserError, match="--resume"):
         run_finetune(cfg, tmp_path / "split", show_progress=False)
+    with pytest.raises(UserError, match="holds no fine-tuning run"):
+        run_finetune(cfg, tmp_path / "nothing-here", show_progress=False, resume=True)
 
 
 def test_classification_with_mlm_batches_logs_each_loss(separable_task, tiny_checkpoint, tmp_path):

@@ -284,6 +284,8 @@ def run_finetune(cfg: FinetuneConfig, out: Path, show_progress: bool = True, res
 
     state = PartialState(cpu=not torch.cuda.is_available())
     names = [f"seed-{cfg.seed + s}" for s in range(cfg.seeds)]
+    if resume and not (out / "config.yaml").exists():
+        raise UserError(f"--resume: {out} holds no fine-tuning run (no config.yaml); start without --resume")
     if resume and (out / "summary.json").exists():
         raise UserError(f"{out} holds a finished fine-tuning run (summary.json); nothing to resume. "
                         "Start a new one with another --out")

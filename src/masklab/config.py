@@ -57,7 +57,7 @@ class TokenizerConfig:
 @dataclass
 class ModelConfig:
     preset: str = "mini"  # size preset (see masklab.models.PRESETS); ignored when `init` is set
-    architecture: Literal["bert", "modernbert"] = "modernbert"  # modernbert = pre-LN + RoPE + GeGLU: left the unigram plateau far sooner than post-LN bert on every corpus measured (README, benchmarks/default_recipe.py); bert = the classic
+    architecture: Literal["auto", "bert", "modernbert", "llama", "gpt2", "t5"] = "auto"  # auto = the objective's default: modernbert (mlm; pre-LN + RoPE + GeGLU left the unigram plateau far sooner than post-LN bert on every corpus measured), llama (clm, hybrid), t5 (seq2seq); bert and gpt2 are the classics
     init: str = ""  # "" = from scratch; or a checkpoint / masklab run directory to continue from
     hidden_dropout: float = 0.0  # off in pretraining (Cramming): it costs a fifth of a CPU step and one pass over data barely overfits
     attention_dropout: float = 0.0  # same reasoning; turn both on for long multi-epoch runs on small corpora
@@ -209,6 +209,7 @@ class TrainConfig:
     save_every: int = 500  # steps between checkpoints; 0 = only at the end
     num_workers: int = 0  # dataloader processes; batches are cheap, so 0 leaves both cores to the model
     compile: bool = False  # torch.compile the encoder (slow first steps, faster later)
+    objective: Literal["mlm", "clm", "seq2seq", "hybrid"] = "mlm"  # what pretraining predicts: masked tokens, the next token, corrupted spans (encoder-decoder), or both causal and masked (GPT-BERT)
 
     def __post_init__(self):
         check(self.batch_size >= 1 and self.grad_accum >= 1, "train.batch_size and train.grad_accum must be >= 1")
@@ -228,6 +229,26 @@ class EvalConfig:
 
 
 @dataclass
+class Seq2SeqConfig:
+    corruption: Literal["span", "infill"] = "span"  # span = T5: each span becomes one sentinel, the target lists the spans; infill = BART: one [MASK] per span, the target is the whole block
+    rate: float = 0.15  # share of each block's tokens that are corrupted (T5's 15%)
+    mean_span: float = 3.0  # mean span length in tokens (T5's 3); spans and gaps are drawn so both counts are exact: static shapes
+
+    def __post_init__(self):
+        check(0.0 < self.rate < 1.0, f"seq2seq.rate must be strictly between 0 and 1 (got {self.rate}), e.g. 0.15")
+        check(self.mean_span >= 1.0, f"seq2seq.mean_span must be >= 1 token (got {self.mean_span}), e.g. 3")
+
+
+@dataclass
+class HybridConfig:
+    causal_share: float = 0.5  # share of each batch's blocks trained by next-token prediction; the rest by masked next-token prediction (GPT-BERT)
+
+    def __post_init__(self):
+        check(0.0 < self.causal_share < 1.0, f"hybrid.causal_share must be strictly between 0 and 1 (got {self.causal_share}); "
+                                              "use train.objective=clm or mlm for one objective alone")
+
+
+@dataclass
 class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
@@ -235,6 +256,21 @@ class RunConfig:
     masking: MaskingConfig = field(default_factory=MaskingConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    seq2seq: Seq2SeqConfig = field(default_factory=Seq2SeqConfig)  # span corruption, with train.objective=seq2seq
+    hybrid: HybridConfig = field(default_factory=HybridConfig)  # the causal:masked mix, with train.objective=hybrid
+
+    def __post_init__(self):
+        objective = self.train.objective
+        if objective in ("clm", "seq2seq") and self.masking != MaskingConfig():
+            raise UserError(f"masking settings do nothing with train.objective={objective} (it masks no tokens); "
+                            "drop the masking.* settings, or use train.objective=mlm or hybrid")
+        if objective == "seq2seq":
+            check(not self.data.block_diagonal, "data.block_diagonal applies to mlm, clm and hybrid; set it false for seq2seq")
+            corrupted = max(1, round((self.data.seq_length - 1) * self.seq2seq.rate))
+            check(self.seq2seq.mean_span <= corrupted,
+                  f"seq2seq.mean_span={self.seq2seq.mean_span:g} is longer than the {corrupted} tokens corrupted per "
+                  f"{self.data.seq_length}-token block (data.seq_length x seq2seq.rate); lower seq2seq.mean_span or "
+                  "raise data.seq_length or seq2seq.rate")
 
 
 def check(ok: bool, message: str) -> None:

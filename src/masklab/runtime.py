@@ -136,5 +136,6 @@ def model_shape(model) -> tuple[int, int]:
     """(hidden, intermediate) of a transformers model config, for `choose_precision`."""
     config = model.config
     hidden = getattr(config, "hidden_size", None) or getattr(config, "d_model", 256)
-    inter = getattr(config, "intermediate_size", None) or getattr(config, "d_ff", None) or 4 * hidden
+    inter = (getattr(config, "intermediate_size", None) or getattr(config, "d_ff", None) or getattr(config, "n_inner", None)
+             or 4 * hidden)
     return int(hidden), int(inter)

@@ -17,19 +17,21 @@ class PreparedData:
     shards: Shards
 
 
-def get_tokenizer(tok_cfg: TokenizerConfig, corpus: PreparedCorpus, data_cfg: DataConfig, override_path: str = ""):
+def get_tokenizer(tok_cfg: TokenizerConfig, corpus: PreparedCorpus, data_cfg: DataConfig, override_path: str = "",
+                  objective: str = "mlm"):
     """The configured tokenizer directory, else one trained on the corpus (cached per corpus + settings)."""
     path = override_path or tok_cfg.path
     if path:
-        return load_tokenizer(path)
+        return load_tokenizer(path, objective)
     cached = cache_root(data_cfg) / "tokenizers" / config_digest(tok_cfg, corpus.digest)
     if (cached / "tokenizer.json").exists():
-        return load_tokenizer(cached)
+        return load_tokenizer(cached, objective)
     return train_tokenizer(training_lines(corpus), tok_cfg, cached)
 
 
-def prepare_data(data_cfg: DataConfig, tok_cfg: TokenizerConfig, tokenizer_path: str = "", show_progress: bool = True) -> PreparedData:
+def prepare_data(data_cfg: DataConfig, tok_cfg: TokenizerConfig, tokenizer_path: str = "", show_progress: bool = True,
+                 objective: str = "mlm") -> PreparedData:
     corpus = prepare_corpus(data_cfg)
-    tokenizer = get_tokenizer(tok_cfg, corpus, data_cfg, tokenizer_path)
+    tokenizer = get_tokenizer(tok_cfg, corpus, data_cfg, tokenizer_path, objective)
     shards = build_shards(corpus, tokenizer, tokenizer_digest(tokenizer), cache_root(data_cfg), show_progress)
     return PreparedData(corpus, tokenizer, shards)

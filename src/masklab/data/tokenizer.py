@@ -1,7 +1,11 @@
 """Training (or loading) the tokenizer, with the `tokenizers` library.
 
 The result is a directory `transformers.AutoTokenizer.from_pretrained` loads, with BERT's special
-tokens. WordPiece is BERT's choice; BPE (byte-level, GPT-2/RoBERTa style) and Unigram (SentencePiece
+tokens, plus what the other objectives need without touching the masked-LM vocabulary: [CLS] and [SEP]
+double as BOS and EOS (packed blocks already start with [CLS] and end each document with [SEP]), and
+100 T5 sentinels `<extra_id_N>` for span corruption are appended as special tokens after the learned
+vocabulary (special tokens are never masked, replaced into or predicted by the masked LM), so one
+tokenizer serves mlm, clm, seq2seq and hybrid runs of a comparison. WordPiece is BERT's choice; BPE (byte-level, GPT-2/RoBERTa style) and Unigram (SentencePiece
 style) are there for comparison. Accents are never stripped: for Persian, Arabic and many other
 scripts the "accents" are letters.
 """
@@ -18,7 +22,19 @@ from masklab.errors import UserError
 from masklab.fsutil import publish, staged_directory
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-TOKENIZER_VERSION = 1  # bump when the recipe below changes, so cached tokenizers are rebuilt
+SENTINELS = [f"<extra_id_{i}>" for i in range(100)]  # T5's names and count: enough spans for 512-token blocks at 15%
+TOKENIZER_VERSION = 2  # bump when the recipe below changes, so cached tokenizers are rebuilt (2: sentinels, BOS/EOS)
+
+# objective -> (what it needs, test on the tokenizer) for tokenizers that come from elsewhere
+NEEDED_TOKENS = {
+    "mlm": [("a mask token", lambda t: t.mask_token_id is not None)],
+    "clm": [("BOS and EOS ([CLS]/[SEP] or bos/eos)", lambda t: block_ids(t) is not None)],
+    "seq2seq": [("sentinel tokens <extra_id_0>, <extra_id_1>, ...", lambda t: len(sentinel_ids(t)) > 0),
+                ("a mask token (BART-style infilling)", lambda t: t.mask_token_id is not None),
+                ("BOS and EOS ([CLS]/[SEP] or bos/eos)", lambda t: block_ids(t) is not None)],
+    "hybrid": [("a mask token", lambda t: t.mask_token_id is not None),
+               ("BOS and EOS ([CLS]/[SEP] or bos/eos)", lambda t: block_ids(t) is not None)],
+}
 
 
 def _components(cfg: TokenizerConfig):
@@ -71,7 +87,8 @@ def train_tokenizer(lines: Iterable[str], cfg: TokenizerConfig, out_dir: Path, m
     )
     hf = PreTrainedTokenizerFast(
         tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]",
-        mask_token="[MASK]", model_max_length=model_max_length,
+        mask_token="[MASK]", bos_token="[CLS]", eos_token="[SEP]", additional_special_tokens=SENTINELS,
+        model_max_length=model_max_length,
     )
     with staged_directory(out_dir.parent, ".tok-") as tmp:
         hf.save_pretrained(tmp)
@@ -79,8 +96,8 @@ def train_tokenizer(lines: Iterable[str], cfg: TokenizerConfig, out_dir: Path, m
     return load_tokenizer(out_dir)
 
 
-def load_tokenizer(path: str | Path):
-    """Load a Hugging Face tokenizer directory and check it can do masked language modelling."""
+def load_tokenizer(path: str | Path, objective: str = "mlm"):
+    """Load a Hugging Face tokenizer directory and check it has what `objective` needs."""
     from transformers import AutoTokenizer
 
     path = Path(path).expanduser()
@@ -93,14 +110,57 @@ def load_tokenizer(path: str | Path):
         tok = AutoTokenizer.from_pretrained(str(path))
     except Exception as exc:  # transformers raises many types for a broken directory
         raise UserError(f"could not load the tokenizer in {path} ({type(exc).__name__}); is it a save_pretrained directory?") from None
-    if tok.mask_token is None or tok.mask_token_id is None:
-        raise UserError(f"tokenizer {path} has no mask token; MLM needs one: add it (tokenizer.add_special_tokens({{'mask_token': '[MASK]'}})) or train one with masklab")
+    check_tokenizer(tok, objective, path)
     return tok
 
 
+def block_ids(tokenizer) -> tuple[int, int] | None:
+    """(start, end) ids packed blocks use: [CLS]/[SEP], or a decoder tokenizer's BOS/EOS."""
+    start = tokenizer.cls_token_id if tokenizer.cls_token_id is not None else tokenizer.bos_token_id
+    end = tokenizer.sep_token_id if tokenizer.sep_token_id is not None else tokenizer.eos_token_id
+    return None if start is None or end is None else (start, end)
+
+
+def sentinel_ids(tokenizer) -> list[int]:
+    """Ids of <extra_id_0>, <extra_id_1>, ... in order, as far as the tokenizer has them."""
+    vocab = tokenizer.get_vocab()
+    ids = []
+    while f"<extra_id_{len(ids)}>" in vocab:
+        ids.append(vocab[f"<extra_id_{len(ids)}>"])
+    return ids
+
+
+def check_tokenizer(tokenizer, objective: str, where="the tokenizer") -> None:
+    """One clear error naming what a tokenizer lacks for an objective, and how to get it."""
+    for what, ok in NEEDED_TOKENS.get(objective, ()):  # classification needs nothing special
+        if not ok(tokenizer):
+            raise UserError(f"tokenizer {where} has no {what}, which train.objective={objective} needs; add it "
+                            "(tokenizer.add_special_tokens(...) and save_pretrained) or let masklab train a tokenizer "
+                            "(leave tokenizer.path empty)")
+
+
+def causal_tokenizer(tokenizer):
+    """A copy that adds only BOS ([CLS]) when encoding: what a text-generation pipeline should feed a
+    causal LM (with BERT's template every prompt would end in [SEP], the end of a document). The
+    vocabulary, and so every id, stays the same."""
+    import copy
+
+    from tokenizers import processors
+
+    start, end = block_ids(tokenizer)
+    out = copy.deepcopy(tokenizer)
+    names = tokenizer.convert_ids_to_tokens([start, end])
+    out.backend_tokenizer.post_processor = processors.TemplateProcessing(
+        single=f"{names[0]} $A", pair=f"{names[0]} $A {names[1]} $B:1", special_tokens=list(zip(names, (start, end))))
+    return out
+
+
 def tokenizer_digest(tokenizer) -> str:
-    """Content hash of a tokenizer (its full tokenizer.json), for caching shards."""
-    return hashlib.sha256(tokenizer.backend_tokenizer.to_str().encode("utf-8")).hexdigest()[:20]
+    """Content hash of a tokenizer (its tokenizer.json without the post-processor: shards are encoded
+    without special tokens, so a causal checkpoint's BOS-only template reuses the same shards)."""
+    spec = json.loads(tokenizer.backend_tokenizer.to_str())
+    spec.pop("post_processor", None)
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode("utf-8")).hexdigest()[:20]
 
 
 def config_digest(cfg: TokenizerConfig, corpus_digest: str) -> str:

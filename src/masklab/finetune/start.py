@@ -74,7 +74,7 @@ def load_start(init: str, arch: str, kind: str, label_names: list[str], dropout:
         raise UserError(f"arch {arch!r} is neither a preset ({', '.join(PRESETS)}) nor a checkpoint; "
                         "pass a preset name, builtin:minilm or a checkpoint directory")
     source = checkpoint_dir(arch if init == "random" else init)
-    tokenizer = load_tokenizer(source)
+    tokenizer = load_tokenizer(source, "classify")
     try:
         config = AutoConfig.from_pretrained(str(source), **labels)
         apply_dropout(config, dropout, dropout)  # each architecture names its dropouts its own way

@@ -1,5 +1,6 @@
-"""Building models through transformers' own classes: a fresh BERT or ModernBERT masked LM of a preset's
-shape, or any Hugging Face masked-LM checkpoint to continue from."""
+"""Building models through transformers' own classes: a fresh model of a preset's shape for each
+objective (BERT / ModernBERT masked LMs, Llama / GPT-2 decoders, a T5 encoder-decoder), or any Hugging
+Face checkpoint of the objective's kind to continue from."""
 
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ def attention_implementation(choice: str) -> str:
 # dropout fields of transformers configs -> which dropout they are (BERT/RoBERTa names, then ModernBERT's)
 DROPOUT_FIELDS = {"hidden_dropout_prob": "hidden", "attention_probs_dropout_prob": "attention",
                   "mlp_dropout": "hidden", "embedding_dropout": "hidden", "attention_dropout": "attention",
-                  "classifier_dropout": "hidden"}
+                  "classifier_dropout": "hidden", "resid_pdrop": "hidden", "embd_pdrop": "hidden", "attn_pdrop": "attention",
+                  "dropout_rate": "hidden", "summary_first_dropout": "hidden"}
 
 
 def apply_dropout(config, hidden: float, attention: float) -> None:
@@ -35,70 +37,161 @@ def apply_dropout(config, hidden: float, attention: float) -> None:
             setattr(config, name, hidden if kind == "hidden" else attention)
 
 
-def build_model(cfg: ModelConfig, tokenizer, seq_length: int):
-    """A fresh masked LM of `cfg.architecture` for the tokenizer, or the checkpoint in `cfg.init`."""
-    from transformers import AutoConfig, AutoModelForMaskedLM
+# train.objective -> the transformers auto class its models are, and the architectures that train it
+OBJECTIVE_MODELS = {
+    "mlm": ("AutoModelForMaskedLM", ("modernbert", "bert")),
+    "clm": ("AutoModelForCausalLM", ("llama", "gpt2")),
+    "hybrid": ("AutoModelForCausalLM", ("llama", "gpt2")),  # a decoder whose attention is made bidirectional for its masked part
+    "seq2seq": ("AutoModelForSeq2SeqLM", ("t5",)),
+}
+
+
+def architecture_for(cfg: ModelConfig, objective: str) -> str:
+    """`model.architecture`, with auto resolved to the objective's default (the first of its list)."""
+    allowed = OBJECTIVE_MODELS[objective][1]
+    if cfg.architecture == "auto":
+        return allowed[0]
+    if cfg.architecture not in allowed:
+        raise UserError(f"model.architecture={cfg.architecture} cannot train train.objective={objective}; "
+                        f"choose {' or '.join(allowed)} (or auto)")
+    return cfg.architecture
+
+
+def auto_class(objective: str):
+    import transformers
+
+    return getattr(transformers, OBJECTIVE_MODELS[objective][0])
+
+
+def build_model(cfg: ModelConfig, tokenizer, seq_length: int, objective: str = "mlm"):
+    """A fresh model of the objective's architecture for the tokenizer, or the checkpoint in `cfg.init`."""
+    from transformers import AutoConfig
 
     if cfg.init:
         path = resolve_checkpoint(cfg.init)
+        kind = OBJECTIVE_MODELS[objective][0].removeprefix("AutoModelFor")
         try:
             config = AutoConfig.from_pretrained(str(path))
             apply_dropout(config, cfg.hidden_dropout, cfg.attention_dropout)
-            model = AutoModelForMaskedLM.from_pretrained(str(path), config=config,
-                                                         attn_implementation=attention_implementation(cfg.attention))
+            model = auto_class(objective).from_pretrained(str(path), config=config,
+                                                          attn_implementation=attention_implementation(cfg.attention))
         except Exception as exc:  # wrong architecture, corrupt weights: transformers raises many types
-            raise UserError(f"could not load a masked-LM from {path} ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})") from None
+            raise UserError(f"could not load a {kind} model from {path} for train.objective={objective} "
+                            f"({type(exc).__name__}: {str(exc).splitlines()[0][:120]})") from None
         if model.get_input_embeddings().num_embeddings < len(tokenizer):
             raise UserError(f"checkpoint {path} has {model.get_input_embeddings().num_embeddings} embeddings but the "
                             f"tokenizer has {len(tokenizer)} tokens; use the checkpoint's own tokenizer (tokenizer.path)")
         if getattr(model.config, "max_position_embeddings", seq_length) < seq_length:
             raise UserError(f"checkpoint {path} supports {model.config.max_position_embeddings} positions; lower data.seq_length")
         return model
-    return ARCHITECTURES[cfg.architecture](cfg, tokenizer, seq_length)
+    return ARCHITECTURES[architecture_for(cfg, objective)](cfg, tokenizer, seq_length)
 
 
-def build_bert(cfg: ModelConfig, tokenizer, seq_length: int):
+def _finish(config, cfg: ModelConfig, model_class):
+    config._attn_implementation = attention_implementation(cfg.attention)
+    return model_class(config)
+
+
+def build_bert(cfg: ModelConfig, tokenizer, seq_length: int, shape=None):
     """The original BERT encoder (post-LayerNorm, learned positions): what the benchmarks and studies compare."""
     from transformers import BertConfig, BertForMaskedLM
 
-    layers, hidden, heads, inter = preset_shape(cfg)
+    layers, hidden, heads, inter = shape or preset_shape(cfg)
     config = BertConfig(
         vocab_size=len(tokenizer), hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
         intermediate_size=inter, max_position_embeddings=max(512, seq_length), type_vocab_size=2,
         pad_token_id=tokenizer.pad_token_id, hidden_dropout_prob=cfg.hidden_dropout,
         attention_probs_dropout_prob=cfg.attention_dropout,
     )
-    config._attn_implementation = attention_implementation(cfg.attention)
-    return BertForMaskedLM(config)
+    return _finish(config, cfg, BertForMaskedLM)
 
 
-def build_modernbert(cfg: ModelConfig, tokenizer, seq_length: int):
+def _special_ids(tokenizer) -> dict:
+    return {"pad_token_id": tokenizer.pad_token_id, "bos_token_id": tokenizer.cls_token_id,
+            "eos_token_id": tokenizer.sep_token_id}
+
+
+def build_modernbert(cfg: ModelConfig, tokenizer, seq_length: int, shape=None):
     """ModernBERT (Warner et al. 2024, arXiv 2412.13663): pre-LayerNorm, rotary positions, GeGLU,
     no biases. Pre-LN trains stably at a 3x higher learning rate; from scratch on builtin:sotu it left
-    the unigram plateau within 100 s (masked accuracy 0.20 vs BERT's 0.11, tiny shape, 2 cores)."""
+    the unigram plateau within 100 s (masked accuracy 0.20 vs BERT's 0.11, tiny shape, 2 cores).
+
+    This is the reference every other objective's model is matched to (`models.matching`)."""
     from transformers import ModernBertConfig, ModernBertForMaskedLM
 
-    layers, hidden, heads, inter = preset_shape(cfg)
+    layers, hidden, heads, inter = shape or preset_shape(cfg)
     if not cfg.intermediate_size:
-        inter //= 2  # GeGLU's input projection is twice as wide: half the width keeps the preset's parameter count
-    ids = {"pad_token_id": tokenizer.pad_token_id, "cls_token_id": tokenizer.cls_token_id, "bos_token_id": tokenizer.cls_token_id,
-           "sep_token_id": tokenizer.sep_token_id, "eos_token_id": tokenizer.sep_token_id}
+        inter //= 2  # GeGLU at half the preset's width: 3/4 of BERT's feed-forward parameters at the same preset
     config = ModernBertConfig(
         vocab_size=len(tokenizer), hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
         intermediate_size=inter, max_position_embeddings=max(512, seq_length), attention_dropout=cfg.attention_dropout,
-        mlp_dropout=cfg.hidden_dropout, embedding_dropout=cfg.hidden_dropout, **ids,
+        mlp_dropout=cfg.hidden_dropout, embedding_dropout=cfg.hidden_dropout, cls_token_id=tokenizer.cls_token_id,
+        sep_token_id=tokenizer.sep_token_id, **_special_ids(tokenizer),
     )
-    config._attn_implementation = attention_implementation(cfg.attention)
-    return ModernBertForMaskedLM(config)
+    return _finish(config, cfg, ModernBertForMaskedLM)
 
 
-# model.architecture -> builder of a fresh *ForMaskedLM for a tokenizer (shape from the preset)
-ARCHITECTURES = {"bert": build_bert, "modernbert": build_modernbert}
+def build_llama(cfg: ModelConfig, tokenizer, seq_length: int, shape=None):
+    """A modern decoder (Llama: pre-RMSNorm, rotary positions, SwiGLU, no biases, tied embeddings): the
+    causal counterpart of ModernBERT, with the feed-forward width that matches its parameter count."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from masklab.models.matching import matched_width
+
+    layers, hidden, heads, inter = shape or preset_shape(cfg)
+
+    def config_for(width):
+        return LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=width, num_hidden_layers=layers,
+                           num_attention_heads=heads, num_key_value_heads=heads, max_position_embeddings=max(512, seq_length),
+                           tie_word_embeddings=True, attention_dropout=cfg.attention_dropout, **_special_ids(tokenizer))
+    width = cfg.intermediate_size or matched_width(config_for, LlamaForCausalLM, cfg, tokenizer, seq_length)
+    return _finish(config_for(width), cfg, LlamaForCausalLM)
+
+
+def build_gpt2(cfg: ModelConfig, tokenizer, seq_length: int, shape=None):
+    """GPT-2 (post-2019 classic: pre-LayerNorm, learned positions, GELU MLP, biases), matched the same way."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from masklab.models.matching import matched_width
+
+    layers, hidden, heads, inter = shape or preset_shape(cfg)
+
+    def config_for(width):
+        return GPT2Config(vocab_size=len(tokenizer), n_embd=hidden, n_layer=layers, n_head=heads, n_inner=width,
+                          n_positions=max(512, seq_length), resid_pdrop=cfg.hidden_dropout, embd_pdrop=cfg.hidden_dropout,
+                          attn_pdrop=cfg.attention_dropout, **_special_ids(tokenizer))
+    width = cfg.intermediate_size or matched_width(config_for, GPT2LMHeadModel, cfg, tokenizer, seq_length)
+    return _finish(config_for(width), cfg, GPT2LMHeadModel)
+
+
+def build_t5(cfg: ModelConfig, tokenizer, seq_length: int, shape=None):
+    """T5 v1.1-style encoder-decoder (pre-RMSNorm, relative position buckets, gated GELU, tied embeddings).
+    The preset's layers are split between encoder (the larger half) and decoder; the feed-forward width
+    is set so the total matches the reference encoder despite the decoder's cross-attention."""
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    from masklab.models.matching import matched_width
+
+    layers, hidden, heads, inter = shape or preset_shape(cfg)
+    decoder_layers = max(1, layers // 2)
+    encoder_layers = max(1, layers - decoder_layers)
+
+    def config_for(width):
+        return T5Config(vocab_size=len(tokenizer), d_model=hidden, d_kv=hidden // heads, d_ff=width, num_layers=encoder_layers,
+                        num_decoder_layers=decoder_layers, num_heads=heads, feed_forward_proj="gated-gelu",
+                        dropout_rate=cfg.hidden_dropout, tie_word_embeddings=True, relative_attention_max_distance=max(128, seq_length),
+                        decoder_start_token_id=tokenizer.pad_token_id, **_special_ids(tokenizer))
+    width = cfg.intermediate_size or matched_width(config_for, T5ForConditionalGeneration, cfg, tokenizer, seq_length)
+    return _finish(config_for(width), cfg, T5ForConditionalGeneration)
+
+
+# model.architecture -> builder of a fresh model for a tokenizer (shape from the preset)
+ARCHITECTURES = {"bert": build_bert, "modernbert": build_modernbert, "llama": build_llama, "gpt2": build_gpt2, "t5": build_t5}
 
 # model_type -> the pretraining learning rate `train.lr: 0` stands for, measured at the default (mini)
 # preset (README: Defaults; benchmarks/default_recipe.py). ModernBERT mini at 1e-3 beat post-LN BERT at
 # 5e-4 on every corpus measured, and sat on the unigram plateau at 3e-3 (the tiny shape trains at 3e-3).
-DEFAULT_LR = {"bert": 5e-4, "modernbert": 1e-3}
+DEFAULT_LR = {"bert": 5e-4, "modernbert": 1e-3, "llama": 1e-3, "gpt2": 1e-3, "t5": 1e-3}
 
 
 def pretraining_lr(lr: float, model) -> float:

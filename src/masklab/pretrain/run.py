@@ -1,4 +1,5 @@
-"""`masklab pretrain`: corpus -> tokenizer -> shards -> model -> the one loop -> evaluation -> run directory.
+"""`masklab pretrain`: corpus -> tokenizer -> shards -> model -> the one loop -> evaluation -> run directory,
+for every objective (train.objective: mlm, clm, seq2seq, hybrid; see pretrain/objectives.py).
 
 A run directory holds `config.yaml` (resolved), `metrics.jsonl`, `summary.json` and `checkpoint/`
 (model + tokenizer in Hugging Face format, plus trainer state for --resume).
@@ -6,7 +7,6 @@ A run directory holds `config.yaml` (resolved), `metrics.jsonl`, `summary.json` 
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import time
@@ -15,19 +15,20 @@ from pathlib import Path
 import torch
 
 from masklab.config import RunConfig, load_config, save_config
-from masklab.data.batches import TrainBatches
 from masklab.data.pipeline import prepare_data
 from masklab.data.prepare import cache_root
 from masklab.data.shards import PackedBlocks, packed_blocks
 from masklab.errors import UserError
-from masklab.evaluate.masked import masked_lm_metrics, pseudo_perplexity
-from masklab.masking import MLMBatcher, measure_masking
+from masklab.data.tokenizer import causal_tokenizer
 from masklab.models import build_model, count_parameters
 from masklab.models.build import pretraining_lr
 from masklab.models.checkpoint import find_checkpoint
-from masklab.objectives.mlm import mlm_objective
+from masklab.models.matching import parameter_counts
+from masklab.pretrain.objectives import OBJECTIVES, Setting, loop_config
 from masklab.runtime import choose_precision, model_shape
-from masklab.train import Hook, Term, make_optimizer, train
+from masklab.train import make_optimizer, train
+
+CAUSAL = ("clm", "hybrid")  # objectives whose checkpoints are text-generation models: saved with a BOS-only template
 
 
 def write_json_atomic(path: Path, payload: dict) -> None:
@@ -60,38 +61,19 @@ def check_resumable(out: Path, cfg: RunConfig) -> None:
                         f"--set model.init={out} --out OTHER_DIR")
 
 
-class MaskedLMHooks(Hook):
-    """Pretraining's hooks: the masker's measured statistics at the start, its rate at each log line,
-    masked accuracy / loss on fixed validation masks at each evaluation."""
-
-    def __init__(self, objective, batcher: MLMBatcher, train_blocks: PackedBlocks, val_blocks: PackedBlocks,
-                 tokenizer, cfg: RunConfig, precision: str):
-        self.objective, self.batcher, self.train_blocks, self.val_blocks = objective, batcher, train_blocks, val_blocks
-        self.tokenizer, self.cfg, self.precision = tokenizer, cfg, precision
-
-    def at_start(self) -> dict:
-        return {"masking": measure_masking(self.batcher, self.train_blocks)}
-
-    def on_log(self, step: int, total_steps: int) -> dict:
-        return {"mask_rate": self.cfg.masking.rate_at(step / total_steps)}
-
-    def evaluate(self, step: int) -> dict:
-        return masked_lm_metrics(self.objective, self.val_blocks, self.tokenizer, self.cfg.eval, self.cfg.masking,
-                                 self.precision)
-
-
-def train_masked_lm(model, tokenizer, train_blocks: PackedBlocks, val_blocks: PackedBlocks, cfg: RunConfig, out: Path,
-                    precision: str, resume: bool = False, halt_at_step: int | None = None, show_progress: bool = True):
-    """The one loop on one masked-LM term: packed blocks masked afresh per (seed, block, epoch)."""
-    tc = dataclasses.replace(cfg.train, lr=pretraining_lr(cfg.train.lr, model))  # the saved config keeps lr: 0
-    objective = mlm_objective(model, tokenizer, cfg)
-    batcher = MLMBatcher(cfg.masking, tokenizer, seed=tc.seed)
-    term = Term("mlm", objective, 1.0,
-                lambda n: TrainBatches(train_blocks, batcher, tc.batch_size, tc.seed, n, show_progress),
-                tc.batch_size * train_blocks.seq_length)
-    hooks = [MaskedLMHooks(objective, batcher, train_blocks, val_blocks, tokenizer, cfg, precision)]
-    return train(model, tokenizer, [term], make_optimizer(model, tc), tc, out, precision, hooks=hooks, resume=resume,
-                 halt_at_step=halt_at_step, show_progress=show_progress, desc="pretraining")
+def train_pretraining(model, tokenizer, train_blocks: PackedBlocks, val_blocks: PackedBlocks, cfg: RunConfig, out: Path,
+                      precision: str, resume: bool = False, halt_at_step: int | None = None, show_progress: bool = True,
+                      unigram_counts=None):
+    """The one loop on `train.objective`'s terms (packed blocks masked / shifted / corrupted afresh per
+    (seed, block, epoch)); returns (TrainResult, the objective's final figures as a function)."""
+    lr = pretraining_lr(cfg.train.lr, model)
+    setting = Setting(model, tokenizer, train_blocks, val_blocks, cfg, precision, unigram_counts, show_progress)
+    parts = OBJECTIVES[cfg.train.objective](setting)
+    saved_tokenizer = causal_tokenizer(tokenizer) if cfg.train.objective in CAUSAL else tokenizer
+    tc = loop_config(cfg, lr)
+    result = train(model, saved_tokenizer, parts.terms, make_optimizer(model, tc), tc, out, precision, hooks=parts.hooks,
+                   resume=resume, halt_at_step=halt_at_step, show_progress=show_progress, desc=f"pretraining ({cfg.train.objective})")
+    return result, parts.final
 
 
 def pretrain(cfg: RunConfig, out: Path, resume: bool = False, halt_at_step: int | None = None,
@@ -113,30 +95,27 @@ def pretrain(cfg: RunConfig, out: Path, resume: bool = False, halt_at_step: int 
         save_config(cfg, out / "config.yaml")
 
     # Data: the main process prepares (or finds cached) corpus, tokenizer and shards first.
+    objective = cfg.train.objective
     with state.main_process_first():
-        data = prepare_data(cfg.data, cfg.tokenizer, show_progress=show_progress and state.is_main_process)
+        data = prepare_data(cfg.data, cfg.tokenizer, show_progress=show_progress and state.is_main_process, objective=objective)
     tokenizer = data.tokenizer
     train_blocks = packed_blocks(data.shards, "train", cfg.data.seq_length, tokenizer.cls_token_id)
     val_blocks = packed_blocks(data.shards, "val", cfg.data.seq_length, tokenizer.cls_token_id)
 
     # Model: seeded so every process (and every rerun) starts from the same weights.
     torch.manual_seed(cfg.train.seed)
-    model = build_model(cfg.model, tokenizer, cfg.data.seq_length)
+    model = build_model(cfg.model, tokenizer, cfg.data.seq_length, objective)
     precision, precision_info = choose_precision(cfg.train.precision, *model_shape(model),
                                                  cfg.train.batch_size * cfg.data.seq_length, cache_root(cfg.data))
 
-    result = train_masked_lm(model, tokenizer, train_blocks, val_blocks, cfg, out, precision, resume=resume,
-                             halt_at_step=halt_at_step, show_progress=show_progress and state.is_main_process)
-    objective = mlm_objective(model, tokenizer, cfg)
-
-    # Final evaluation on fixed masks, with the unigram baseline, and pseudo-perplexity on a sample.
-    metrics = masked_lm_metrics(objective, val_blocks, tokenizer, cfg.eval, cfg.masking, precision,
-                                data.shards.unigram_counts())
-    pppl = pseudo_perplexity(model, tokenizer, val_blocks, cfg.eval.pppl_sequences, cfg.eval.pppl_max_length, precision)
+    result, final = train_pretraining(model, tokenizer, train_blocks, val_blocks, cfg, out, precision, resume=resume,
+                                      halt_at_step=halt_at_step, show_progress=show_progress and state.is_main_process,
+                                      unigram_counts=data.shards.unigram_counts())
+    metrics = final()  # on the validation split: fixed masks / corruptions, the same for every model
     summary = {
-        "objective": "mlm",
+        "objective": objective,
+        "architecture": model.config.model_type,
         **metrics,
-        "pseudo_perplexity": pppl,
         "train_tokens": result.train_tokens,
         "tokens_per_second": result.tokens_per_second,
         "train_seconds": result.train_seconds,
@@ -148,6 +127,7 @@ def pretrain(cfg: RunConfig, out: Path, resume: bool = False, halt_at_step: int 
         "precision": result.precision,
         "precision_choice": precision_info,
         "parameters": count_parameters(model),
+        "non_embedding_parameters": parameter_counts(model)["non_embedding"],
         "processes": state.num_processes,
         "corpus": {**data.corpus.stats, **{k: data.shards.meta[k] for k in ("train_tokens", "val_tokens")}},
         "checkpoint": str(out / "checkpoint"),
@@ -156,5 +136,5 @@ def pretrain(cfg: RunConfig, out: Path, resume: bool = False, halt_at_step: int 
         write_json_atomic(out / "summary.json", summary)
         with (out / "metrics.jsonl").open("a", encoding="utf-8") as f:
             f.write(json.dumps({"step": result.steps, "tokens": result.train_tokens,
-                                **{f"val_{k}": v for k, v in metrics.items()}, "val_pseudo_perplexity": pppl}) + "\n")
+                                **{f"val_{k}": v for k, v in metrics.items()}}) + "\n")
     return {**summary, "is_main_process": state.is_main_process}

@@ -225,6 +225,7 @@ class EvalConfig:
     max_blocks: int = 256  # validation blocks for masked accuracy / loss; 0 = all
     pppl_sequences: int = 16  # sequences scored by pseudo-perplexity (one forward pass per token)
     pppl_max_length: int = 64  # tokens per pseudo-perplexity sequence
+    score_sentences: int = 64  # held-out sentences for the sentence-score perplexities of `masklab evaluate`
     seed: int = 1234  # masking seed: every evaluation of every model sees the same masks
 
 

@@ -1,6 +1,6 @@
 """masklab's command line: a thin typer layer over importable functions, one module per command group.
 
-    pretrain.py  pretrain, quickstart, tokenizer train
+    pretrain.py  pretrain, quickstart, models, tokenizer train
     evaluate.py  evaluate, fill-mask
     masking.py   mask-preview
     finetune.py  finetune, compare
@@ -19,8 +19,8 @@ from masklab.cli import evaluate, finetune, masking, pretrain
 from masklab.errors import UserError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Pretrain, fine-tune and evaluate masked language models on your own corpus, and compare "
-                       "fine-tuning runs; every run goes through one training loop.")
+                  help="Pretrain (masked, causal, seq2seq or hybrid), fine-tune and evaluate language models on your "
+                       "own corpus, and compare runs; every run goes through one training loop.")
 for group in (pretrain, evaluate, masking, finetune):
     group.register(app)
 

@@ -15,12 +15,18 @@ def evaluate(
     checkpoint: Path = typer.Argument(..., help="A masklab run directory or a Hugging Face checkpoint directory."),
     corpus: Optional[str] = typer.Option(None, "--corpus", "-c", help="Evaluate on all of this corpus instead of the run's validation split."),
     set_: List[str] = typer.Option([], "--set", "-s", help=SET_HELP),
+    pairs: Optional[str] = typer.Option(None, "--pairs", help="Minimal pairs: a BLiMP-format JSONL file "
+                                        "(sentence_good, sentence_bad[, phenomenon]) or builtin:en / builtin:fa."),
+    cloze: int = typer.Option(0, "--cloze", help="Cloze items (5-way fill-in of a held-out word); 0 = skip."),
+    generate: int = typer.Option(0, "--generate", help="Top-p samples for distinct-n / repetition (clm, hybrid, seq2seq); 0 = skip."),
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as one JSON object."),
 ):
-    """Masked accuracy, masked perplexity, pseudo-perplexity and the unigram baseline on validation text."""
+    """A checkpoint of any objective: its held-out figures, sentence scores, and the yardsticks every
+    objective shares (minimal pairs, cloze, generation, cost). Merged into RUN/evaluation.json."""
     from masklab.evaluate.run import evaluate_checkpoint
 
-    metrics = evaluate_checkpoint(checkpoint, corpus, set_, show_progress=not as_json)
+    metrics = evaluate_checkpoint(checkpoint, corpus, set_, show_progress=not as_json, pairs=pairs, cloze=cloze,
+                                  generate=generate)
     if as_json:
         typer.echo(json.dumps(metrics))
     else:

@@ -73,8 +73,48 @@ def quickstart(
     run_quickstart(out, set_)
 
 
+def models(
+    objective: List[str] = typer.Option([], "--objective", help="mlm | clm | seq2seq | hybrid (repeatable; default all)."),
+    preset: List[str] = typer.Option([], "--preset", "-p", help="tiny | mini | small | medium | base (repeatable; default all)."),
+    vocab_size: int = typer.Option(16100, "--vocab-size", help="Tokenizer size the counts assume (masklab's default: 16,000 + 100 sentinels)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON."),
+):
+    """The models each objective trains at each preset, with total and non-embedding parameters.
+
+    Every family but the classic BERT is matched to the ModernBERT masked LM of the same preset by its
+    feed-forward width (non-embedding parameters within a fraction of a percent)."""
+    import json
+
+    from rich.table import Table
+
+    from masklab.cli.common import console
+    from masklab.errors import UserError
+    from masklab.models.build import OBJECTIVE_MODELS
+    from masklab.models.matching import parameter_table
+    from masklab.models.presets import PRESETS
+
+    for name, valid in (("objective", OBJECTIVE_MODELS), ("preset", PRESETS)):
+        unknown = [v for v in (objective if name == "objective" else preset) if v not in valid]
+        if unknown:
+            raise UserError(f"unknown --{name} {unknown[0]!r}; choose from {', '.join(valid)}")
+    rows = parameter_table(preset or list(PRESETS), objective or list(OBJECTIVE_MODELS),
+                           vocab_size)
+    if as_json:
+        typer.echo(json.dumps(rows))
+        return
+    table = Table(title=f"parameters at vocabulary {vocab_size:,} (reference: modernbert at the same preset)")
+    for column in ("preset", "objective", "architecture", "total", "non-embedding", "vs reference"):
+        table.add_column(column, justify="right" if column in ("total", "non-embedding", "vs reference") else "left")
+    for r in rows:
+        note = " classic" if r["architecture"] == "bert" else ""
+        table.add_row(r["preset"], r["objective"], r["architecture"], f"{r['total']:,}", f"{r['non_embedding']:,}",
+                      f"{100 * r['vs_reference']:+.2f}%{note}")
+    console().print(table)
+
+
 def register(app: typer.Typer) -> None:
     app.command()(pretrain)
+    app.command()(models)
     app.command()(quickstart)
     tokenizer_app.command("train")(tokenizer_train)
     app.add_typer(tokenizer_app, name="tokenizer")

@@ -1,35 +1,161 @@
-"""Evaluating a finished masked-LM checkpoint on a corpus (the `evaluate` command)."""
+"""Evaluating a finished checkpoint of any objective (the `evaluate` command): its own held-out
+figures, then the yardsticks that mean the same thing for every objective.
+
+    held-out     the objective's loss figures on the validation split (or all of another corpus)
+    sentences    sentence-score perplexities on held-out sentences (each on its own scale)
+    pairs        minimal-pair accuracy, overall and per phenomenon        -> comparable across objectives
+    cloze        5-way accuracy at filling a blanked held-out word         -> comparable across objectives
+    generation   distinct-n and repetition of top-p samples (decoders, encoder-decoders)
+    cost         parameters, training tokens/s and wall clock (from the run's summary)
+
+Results are also merged into RUN/evaluation.json, which `masklab compare` reads.
+"""
 
 from __future__ import annotations
 
+import json
+import math
+import time
 from pathlib import Path
 
-from masklab.config import load_config
+from masklab.config import RunConfig, load_config
 from masklab.data.pipeline import prepare_data
 from masklab.data.prepare import cache_root
 from masklab.data.shards import packed_blocks
+from masklab.evaluate.cloze import SENTENCE_END, cloze_accuracy, cloze_items, word_band
+from masklab.evaluate.heldout import causal_metrics, seq2seq_metrics
 from masklab.evaluate.masked import masked_lm_metrics, pseudo_perplexity
-from masklab.models.checkpoint import load_masked_lm, resolve_checkpoint
+from masklab.evaluate.scoring import OBJECTIVE_SCORES, SentenceScorer
+from masklab.models.checkpoint import load_language_model, resolve_checkpoint
+from masklab.objectives.clm import build_clm, build_mntp
 from masklab.objectives.mlm import mlm_objective
+from masklab.objectives.seq2seq import SpanCorruptor, build_seq2seq
 from masklab.runtime import choose_precision, model_shape
 
+COMPARABLE = ("minimal_pair_accuracy", "cloze_accuracy", "distinct_1", "distinct_2", "repetition_4", "parameters",
+              "tokens_per_second", "train_seconds")
+NOT_COMPARABLE = ("every perplexity (masked, pseudo, causal, span, sentinel) is on its own objective's scale: compare "
+                  "them only between models of the same objective and tokenizer")
 
-def evaluate_checkpoint(path: str | Path, corpus: str | None = None, overrides=(), show_progress: bool = True) -> dict:
+
+def heldout_metrics(model, tokenizer, objective: str, blocks, cfg: RunConfig, precision: str, unigram=None) -> dict:
+    """The figures pretraining reports for `objective`, on `blocks` (fixed masks and corruptions)."""
+    if objective == "mlm":
+        return {**masked_lm_metrics(mlm_objective(model, tokenizer, cfg), blocks, tokenizer, cfg.eval, cfg.masking, precision,
+                                    unigram),
+                "pseudo_perplexity": pseudo_perplexity(model, tokenizer, blocks, cfg.eval.pppl_sequences,
+                                                       cfg.eval.pppl_max_length, precision)}
+    if objective == "seq2seq":
+        corruptor = SpanCorruptor(cfg.seq2seq, tokenizer, cfg.eval.seed, cfg.data.seq_length)
+        return seq2seq_metrics(build_seq2seq(model, tokenizer), corruptor, blocks, cfg.eval, precision)
+    out = causal_metrics(build_clm(model, tokenizer), blocks, cfg.eval, precision)
+    if objective == "hybrid":
+        out.update(masked_lm_metrics(build_mntp(model, tokenizer), blocks, tokenizer, cfg.eval, cfg.masking, precision))
+    return out
+
+
+def heldout_sentences(docs, n: int) -> list[str]:
+    sentences = []
+    for doc in docs:
+        sentences += [s for s in SENTENCE_END.split(doc) if 5 <= len(s.split()) <= 40]
+        if len(sentences) >= n:
+            break
+    return sentences[:n]
+
+
+SCORE_NAMES = {"causal": "causal_sentence_perplexity", "pll": "pseudo_perplexity_pll", "pll_word": "pseudo_perplexity_pll_word",
+               "sentinel": "sentinel_perplexity"}
+
+
+def sentence_figures(scorer: SentenceScorer, kinds, sentences: list[str]) -> dict:
+    """exp(-log-probability per token) of each score over the held-out sentences, and sentences/s."""
+    out = {}
+    tokens = scorer.token_counts(sentences).sum()
+    for kind in kinds:
+        start = time.perf_counter()
+        total = scorer.scores(kind, sentences).sum()
+        out[SCORE_NAMES[kind]] = math.exp(min(-total / max(tokens, 1), 50.0))
+        out[f"{kind}_sentences_per_second"] = len(sentences) / (time.perf_counter() - start)
+    out["scored_sentences"] = len(sentences)
+    return out
+
+
+def pair_figures(scorer: SentenceScorer, kinds, spec: str) -> dict:
+    """Minimal-pair accuracy by the objective's main score (and by its other scores, suffixed)."""
+    from masklab.evaluate.pairs import load_pairs, minimal_pair_accuracy
+
+    pairs = load_pairs(spec)
+    out = {"pairs_file": spec}
+    for n, kind in enumerate(kinds):
+        good = scorer.scores(kind, [p.good for p in pairs])
+        bad = scorer.scores(kind, [p.bad for p in pairs])
+        result = minimal_pair_accuracy(pairs, good, bad)
+        suffix = "" if n == 0 else f"_{kind}"
+        out[f"minimal_pair_accuracy{suffix}"] = result["minimal_pair_accuracy"]
+        out[f"minimal_pair_accuracy_by_phenomenon{suffix}"] = {k: v["accuracy"] for k, v in result["by_phenomenon"].items()}
+        if n == 0:
+            out["minimal_pairs"] = result["pairs"]
+            out["minimal_pair_score"] = kind
+    return out
+
+
+def evaluate_checkpoint(path: str | Path, corpus: str | None = None, overrides=(), show_progress: bool = True,
+                        pairs: str | None = None, cloze: int = 0, generate: int = 0) -> dict:
     """Evaluate on the run's validation split, or on all of `corpus` when given."""
     path = Path(path)
     run_config = path / "config.yaml"
     # with `corpus`: the run's own settings (masking, attention, eval) on all of another text
     other_text = [f"data.corpus={corpus}", "data.val_fraction=0"] if corpus is not None else []
     cfg = load_config(run_config if run_config.exists() else None, [*overrides, *other_text])
-    model, tokenizer = load_masked_lm(path)
-    data = prepare_data(cfg.data, cfg.tokenizer, tokenizer_path=str(resolve_checkpoint(path)), show_progress=show_progress)
+    model, tokenizer, family = load_language_model(path)
+    objective = cfg.train.objective if run_config.exists() else family
+    data = prepare_data(cfg.data, cfg.tokenizer, tokenizer_path=str(resolve_checkpoint(path)), show_progress=show_progress,
+                        objective="classify")
     split = "train" if corpus is not None else "val"
     blocks = packed_blocks(data.shards, split, cfg.data.seq_length, tokenizer.cls_token_id)
     precision, _ = choose_precision(cfg.train.precision, *model_shape(model), cfg.eval.batch_size * cfg.data.seq_length,
                                     cache_root(cfg.data))
-    metrics = masked_lm_metrics(mlm_objective(model, tokenizer, cfg), blocks, tokenizer, cfg.eval, cfg.masking, precision,
-                                data.shards.unigram_counts())
-    metrics["pseudo_perplexity"] = pseudo_perplexity(model, tokenizer, blocks, cfg.eval.pppl_sequences,
-                                                     cfg.eval.pppl_max_length, precision)
+    metrics = {"objective": objective, **heldout_metrics(model, tokenizer, objective, blocks, cfg, precision,
+                                                          data.shards.unigram_counts())}
     metrics["evaluated_blocks"] = min(len(blocks), cfg.eval.max_blocks or len(blocks))
+
+    main, others = OBJECTIVE_SCORES[objective]
+    kinds = (main, *others)
+    scorer = SentenceScorer(model, tokenizer, "fp32")  # sums of log-probabilities rank close pairs: no bf16 rounding
+    metrics.update(sentence_figures(scorer, kinds, heldout_sentences(data.corpus.documents(split), cfg.eval.score_sentences)))
+    if pairs:
+        metrics.update(pair_figures(scorer, kinds, pairs))
+    if cloze:
+        items = cloze_items(data.corpus.documents(split), word_band(data.corpus.documents("train")), cloze, cfg.eval.seed)
+        metrics.update(cloze_accuracy(scorer, main, items))
+        if objective == "hybrid":
+            metrics["cloze_accuracy_pll_word"] = cloze_accuracy(scorer, "pll_word", items)["cloze_accuracy"]
+    if generate and objective != "mlm":
+        from masklab.evaluate.generation import generation_metrics
+
+        prompts = [" ".join(s.split()[:6]) for s in heldout_sentences(data.corpus.documents(split), generate)]
+        metrics.update(generation_metrics(model, tokenizer, prompts, seed=cfg.eval.seed))
+    metrics.update(cost_figures(path))
+    metrics["comparable_across_objectives"] = [k for k in COMPARABLE if k in metrics]
+    metrics["not_comparable"] = NOT_COMPARABLE
+    if run_config.exists() and corpus is None:
+        save_evaluation(path, metrics)
     return metrics
+
+
+def cost_figures(path: Path) -> dict:
+    summary = path / "summary.json"
+    if not summary.exists():
+        return {}
+    done = json.loads(summary.read_text(encoding="utf-8"))
+    return {k: done[k] for k in ("parameters", "non_embedding_parameters", "train_tokens", "tokens_per_second",
+                                 "train_seconds", "wall_seconds") if k in done}
+
+
+def save_evaluation(path: Path, metrics: dict) -> None:
+    """Merge into RUN/evaluation.json: a later `evaluate --pairs` adds to an earlier `--cloze`."""
+    from masklab.pretrain.run import write_json_atomic
+
+    target = path / "evaluation.json"
+    previous = json.loads(target.read_text(encoding="utf-8")) if target.exists() else {}
+    write_json_atomic(target, {**previous, **metrics})

@@ -83,13 +83,53 @@ def resolve_checkpoint(path: str | Path) -> Path:
     return p
 
 
-def load_masked_lm(path: str | Path):
-    """(model in eval mode, tokenizer) from a masklab run directory or any Hugging Face masked-LM directory."""
-    from transformers import AutoModelForMaskedLM
+def checkpoint_family(directory: Path) -> str:
+    """"mlm", "clm" or "seq2seq": what kind of language model a checkpoint is, from its config.json."""
+    import json
+
+    config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
+    if config.get("is_encoder_decoder"):
+        return "seq2seq"
+    names = " ".join(config.get("architectures") or [])
+    return "clm" if ("CausalLM" in names or "LMHeadModel" in names) else "mlm"
+
+
+def load_language_model(path: str | Path):
+    """(model in eval mode, tokenizer, family) for a checkpoint of any pretraining objective."""
+    import transformers
+    from transformers.utils import logging as hf_logging
 
     from masklab.data.tokenizer import load_tokenizer
 
+    hf_logging.disable_progress_bar()
     directory = resolve_checkpoint(path)
+    family = checkpoint_family(directory)
+    if family == "mlm":
+        model, tokenizer = load_masked_lm(directory)
+        return model, tokenizer, family
+    tokenizer = load_tokenizer(directory, "classify")
+    auto = transformers.AutoModelForCausalLM if family == "clm" else transformers.AutoModelForSeq2SeqLM
+    try:
+        model = auto.from_pretrained(str(directory))
+    except Exception as exc:  # damaged weights
+        raise UserError(f"could not load the {family} model in {directory} ({type(exc).__name__}); is the checkpoint complete?") from None
+    return model.eval(), tokenizer, family
+
+
+def load_masked_lm(path: str | Path):
+    """(model in eval mode, tokenizer) from a masklab run directory or any Hugging Face masked-LM directory."""
+    from transformers import AutoModelForMaskedLM
+    from transformers.utils import logging as hf_logging
+
+    from masklab.data.tokenizer import load_tokenizer
+
+    hf_logging.disable_progress_bar()
+    directory = resolve_checkpoint(path)
+    family = checkpoint_family(directory)
+    if family != "mlm":
+        kind = {"clm": "a causal LM", "seq2seq": "an encoder-decoder"}[family]
+        raise UserError(f"{directory} holds {kind}, not a masked LM: it has no [MASK] to fill; score it with "
+                        "`masklab evaluate` (or fill a gap with its own pipeline)")
     tokenizer = load_tokenizer(directory)
     try:
         model = AutoModelForMaskedLM.from_pretrained(str(directory))

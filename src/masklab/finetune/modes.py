@@ -31,23 +31,42 @@ class Anatomy:
         return ["head", *reversed(self.layer_names()), "embeddings"]
 
 
+LAYER_LISTS = ("layer", "layers", "h", "block")  # what transformers calls a model's list of transformer layers
+
+
+def _layer_lists(base) -> list[str]:
+    """Names of the base model's layer lists, outermost only, in module order (T5: encoder, then decoder)."""
+    found: list[str] = []
+    for name, module in base.named_modules():
+        if (isinstance(module, torch.nn.ModuleList) and len(module) and name.split(".")[-1] in LAYER_LISTS
+                and not any(name.startswith(outer + ".") for outer in found)):
+            found.append(name)
+    return found
+
+
 def anatomy(model) -> Anatomy:
-    """Group a transformers encoder-with-head's parameters by layer (BERT, RoBERTa, ELECTRA, DistilBERT ...)."""
+    """Group a transformers model-with-head's parameters by layer: encoders (BERT, RoBERTa, ModernBERT ...),
+    decoders (Llama, GPT-2) and encoder-decoders (T5: encoder layers first, then decoder layers)."""
     prefix = model.base_model_prefix
     base = model.base_model
-    n_layers = getattr(model.config, "num_hidden_layers", None) or getattr(model.config, "n_layers", 0)
-    layer_path = next((name for name, module in base.named_modules()
-                       if isinstance(module, torch.nn.ModuleList) and len(module) == n_layers), None)
-    if layer_path is None or not hasattr(base, "embeddings"):
-        raise UserError(f"{type(model).__name__} has no embeddings + encoder layer list that masklab can find; "
-                        "fine-tune a BERT-style encoder (BERT, RoBERTa, ELECTRA, DistilBERT)")
+    lists = _layer_lists(base)
+    if not lists:
+        raise UserError(f"{type(model).__name__} has no list of transformer layers that masklab can find; fine-tune a "
+                        "BERT-style encoder, a Llama / GPT-2 decoder or a T5 encoder-decoder")
+    offsets, n_layers = {}, 0
+    for name in lists:
+        offsets[name] = n_layers
+        n_layers += len(base.get_submodule(name))
+    embedding_params = {f"{prefix}.{m}.{p}" for m, module in base.named_modules()
+                        if isinstance(module, torch.nn.Embedding) for p, _ in module.named_parameters()}
     groups: dict[str, list[str]] = {"embeddings": [], **{f"layer_{i}": [] for i in range(n_layers)}, "head": []}
     for name, _ in model.named_parameters():
         inner = name[len(prefix) + 1:] if name.startswith(prefix + ".") else None
-        if inner is not None and inner.startswith("embeddings."):
+        owner = next((lst for lst in lists if inner is not None and inner.startswith(lst + ".")), None)
+        if owner is not None:
+            groups[f"layer_{offsets[owner] + int(inner[len(owner) + 1:].split('.')[0])}"].append(name)
+        elif inner is not None and (inner.startswith("embeddings.") or name in embedding_params):
             groups["embeddings"].append(name)
-        elif inner is not None and inner.startswith(layer_path + "."):
-            groups[f"layer_{inner[len(layer_path) + 1:].split('.')[0]}"].append(name)
         else:
             groups["head"].append(name)
     return Anatomy(groups, n_layers)

@@ -3,7 +3,7 @@
 Both sides train the same BERT preset (vocabulary 30,522 as in bert-base) on the same packed blocks of
 `builtin:sotu`, with the same sequence length, batch size, masking rate and precision.
 
-- masklab: the real training loop (`masklab.train.train` through `masklab.pretrain.run.train_masked_lm`) on
+- masklab: the real training loop (`masklab.train.train` through `masklab.pretrain.run.train_pretraining`) on
   BERT (named explicitly: `model.architecture=bert`) with masklab's speed defaults: sparse prediction,
   exact-count masking, no pretraining dropout, fused AdamW. Tokens/s per step come from metrics.jsonl.
 - Hugging Face baseline (the `run_mlm` path, see hf_baseline.py): `BertForMaskedLM` with its default
@@ -73,7 +73,7 @@ def run_masklab(tokenizer, blocks, preset: str, precision: str, batch: int, step
     """Per-step tokens/s of the real masklab loop, warm-up included (the caller drops it)."""
     from masklab.config import build_config
     from masklab.models import build_model
-    from masklab.pretrain.run import train_masked_lm
+    from masklab.pretrain.run import train_pretraining
 
     cfg = build_config({}, ["model.architecture=bert", f"model.preset={preset}", f"train.precision={precision}", f"train.batch_size={batch}",
                             f"train.max_steps={steps}", "train.log_every=1", "train.eval_every=0", "train.save_every=0",
@@ -82,7 +82,7 @@ def run_masklab(tokenizer, blocks, preset: str, precision: str, batch: int, step
     model = build_model(cfg.model, tokenizer, blocks.seq_length)
     model.resize_token_embeddings(VOCAB, mean_resizing=False)  # bert-base vocabulary size on both sides
     with tempfile.TemporaryDirectory() as tmp:
-        train_masked_lm(model, tokenizer, blocks, blocks, cfg, Path(tmp), precision, show_progress=False)
+        train_pretraining(model, tokenizer, blocks, blocks, cfg, Path(tmp), precision, show_progress=False)
         lines = [json.loads(line) for line in (Path(tmp) / "metrics.jsonl").read_text().splitlines()]
     return [line["tokens_per_second"] for line in lines if "tokens_per_second" in line]
 

@@ -37,7 +37,7 @@ def main() -> None:
     from masklab.evaluate.masked import masked_lm_metrics
     from masklab.models import build_model, preset_shape
     from masklab.objectives.mlm import MaskedLMObjective
-    from masklab.pretrain.run import train_masked_lm
+    from masklab.pretrain.run import train_pretraining
     from masklab.runtime import choose_precision, tune_allocator
     from masklab.train import lr_factor
 
@@ -72,7 +72,7 @@ def main() -> None:
     torch.manual_seed(0)
     model = build_model(cfg.model, tokenizer, cfg.data.seq_length)
     with tempfile.TemporaryDirectory() as tmp:
-        result = train_masked_lm(model, tokenizer, train_blocks, val_blocks, cfg, Path(tmp), precision, show_progress=False)
+        result, _ = train_pretraining(model, tokenizer, train_blocks, val_blocks, cfg, Path(tmp), precision, show_progress=False)
         evals = [r for r in map(json.loads, (Path(tmp) / "metrics.jsonl").read_text().splitlines()) if "val_masked_accuracy" in r]
     ours = score(model)
     reached = next((r["compute_seconds"] for r in evals if r["val_masked_accuracy"] >= hf["masked_accuracy"]), None)

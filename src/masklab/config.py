@@ -229,6 +229,11 @@ class EvalConfig:
     seed: int = 1234  # masking seed: every evaluation of every model sees the same masks
 
 
+# train.objective -> the model.architecture values that can train it (the first is what auto means)
+OBJECTIVE_ARCHITECTURES = {"mlm": ("modernbert", "bert"), "clm": ("llama", "gpt2"), "hybrid": ("llama", "gpt2"),
+                           "seq2seq": ("t5",)}
+
+
 @dataclass
 class Seq2SeqConfig:
     corruption: Literal["span", "infill"] = "span"  # span = T5: each span becomes one sentinel, the target lists the spans; infill = BART: one [MASK] per span, the target is the whole block
@@ -262,6 +267,10 @@ class RunConfig:
 
     def __post_init__(self):
         objective = self.train.objective
+        allowed = OBJECTIVE_ARCHITECTURES[objective]
+        check(self.model.architecture in ("auto", *allowed) or bool(self.model.init),
+              f"model.architecture={self.model.architecture} cannot train train.objective={objective}; "
+              f"choose {' or '.join(allowed)} (or auto)")
         if objective in ("clm", "seq2seq") and self.masking != MaskingConfig():
             raise UserError(f"masking settings do nothing with train.objective={objective} (it masks no tokens); "
                             "drop the masking.* settings, or use train.objective=mlm or hybrid")

@@ -4,7 +4,7 @@ Face checkpoint of the objective's kind to continue from."""
 
 from __future__ import annotations
 
-from masklab.config import ModelConfig
+from masklab.config import OBJECTIVE_ARCHITECTURES, ModelConfig
 from masklab.errors import UserError
 from masklab.models.checkpoint import resolve_checkpoint
 from masklab.models.presets import preset_shape
@@ -38,12 +38,10 @@ def apply_dropout(config, hidden: float, attention: float) -> None:
 
 
 # train.objective -> the transformers auto class its models are, and the architectures that train it
-OBJECTIVE_MODELS = {
-    "mlm": ("AutoModelForMaskedLM", ("modernbert", "bert")),
-    "clm": ("AutoModelForCausalLM", ("llama", "gpt2")),
-    "hybrid": ("AutoModelForCausalLM", ("llama", "gpt2")),  # a decoder whose attention is made bidirectional for its masked part
-    "seq2seq": ("AutoModelForSeq2SeqLM", ("t5",)),
-}
+# (hybrid: a decoder whose attention is made bidirectional for its masked part)
+AUTO_CLASSES = {"mlm": "AutoModelForMaskedLM", "clm": "AutoModelForCausalLM", "hybrid": "AutoModelForCausalLM",
+                "seq2seq": "AutoModelForSeq2SeqLM"}
+OBJECTIVE_MODELS = {objective: (AUTO_CLASSES[objective], allowed) for objective, allowed in OBJECTIVE_ARCHITECTURES.items()}
 
 
 def architecture_for(cfg: ModelConfig, objective: str) -> str:

@@ -1,10 +1,10 @@
 """Sequence-to-sequence pretraining on an encoder-decoder: T5's span corruption, or BART's text infilling.
 
 Span corruption (Raffel et al. 2020, arXiv 1910.10683): `rate` of each block's tokens are corrupted in
-spans of mean length `mean_span`. Like T5's `random_spans_noise_mask`, the number of corrupted tokens
-and the number of spans are exact (round(n * rate), round(noise / mean_span)), and the block
-alternates kept / corrupted segments starting with a kept one, so every batch has the same shapes
-and nothing is padded:
+spans of mean length `mean_span`. As in T5's `random_spans_noise_mask`, the number of corrupted tokens
+is exact and the block alternates kept / corrupted segments starting with a kept one; the number of
+spans is floor(noise / mean_span) or one more, drawn so its mean is exact. Every batch has the same
+shapes (at most one padding position per row):
 
     encoder  [CLS] kept_0 <extra_id_0> kept_1 <extra_id_1> ... [SEP]
     decoder  <extra_id_0> span_0 <extra_id_1> span_1 ... [SEP]
@@ -27,26 +27,43 @@ from masklab.masking import derive_seed
 from masklab.registry import register
 
 
-def span_counts(length: int, rate: float, mean_span: float) -> tuple[int, int]:
-    """(corrupted tokens, spans) for `length` corruptible tokens: both exact, both >= 1."""
+def span_counts(length: int, rate: float, mean_span: float) -> tuple[int, int, float]:
+    """(corrupted tokens, fewest spans, chance of one span more) for `length` corruptible tokens.
+
+    The corrupted count is exact. A block has floor(noise / mean_span) spans, or one more with the
+    chance that makes the expected count noise / mean_span exactly: rounding to one fixed count would
+    miss the mean by up to 1/(2 spans) (3.17 instead of 3 for 128-token blocks at 15%)."""
     noise = min(max(1, int(round(length * rate))), length - 1)
-    spans = max(1, int(round(noise / mean_span)))
-    return noise, min(spans, noise, length - noise)
+    expected = min(max(1.0, noise / mean_span), float(min(noise, length - noise)))
+    fewest = int(np.floor(expected))
+    return noise, fewest, expected - fewest
 
 
-def _segment_lengths(uniform: np.ndarray, total: int, parts: int) -> np.ndarray:
-    """(B, parts) random compositions of `total` into `parts` positive lengths, from (B, total-1) uniforms:
-    the `parts - 1` smallest-ranked of the `total - 1` gaps become the cut points."""
+def _segment_lengths(uniform: np.ndarray, total: int, parts: np.ndarray, most: int) -> np.ndarray:
+    """(B, most) random compositions of `total` into parts[b] positive lengths (zeros after them), from
+    (B, total-1) uniforms: the parts[b] - 1 lowest-ranked of the total - 1 gaps become the cut points."""
     B = len(uniform)
-    if parts == 1:
+    if most == 1:
         return np.full((B, 1), total, dtype=np.int64)
-    cuts = np.sort(np.argpartition(uniform, parts - 2, axis=1)[:, :parts - 1], axis=1) + 1  # (B, parts-1) in 1..total-1
-    edges = np.concatenate([np.zeros((B, 1), np.int64), cuts, np.full((B, 1), total, np.int64)], axis=1)
+    ranked = np.argsort(uniform, axis=1)[:, :most - 1] + 1  # (B, most-1) candidate cuts in 1..total-1
+    ranked = np.where(np.arange(most - 1)[None, :] < (parts - 1)[:, None], ranked, total)  # unused cuts sit at the end
+    edges = np.concatenate([np.zeros((B, 1), np.int64), np.sort(ranked, axis=1), np.full((B, 1), total, np.int64)], axis=1)
     return np.diff(edges, axis=1)
 
 
+def _left_pack(values: np.ndarray, keep: np.ndarray, width: int, fill: int) -> np.ndarray:
+    """Row-wise: the kept values moved to the front in order, then `fill`, cut to `width` columns."""
+    order = np.argsort(~keep, axis=1, kind="stable")
+    packed = np.take_along_axis(values, order, axis=1)[:, :width]
+    count = keep.sum(1, keepdims=True)
+    return np.where(np.arange(width)[None, :] < count, packed, fill)
+
+
 class SpanCorruptor:
-    """(B, T) packed blocks -> {"input_ids", "decoder_input_ids", "labels"} with static shapes."""
+    """(B, T) packed blocks -> {"input_ids", "attention_mask", "decoder_input_ids", "labels"}.
+
+    Shapes are the same for every batch: a block with one span fewer than the most carries one padding
+    position at the end of the encoder input (masked out) and of the target (label -100)."""
 
     features: tuple[str, ...] = ()
 
@@ -58,14 +75,15 @@ class SpanCorruptor:
         if cfg.mean_span > self.content:
             raise UserError(f"seq2seq.mean_span={cfg.mean_span:g} is longer than a {seq_length}-token block; "
                             "lower seq2seq.mean_span or raise data.seq_length")
-        self.noise, self.spans = span_counts(self.content, cfg.rate, cfg.mean_span)
+        self.noise, self.fewest, self.extra_chance = span_counts(self.content, cfg.rate, cfg.mean_span)
+        self.spans = self.fewest + (self.extra_chance > 0)  # the most spans a block can have
         self.sentinels = np.asarray(sentinel_ids(tokenizer), dtype=np.int64)
         if cfg.corruption == "span" and len(self.sentinels) < self.spans:
             raise UserError(f"span corruption of {seq_length}-token blocks needs {self.spans} sentinel tokens "
                             f"(<extra_id_0> ...), the tokenizer has {len(self.sentinels)}; lower data.seq_length or "
                             "seq2seq.rate, raise seq2seq.mean_span, or let masklab train the tokenizer")
         self.mask_id = tokenizer.mask_token_id
-        self.cls_id, self.eos_id, self.start_id = tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id
+        self.cls_id, self.eos_id, self.pad_id = tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id
 
     @property
     def lengths(self) -> tuple[int, int]:
@@ -80,23 +98,26 @@ class SpanCorruptor:
     def rate_at(self, progress: float) -> float:
         return self.cfg.rate
 
-    def _uniforms(self, block_ids, epochs) -> tuple[np.ndarray, np.ndarray]:
+    def _draws(self, block_ids, epochs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per block, from its own (seed, block, epoch) stream: its span count and the two cut uniforms."""
         passes = np.broadcast_to(np.asarray(epochs), (len(block_ids),))
-        kept, noise = [], []
+        spans, kept, noise = [], [], []
         for b, e in zip(block_ids, passes):
             rng = np.random.default_rng(derive_seed(self.seed, int(b), int(e), 0x5EA))
+            spans.append(self.fewest + int(rng.random() < self.extra_chance))
             kept.append(rng.random(self.content - self.noise - 1))
             noise.append(rng.random(self.noise - 1))
-        return np.stack(kept).reshape(len(block_ids), -1), np.stack(noise).reshape(len(block_ids), -1)
+        B = len(block_ids)
+        return np.asarray(spans), np.stack(kept).reshape(B, -1), np.stack(noise).reshape(B, -1)
 
     def corrupt(self, blocks: np.ndarray, block_ids, epochs=0) -> dict:
         blocks = np.asarray(blocks, dtype=np.int64)
         B = len(blocks)
         content = blocks[:, 1:]  # (B, n)
-        u_kept, u_noise = self._uniforms(block_ids, epochs)
-        kept = _segment_lengths(u_kept, self.content - self.noise, self.spans)
-        noise = _segment_lengths(u_noise, self.noise, self.spans)
-        lengths = np.stack([kept, noise], axis=2).reshape(B, -1)  # kept_0, noise_0, kept_1, noise_1, ...
+        spans, u_kept, u_noise = self._draws(block_ids, epochs)
+        kept = _segment_lengths(u_kept, self.content - self.noise, spans, self.spans)
+        noise = _segment_lengths(u_noise, self.noise, spans, self.spans)
+        lengths = np.stack([kept, noise], axis=2).reshape(B, -1)  # kept_0, noise_0, kept_1, noise_1, ... (zeros last)
         boundary = np.zeros((B, self.content + 1), np.int64)
         np.put_along_axis(boundary, np.cumsum(lengths, axis=1)[:, :-1], 1, axis=1)
         segment = np.cumsum(boundary[:, :-1], axis=1)  # (B, n): segment index of each token
@@ -105,17 +126,19 @@ class SpanCorruptor:
         first[:, 1:] = segment[:, 1:] != segment[:, :-1]
         span = segment // 2
         mark = self.sentinels[span] if self.cfg.corruption == "span" else np.full_like(span, self.mask_id)
-        encoder = np.where(is_noise & first, mark, content)[~is_noise | first].reshape(B, -1)
+        enc_len, dec_len = self.lengths
+        body = np.concatenate([np.where(is_noise & first, mark, content), np.full((B, 1), self.eos_id)], axis=1)
+        keep = np.concatenate([~is_noise | first, np.ones((B, 1), bool)], axis=1)
+        encoder = np.concatenate([np.full((B, 1), self.cls_id), _left_pack(body, keep, enc_len - 1, self.pad_id)], axis=1)
         if self.cfg.corruption == "span":
-            target = np.where(~is_noise & first, self.sentinels[span], content)[is_noise | first].reshape(B, -1)
+            body = np.concatenate([np.where(~is_noise & first, self.sentinels[span], content), np.full((B, 1), self.eos_id)], 1)
+            keep = np.concatenate([is_noise | first, np.ones((B, 1), bool)], axis=1)
+            labels = _left_pack(body, keep, dec_len, -100)
         else:
-            target = content
-        col = np.full((B, 1), 0, np.int64)
-        encoder = np.concatenate([col + self.cls_id, encoder, col + self.eos_id], axis=1)
-        labels = np.concatenate([target, col + self.eos_id], axis=1)
-        decoder = np.concatenate([col + self.start_id, labels[:, :-1]], axis=1)
-        return {"input_ids": torch.from_numpy(encoder), "decoder_input_ids": torch.from_numpy(decoder),
-                "labels": torch.from_numpy(labels)}
+            labels = np.concatenate([content, np.full((B, 1), self.eos_id)], axis=1)
+        decoder = np.concatenate([np.full((B, 1), self.pad_id), np.where(labels[:, :-1] == -100, self.pad_id, labels[:, :-1])], 1)
+        return {"input_ids": torch.from_numpy(encoder), "attention_mask": torch.from_numpy((encoder != self.pad_id).astype(np.int64)),
+                "decoder_input_ids": torch.from_numpy(decoder), "labels": torch.from_numpy(labels)}
 
     def from_blocks(self, blocks, block_ids, epochs=0, rate: float | None = None) -> dict:
         return self.corrupt(blocks.gather(block_ids), block_ids, epochs)

@@ -19,6 +19,9 @@ def evaluate(
                                         "(sentence_good, sentence_bad[, phenomenon]) or builtin:en / builtin:fa."),
     cloze: int = typer.Option(0, "--cloze", help="Cloze items (5-way fill-in of a held-out word); 0 = skip."),
     generate: int = typer.Option(0, "--generate", help="Top-p samples for distinct-n / repetition (clm, hybrid, seq2seq); 0 = skip."),
+    downstream: Optional[str] = typer.Option(None, "--downstream", help="A labelled task (builtin:sotu-era, a file): test "
+                                             "accuracy of a probe and of full fine-tuning from the checkpoint."),
+    downstream_steps: int = typer.Option(300, "--downstream-steps", help="Optimizer steps of each downstream fine-tuning."),
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as one JSON object."),
 ):
     """A checkpoint of any objective: its held-out figures, sentence scores, and the yardsticks every
@@ -26,7 +29,7 @@ def evaluate(
     from masklab.evaluate.run import evaluate_checkpoint
 
     metrics = evaluate_checkpoint(checkpoint, corpus, set_, show_progress=not as_json, pairs=pairs, cloze=cloze,
-                                  generate=generate)
+                                  generate=generate, downstream=downstream, downstream_steps=downstream_steps)
     if as_json:
         typer.echo(json.dumps(metrics))
     else:

@@ -6,6 +6,7 @@ figures, then the yardsticks that mean the same thing for every objective.
     pairs        minimal-pair accuracy, overall and per phenomenon        -> comparable across objectives
     cloze        5-way accuracy at filling a blanked held-out word         -> comparable across objectives
     generation   distinct-n and repetition of top-p samples (decoders, encoder-decoders)
+    downstream   test accuracy of a probe and of full fine-tuning on a labelled task (`masklab finetune`)
     cost         parameters, training tokens/s and wall clock (from the run's summary)
 
 Results are also merged into RUN/evaluation.json, which `masklab compare` reads.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import time
 from pathlib import Path
 
@@ -32,7 +34,7 @@ from masklab.objectives.mlm import mlm_objective
 from masklab.objectives.seq2seq import SpanCorruptor, build_seq2seq
 from masklab.runtime import choose_precision, model_shape
 
-COMPARABLE = ("minimal_pair_accuracy", "cloze_accuracy", "distinct_1", "distinct_2", "repetition_4", "parameters",
+COMPARABLE = ("minimal_pair_accuracy", "cloze_accuracy", "downstream_probe_accuracy", "downstream_full_accuracy", "distinct_1", "distinct_2", "repetition_4", "parameters",
               "tokens_per_second", "train_seconds")
 NOT_COMPARABLE = ("every perplexity (masked, pseudo, causal, span, sentinel) is on its own objective's scale: compare "
                   "them only between models of the same objective and tokenizer")
@@ -100,7 +102,8 @@ def pair_figures(scorer: SentenceScorer, kinds, spec: str) -> dict:
 
 
 def evaluate_checkpoint(path: str | Path, corpus: str | None = None, overrides=(), show_progress: bool = True,
-                        pairs: str | None = None, cloze: int = 0, generate: int = 0) -> dict:
+                        pairs: str | None = None, cloze: int = 0, generate: int = 0, downstream: str | None = None,
+                        downstream_steps: int = 300) -> dict:
     """Evaluate on the run's validation split, or on all of `corpus` when given."""
     path = Path(path)
     run_config = path / "config.yaml"
@@ -135,12 +138,34 @@ def evaluate_checkpoint(path: str | Path, corpus: str | None = None, overrides=(
 
         prompts = [" ".join(s.split()[:6]) for s in heldout_sentences(data.corpus.documents(split), generate)]
         metrics.update(generation_metrics(model, tokenizer, prompts, seed=cfg.eval.seed))
+    if downstream:
+        metrics.update(downstream_figures(path, downstream, downstream_steps, show_progress))
     metrics.update(cost_figures(path))
     metrics["comparable_across_objectives"] = [k for k in COMPARABLE if k in metrics]
     metrics["not_comparable"] = NOT_COMPARABLE
     if run_config.exists() and corpus is None:
         save_evaluation(path, metrics)
     return metrics
+
+
+def downstream_figures(path: Path, task: str, steps: int, show_progress: bool) -> dict:
+    """Probe and full fine-tuning from the checkpoint, into RUN/downstream/MODE (finished ones are reused)."""
+    from masklab.finetune.config import FinetuneConfig
+    from masklab.finetune.run import run_finetune
+
+    out = {"downstream_task": task, "downstream_steps": steps}
+    for mode in ("probe", "full"):
+        directory = path / "downstream" / task.replace(":", "-").replace("/", "_") / mode
+        done = directory / "summary.json"
+        summary = json.loads(done.read_text(encoding="utf-8")) if done.exists() else None
+        if summary is None or summary["steps"] != steps:
+            if summary is not None:  # another budget: start that fine-tuning afresh
+                shutil.rmtree(directory)
+            cfg = FinetuneConfig(task=task, init=str(path), mode=mode, max_steps=steps, save_model=False)
+            summary = run_finetune(cfg, directory, show_progress=show_progress, resume=(directory / "config.yaml").exists())
+        out[f"downstream_{mode}_accuracy"] = summary["test_accuracy"]
+        out["downstream_majority_accuracy"] = summary["majority_accuracy"]
+    return out
 
 
 def cost_figures(path: Path) -> dict:

@@ -68,14 +68,18 @@ def finetune(
 
 
 def compare(
-    runs: List[Path] = typer.Argument(..., help="Run directories written by masklab finetune."),
+    runs: List[Path] = typer.Argument(..., help="Run directories written by masklab finetune, or by masklab pretrain (any objective)."),
     out: Path = typer.Option(Path("compare"), "--out", "-o", help="Directory for compare.md, the PNGs and compare.html."),
 ):
-    """Put fine-tuning runs side by side: a table, overlay learning curves and per-layer change, one offline HTML page."""
+    """Put runs side by side in one offline report (compare.md, PNGs, compare.html).
+
+    Fine-tuning runs: test metrics, learning curves, per-layer change. Pretraining runs of any objective:
+    the shared yardsticks from `masklab evaluate` (minimal pairs, cloze, downstream, generation, cost) as
+    mean ± std over seeds, loss curves against tokens and seconds, and a plain-language reading."""
     from masklab.report.compare import compare_runs
 
     typer.echo(compare_runs(runs, out))
-    typer.echo(f"wrote {out}/compare.md, {out}/curves.png, {out}/layers.png, {out}/compare.html")
+    typer.echo(f"wrote {out}/compare.md, {out}/compare.html and the plots in {out}/")
 
 
 def register(app: typer.Typer) -> None:

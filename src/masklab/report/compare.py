@@ -1,4 +1,5 @@
-"""Fine-tuning runs side by side: a table, overlay plots, and one self-contained HTML page.
+"""Fine-tuning runs side by side: a table, overlay plots, and one self-contained HTML page (pretraining
+runs of any objective go to report/pretraining.py).
 
 `masklab compare RUN_DIR...` writes `compare.md` (the table + image links), `curves.png` (training
 loss and validation accuracy over steps), `layers.png` (per-layer relative weight change and CKA with
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from masklab.errors import UserError
 from masklab.report.plots import plot_curves, plot_layers
+from masklab.report.pretraining import compare_pretraining, is_pretraining_run
 from masklab.report.runs import Run, load_run, run_names
 
 
@@ -77,8 +79,14 @@ def _html_page(runs: list[Run], images: list[Path]) -> str:
 def compare_runs(paths: list[str | Path], out: Path) -> str:
     """Write compare.md, curves.png, layers.png and compare.html into `out`; return the markdown table."""
     if not paths:
-        raise UserError("compare needs at least one run directory written by masklab finetune")
+        raise UserError("compare needs at least one run directory written by masklab finetune or masklab pretrain")
     paths = [Path(p) for p in paths]
+    pretraining = [is_pretraining_run(p) for p in paths]
+    if any(pretraining):
+        if not all(pretraining):
+            odd = paths[pretraining.index(False)]
+            raise UserError(f"{odd} is not a pretraining run while others are; compare pretraining runs and fine-tuning runs separately")
+        return compare_pretraining(paths, run_names(paths), out)
     runs = [load_run(p, n) for p, n in zip(paths, run_names(paths))]
     out.mkdir(parents=True, exist_ok=True)
     images = [plot_curves(runs, out / "curves.png"), plot_layers(runs, out / "layers.png")]

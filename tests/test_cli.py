@@ -113,5 +113,9 @@ def test_tokenizer_train_command(corpus_file, tmp_path, monkeypatch, capsys):
         cli.main()
     assert info.value.code in (0, None)
     tok = AutoTokenizer.from_pretrained(tmp_path / "tok")
-    assert tok.mask_token == "[MASK]" and len(tok) <= 120
+    from masklab.data.tokenizer import SENTINELS, sentinel_ids
+
+    # the learned vocabulary keeps its size; the 100 seq2seq sentinels come on top, as special tokens
+    assert tok.mask_token == "[MASK]" and len(tok) <= 120 + len(SENTINELS)
+    assert len(sentinel_ids(tok)) == len(SENTINELS) and set(sentinel_ids(tok)) <= set(tok.all_special_ids)
     assert "saved to" in capsys.readouterr().out

@@ -12,7 +12,7 @@ SPECIAL = 5  # tokenizer fixture ids 0..4 are [PAD] [UNK] [CLS] [SEP] [MASK]
 
 def blocks_with_specials(tokenizer, n=400, t=256, seed=0):
     g = np.random.default_rng(seed)
-    ids = g.integers(SPECIAL, len(tokenizer), size=(n, t))
+    ids = g.integers(SPECIAL, tokenizer.vocab_size, size=(n, t))  # learned tokens; the added sentinels are special
     ids[:, 0] = tokenizer.cls_token_id
     ids[g.random((n, t)) < 0.05] = tokenizer.sep_token_id
     ids[:, -8:] = tokenizer.pad_token_id  # padding must never be selected either
@@ -71,7 +71,7 @@ def test_random_replacements_are_never_special(tiny_tokenizer):
     out = batcher(ids, block_ids=range(len(ids)))
     replaced = out["input_ids"][out["labels"] != -100]
     assert not torch.isin(replaced, torch.tensor(tiny_tokenizer.all_special_ids)).any()
-    assert len(torch.unique(replaced)) == len(tiny_tokenizer) - SPECIAL  # drawn from the whole non-special vocabulary
+    assert len(torch.unique(replaced)) == len(tiny_tokenizer) - len(set(tiny_tokenizer.all_special_ids))  # the whole non-special vocabulary (sentinels are special)
 
 
 def test_dynamic_masks_change_and_static_masks_stay(tiny_tokenizer):

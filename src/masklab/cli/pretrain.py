@@ -55,8 +55,8 @@ def tokenizer_train(
                        f"tokenizer.lowercase={str(lowercase).lower()}", *set_])
     prepared = prepare_corpus(cfg.data)
     tok = train_tokenizer(training_lines(prepared), cfg.tokenizer, out)
-    typer.echo(f"trained a {cfg.tokenizer.model} tokenizer with {len(tok):,} tokens on {prepared.stats['train_docs']:,} "
-               f"documents; saved to {out}")
+    typer.echo(f"trained a {cfg.tokenizer.model} tokenizer with {len(tok):,} tokens (100 of them seq2seq sentinels) on "
+               f"{prepared.stats['train_docs']:,} documents; saved to {out}")
 
 
 def quickstart(

@@ -27,13 +27,13 @@ TOKENIZER_VERSION = 2  # bump when the recipe below changes, so cached tokenizer
 
 # objective -> (what it needs, test on the tokenizer) for tokenizers that come from elsewhere
 NEEDED_TOKENS = {
-    "mlm": [("a mask token", lambda t: t.mask_token_id is not None)],
-    "clm": [("BOS and EOS ([CLS]/[SEP] or bos/eos)", lambda t: block_ids(t) is not None)],
+    "mlm": [("mask token", lambda t: t.mask_token_id is not None)],
+    "clm": [("BOS and EOS tokens ([CLS]/[SEP] or bos/eos)", lambda t: block_ids(t) is not None)],
     "seq2seq": [("sentinel tokens <extra_id_0>, <extra_id_1>, ...", lambda t: len(sentinel_ids(t)) > 0),
-                ("a mask token (BART-style infilling)", lambda t: t.mask_token_id is not None),
-                ("BOS and EOS ([CLS]/[SEP] or bos/eos)", lambda t: block_ids(t) is not None)],
-    "hybrid": [("a mask token", lambda t: t.mask_token_id is not None),
-               ("BOS and EOS ([CLS]/[SEP] or bos/eos)", lambda t: block_ids(t) is not None)],
+                ("mask token (BART-style infilling)", lambda t: t.mask_token_id is not None),
+                ("BOS and EOS tokens ([CLS]/[SEP] or bos/eos)", lambda t: block_ids(t) is not None)],
+    "hybrid": [("mask token", lambda t: t.mask_token_id is not None),
+               ("BOS and EOS tokens ([CLS]/[SEP] or bos/eos)", lambda t: block_ids(t) is not None)],
 }
 
 

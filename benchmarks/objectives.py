@@ -1,0 +1,78 @@
+"""CLM vs MLM vs Seq2Seq vs hybrid: the same corpus, tokenizer, budget and parameter count, same yardsticks.
+
+Every run is an ordinary `masklab pretrain --set train.objective=X` at one preset (parameter-matched
+models: `masklab models`), stopped by the same token budget (`train.max_tokens`: the schedule ends
+there), then `masklab evaluate RUN --pairs builtin:en --cloze N --generate N --downstream TASK`, and
+finally one `masklab compare` report over all runs (mean ± std over seeds). Finished runs and
+evaluations are kept in --out and never repeated, so an interrupted comparison resumes.
+
+    python benchmarks/objectives.py                                # mini, builtin:sotu, 2M tokens, seeds 0 1 2
+    python benchmarks/objectives.py --preset tiny --tokens 500000 --seeds 0     # a quick look
+
+Run it on an otherwise idle machine: tokens/s and seconds are part of the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+MASKLAB = [sys.executable, "-m", "masklab.cli"]
+OBJECTIVES = ("mlm", "clm", "seq2seq", "hybrid")
+
+
+def masklab(*args: str) -> str:
+    done = subprocess.run([*MASKLAB, *args], capture_output=True, text=True, env=os.environ)
+    if done.returncode != 0:
+        raise SystemExit(f"masklab {' '.join(args[:2])} failed:\n{done.stderr[-2000:]}")
+    return done.stdout
+
+
+def run(out: Path, objective: str, seed: int, args) -> Path:
+    run_dir = out / f"{objective}-seed{seed}"
+    if not (run_dir / "summary.json").exists():
+        sets = [f"train.objective={objective}", f"model.preset={args.preset}", f"data.corpus={args.corpus}",
+                f"train.max_tokens={args.tokens}", "train.max_steps=1000000", f"train.seed={seed}", "train.eval_every=0",
+                "train.save_every=200", "eval.pppl_sequences=8"]
+        resume = ["--resume"] if (run_dir / "config.yaml").exists() else []
+        masklab("pretrain", "--quiet", "--out", str(run_dir), *resume, *[a for s in sets for a in ("--set", s)])
+    evaluation = run_dir / "evaluation.json"
+    done = json.loads(evaluation.read_text()) if evaluation.exists() else {}
+    if "downstream_full_accuracy" not in done or "minimal_pair_accuracy" not in done:
+        masklab("evaluate", str(run_dir), "--json", "--pairs", args.pairs, "--cloze", str(args.cloze), "--generate",
+                str(args.generate), "--downstream", args.downstream, "--downstream-steps", str(args.downstream_steps))
+    return run_dir
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--objectives", nargs="+", default=list(OBJECTIVES), choices=OBJECTIVES)
+    parser.add_argument("--preset", default="mini")
+    parser.add_argument("--corpus", default="builtin:sotu")
+    parser.add_argument("--tokens", type=int, default=2_000_000, help="training tokens per run (the same for every objective)")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--pairs", default="builtin:en")
+    parser.add_argument("--cloze", type=int, default=200)
+    parser.add_argument("--generate", type=int, default=16)
+    parser.add_argument("--downstream", default="builtin:sotu-era")
+    parser.add_argument("--downstream-steps", type=int, default=200)
+    parser.add_argument("--out", type=Path, default=Path("runs/objectives"))
+    args = parser.parse_args()
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    dirs = []
+    for seed in args.seeds:
+        for objective in args.objectives:
+            dirs.append(run(args.out, objective, seed, args))
+            print(f"done {dirs[-1].name}", flush=True)
+    print(masklab("compare", *map(str, dirs), "--out", str(args.out / "report")))
+    print(f"{args.preset} preset, {args.corpus}, {args.tokens:,} training tokens per run, {os.cpu_count()} CPUs; "
+          f"report: {args.out / 'report' / 'compare.html'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -2,9 +2,11 @@
 
 Span corruption (Raffel et al. 2020, arXiv 1910.10683): `rate` of each block's tokens are corrupted in
 spans of mean length `mean_span`. As in T5's `random_spans_noise_mask`, the number of corrupted tokens
-is exact and the block alternates kept / corrupted segments starting with a kept one; the number of
-spans is floor(noise / mean_span) or one more, drawn so its mean is exact. Every batch has the same
-shapes (at most one padding position per row):
+is exact and the block alternates kept and corrupted segments; the number of spans is
+floor(noise / mean_span) or one more, drawn so its mean is exact, and half the blocks open with a span
+(T5 always opens with kept text, so its inputs always end on a sentinel: a model trained that way has
+rarely seen text after a sentinel, which is exactly what scoring a word in mid-sentence shows it).
+Every batch has the same shapes (at most one padding position per row):
 
     encoder  [CLS] kept_0 <extra_id_0> kept_1 <extra_id_1> ... [SEP]
     decoder  <extra_id_0> span_0 <extra_id_1> span_1 ... [SEP]
@@ -98,44 +100,49 @@ class SpanCorruptor:
     def rate_at(self, progress: float) -> float:
         return self.cfg.rate
 
-    def _draws(self, block_ids, epochs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per block, from its own (seed, block, epoch) stream: its span count and the two cut uniforms."""
+    def _draws(self, block_ids, epochs) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Per block, from its own (seed, block, epoch) stream: its span count, whether it opens with a
+        span, and the two cut uniforms."""
         passes = np.broadcast_to(np.asarray(epochs), (len(block_ids),))
-        spans, kept, noise = [], [], []
+        spans, opens, kept, noise = [], [], [], []
         for b, e in zip(block_ids, passes):
             rng = np.random.default_rng(derive_seed(self.seed, int(b), int(e), 0x5EA))
             spans.append(self.fewest + int(rng.random() < self.extra_chance))
+            opens.append(rng.random() < 0.5)
             kept.append(rng.random(self.content - self.noise - 1))
             noise.append(rng.random(self.noise - 1))
         B = len(block_ids)
-        return np.asarray(spans), np.stack(kept).reshape(B, -1), np.stack(noise).reshape(B, -1)
+        return np.asarray(spans), np.asarray(opens), np.stack(kept).reshape(B, -1), np.stack(noise).reshape(B, -1)
 
     def corrupt(self, blocks: np.ndarray, block_ids, epochs=0) -> dict:
         blocks = np.asarray(blocks, dtype=np.int64)
         B = len(blocks)
         content = blocks[:, 1:]  # (B, n)
-        spans, u_kept, u_noise = self._draws(block_ids, epochs)
+        spans, opens, u_kept, u_noise = self._draws(block_ids, epochs)
         kept = _segment_lengths(u_kept, self.content - self.noise, spans, self.spans)
         noise = _segment_lengths(u_noise, self.noise, spans, self.spans)
-        lengths = np.stack([kept, noise], axis=2).reshape(B, -1)  # kept_0, noise_0, kept_1, noise_1, ... (zeros last)
+        # segments alternate; half the blocks open with a span, so a sentinel is as often followed by text as
+        # by the end (T5 always opens with kept text and so always ends on a span)
+        pairs = np.where(opens[:, None, None], np.stack([noise, kept], axis=2), np.stack([kept, noise], axis=2))
         boundary = np.zeros((B, self.content + 1), np.int64)
-        np.put_along_axis(boundary, np.cumsum(lengths, axis=1)[:, :-1], 1, axis=1)
+        np.put_along_axis(boundary, np.cumsum(pairs.reshape(B, -1), axis=1)[:, :-1], 1, axis=1)
         segment = np.cumsum(boundary[:, :-1], axis=1)  # (B, n): segment index of each token
-        is_noise = segment % 2 == 1
-        first = np.ones_like(is_noise)
-        first[:, 1:] = segment[:, 1:] != segment[:, :-1]
-        span = segment // 2
-        mark = self.sentinels[span] if self.cfg.corruption == "span" else np.full_like(span, self.mask_id)
+        is_noise = (segment % 2 == 1) ^ opens[:, None]
+        opening = np.ones_like(is_noise)
+        opening[:, 1:] = segment[:, 1:] != segment[:, :-1]
+        opening &= is_noise  # the first token of each span
+        mark = self.sentinels[segment // 2] if self.cfg.corruption == "span" else np.full_like(segment, self.mask_id)
         enc_len, dec_len = self.lengths
-        body = np.concatenate([np.where(is_noise & first, mark, content), np.full((B, 1), self.eos_id)], axis=1)
-        keep = np.concatenate([~is_noise | first, np.ones((B, 1), bool)], axis=1)
+        eos = np.full((B, 1), self.eos_id)
+        body = np.concatenate([np.where(opening, mark, content), eos], axis=1)
+        keep = np.concatenate([~is_noise | opening, np.ones((B, 1), bool)], axis=1)
         encoder = np.concatenate([np.full((B, 1), self.cls_id), _left_pack(body, keep, enc_len - 1, self.pad_id)], axis=1)
-        if self.cfg.corruption == "span":
-            body = np.concatenate([np.where(~is_noise & first, self.sentinels[span], content), np.full((B, 1), self.eos_id)], 1)
-            keep = np.concatenate([is_noise | first, np.ones((B, 1), bool)], axis=1)
+        if self.cfg.corruption == "span":  # each span's sentinel, then its tokens: interleave (sentinel?, token?) per position
+            body = np.concatenate([np.stack([mark, content], axis=2).reshape(B, -1), eos], axis=1)
+            keep = np.concatenate([np.stack([opening, is_noise], axis=2).reshape(B, -1), np.ones((B, 1), bool)], axis=1)
             labels = _left_pack(body, keep, dec_len, -100)
         else:
-            labels = np.concatenate([content, np.full((B, 1), self.eos_id)], axis=1)
+            labels = np.concatenate([content, eos], axis=1)
         decoder = np.concatenate([np.full((B, 1), self.pad_id), np.where(labels[:, :-1] == -100, self.pad_id, labels[:, :-1])], 1)
         return {"input_ids": torch.from_numpy(encoder), "attention_mask": torch.from_numpy((encoder != self.pad_id).astype(np.int64)),
                 "decoder_input_ids": torch.from_numpy(decoder), "labels": torch.from_numpy(labels)}

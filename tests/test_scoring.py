@@ -139,9 +139,9 @@ def pair_file(tmp_path):
     rng = np.random.default_rng(0)
     rows = []
     for _ in range(40):
-        a, b = rng.choice(WORDS, 2, replace=False)
+        a, b, c = rng.choice(WORDS, 3, replace=False)
         good = " ".join([a, b] * 4)
-        bad = " ".join([a, b] * 2 + [b, a] + [a, b])  # two adjacent words swapped
+        bad = " ".join([a, b] * 2 + [a, c] + [a, b])  # one word replaced by one the phrase never has
         rows.append({"sentence_good": good, "sentence_bad": bad, "UID": "alternation"})
     path = tmp_path / "pairs.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
@@ -154,7 +154,7 @@ def test_minimal_pairs_follow_the_training_text(corpus_file, tmp_path, objective
     from masklab.pretrain.run import pretrain
 
     run = tmp_path / objective
-    steps = 900 if objective == "seq2seq" else 300  # span corruption learns the pattern more slowly
+    steps = 600 if objective == "seq2seq" else 300  # span corruption learns the pattern more slowly
     pretrain(build_config({}, tiny_overrides(corpus_file, train__max_steps=steps, train__eval_every=0, train__save_every=0,
                                              train__objective=objective)), run, show_progress=False)
     done = subprocess.run([*MASKLAB, "evaluate", str(run), "--pairs", str(pair_file(tmp_path)), "--cloze", "5", "--json",
@@ -162,8 +162,7 @@ def test_minimal_pairs_follow_the_training_text(corpus_file, tmp_path, objective
     assert done.returncode == 0, done.stderr[-2000:]
     metrics = json.loads(done.stdout)
     assert metrics["objective"] == objective and metrics["minimal_pairs"] == 40
-    # chance is 0.5; measured: 1.0 for mlm, clm and hybrid, 0.78 for seq2seq (57% of its spans right at 900 steps)
-    assert metrics["minimal_pair_accuracy"] >= (0.7 if objective == "seq2seq" else 0.9), metrics
+    assert metrics["minimal_pair_accuracy"] >= 0.9, metrics  # chance is 0.5
     assert set(metrics["minimal_pair_accuracy_by_phenomenon"]) == {"alternation"}
     assert "minimal_pair_accuracy" in metrics["comparable_across_objectives"]
     saved = json.loads((run / "evaluation.json").read_text())

@@ -21,7 +21,8 @@ def pretrain(
                                                "(the schedule still plans for train.max_steps); continue later with --resume."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ):
-    """Pretrain a masked language model from scratch (or continue a checkpoint) on a corpus.
+    """Pretrain a language model from scratch (or continue a checkpoint) on a corpus: masked (default),
+    causal, sequence-to-sequence or hybrid, with --set train.objective=mlm|clm|seq2seq|hybrid.
 
     Defaults train the recipe masklab measured best on small budgets (see the README); any setting is
     one --set away. Several processes: `accelerate launch --num_processes N -m masklab.cli pretrain ...`

@@ -61,8 +61,14 @@ class Group:
         values = self.values(key)
         if not values:
             return "-"
+        if len(values) < len(self.runs):  # say so when only some seeds have the figure
+            return f"{self.cell_of(values, digits)} (n={len(values)})"
+        return self.cell_of(values, digits)
+
+    @staticmethod
+    def cell_of(values: list[float], digits: int) -> str:
         mean = statistics.fmean(values)
-        if len(values) == 1:
+        if len(values) == 1 or len(set(values)) == 1:
             return f"{mean:,.{digits}f}"
         return f"{mean:,.{digits}f} ± {statistics.stdev(values):,.{digits}f}"
 

@@ -1,21 +1,30 @@
-"""Pretraining throughput: masklab vs the Hugging Face baseline, side by side in one run.
+"""Pretraining throughput: masklab vs the Hugging Face baseline, side by side in one run, per objective.
 
-Both sides train the same BERT preset (vocabulary 30,522 as in bert-base) on the same packed blocks of
-`builtin:sotu`, with the same sequence length, batch size, masking rate and precision.
+Both sides train the same model shape on the same packed blocks of `builtin:sotu`, with the same sequence
+length, batch size and precision; tokens are the source block tokens a step consumes (batch x seq_length).
+`--objective` picks the pair (the baselines are described in hf_baseline.py):
 
-- masklab: the real training loop (`masklab.train.train` through `masklab.pretrain.run.train_pretraining`) on
-  BERT (named explicitly: `model.architecture=bert`) with masklab's speed defaults: sparse prediction,
-  exact-count masking, no pretraining dropout, fused AdamW. Tokens/s per step come from metrics.jsonl.
-- Hugging Face baseline (the `run_mlm` path, see hf_baseline.py): `BertForMaskedLM` with its default
-  config, `DataCollatorForLanguageModeling`, `torch.optim.AdamW`, clipping, a linear schedule.
+- mlm (default): masklab's real loop (`masklab.train.train` through `masklab.pretrain.run.train_pretraining`)
+  on BERT (named explicitly: `model.architecture=bert`, vocabulary 30,522 as in bert-base) with masklab's
+  speed defaults: sparse prediction, exact-count masking, no pretraining dropout, fused AdamW; against
+  `run_mlm`: `BertForMaskedLM` at its default config, `DataCollatorForLanguageModeling`, dense loss.
+- clm: the real loop with `train.objective=clm` at its defaults (Llama, masklab's tokenizer, no dropout,
+  eager attention on CPU, next-token loss at T-1 positions, fused AdamW); against `run_clm`: the same
+  `LlamaForCausalLM` config (built by masklab's `build_model` with SDPA attention, transformers' default),
+  `DataCollatorForLanguageModeling(mlm=False)`, the model's own `labels=` loss, the Trainer's AdamW.
+- seq2seq: the real loop with `train.objective=seq2seq` (T5, `SpanCorruptor`: exact counts, static
+  shapes); against the same `T5ForConditionalGeneration` config (SDPA) fed by `T5SpanCollator` (the
+  per-example span corruption of run_t5_mlm_flax, rate 0.15, mean span 3, same blocks), `labels=` loss.
 
-Per side: warm-up steps are dropped, then the median step time over the measured steps, repeated
-`--reps` times (median of medians). Model FLOPs utilisation is reported against the matmul peak of the
-same precision, measured in the same run (masklab's FLOPs count the head at masked positions only:
-the work that is needed; the baseline's count the dense head it runs).
+Per side: warm-up steps are dropped, then the median step time over the measured steps, repeated `--reps`
+times (median of medians); masklab's per-step tokens/s come from metrics.jsonl. Rows: each precision on
+both sides, and masklab's default (`precision: auto`, decided by measurement) against HF's default (fp32).
+Model FLOPs utilisation is against the matmul peak of the same precision, measured in the same run: for
+mlm from the analytic count (masklab's head at masked positions only, the baseline's dense head); for clm
+and seq2seq from torch's FlopCounterMode over one masklab step, used for both sides (the same matmuls).
 
-    python benchmarks/pretrain_throughput.py                  # mini and small, fp32 and bf16
-    python benchmarks/pretrain_throughput.py --presets mini --steps 6 --reps 1   # quick look
+    python benchmarks/pretrain_throughput.py                  # mlm: mini and small, fp32 and bf16
+    python benchmarks/pretrain_throughput.py --objective clm --presets mini --steps 6 --reps 1   # quick look
 """
 
 from __future__ import annotations
@@ -28,9 +37,18 @@ import time
 from pathlib import Path
 
 import torch
-from hf_baseline import HFBaseline
+from hf_baseline import HFBaseline, HFCausalBaseline, HFSeq2SeqBaseline
+from machine import machine
 
-VOCAB = 30522
+VOCAB = 30522  # mlm only: bert-base's vocabulary on both sides; clm / seq2seq use masklab's default tokenizer
+NOTES = {
+    "mlm": "masklab skips work the dense baseline does (vocabulary head and last layer at unmasked positions, dropout); "
+           "the ceiling below bounds what is left",
+    "clm": "both sides do the same dense work (every position predicts the next token: nothing to skip), so at one precision "
+           "the ratio is overheads only (attention kernel, optimizer, collator); the default row adds masklab's precision choice",
+    "seq2seq": "both sides do the same model work (equal-length rows, no padding either way); at one precision the ratio is the "
+               "collator (vectorised vs per example), the attention kernel and the optimizer; the default row adds the precision choice",
+}
 
 
 def matmul_peak_gflops(dtype: torch.dtype, n: int = 2048, reps: int = 10) -> float:
@@ -45,7 +63,7 @@ def matmul_peak_gflops(dtype: torch.dtype, n: int = 2048, reps: int = 10) -> flo
 
 def model_flops_per_step(layers: int, hidden: int, inter: int, batch: int, seq: int, predicted: float,
                          sparse_final_layer: bool = False) -> float:
-    """Training FLOPs (3 x forward) one side performs per step: encoder matmuls, attention scores, and
+    """mlm: training FLOPs (3 x forward) one side performs per step: encoder matmuls, attention scores, and
     the vocabulary head at `predicted` positions (all of them for a dense head, ~15% for sparse).
     With `sparse_final_layer` the last layer projects keys/values for every token but computes
     queries, attention, output projection and feed-forward at the predicted positions only."""
@@ -59,45 +77,83 @@ def model_flops_per_step(layers: int, hidden: int, inter: int, batch: int, seq: 
     return 3 * ((layers - 1) * per_layer + last + head)
 
 
-def prepare(seq: int):
+def prepare(seq: int, objective: str = "mlm"):
     from masklab.config import build_config
     from masklab.data.pipeline import prepare_data
     from masklab.data.shards import packed_blocks
 
-    cfg = build_config({}, [f"data.seq_length={seq}", f"tokenizer.vocab_size={VOCAB}"])
-    data = prepare_data(cfg.data, cfg.tokenizer, show_progress=False)
+    vocab = [f"tokenizer.vocab_size={VOCAB}"] if objective == "mlm" else []
+    cfg = build_config({}, [f"data.seq_length={seq}", *vocab])
+    data = prepare_data(cfg.data, cfg.tokenizer, show_progress=False, objective=objective)
     return data.tokenizer, packed_blocks(data.shards, "train", seq, data.tokenizer.cls_token_id)
 
 
-def run_masklab(tokenizer, blocks, preset: str, precision: str, batch: int, steps: int, extra=()) -> list[float]:
-    """Per-step tokens/s of the real masklab loop, warm-up included (the caller drops it)."""
+def masklab_model(tokenizer, preset: str, seq: int, objective: str, extra=()):
+    """(run config, a fresh model) as the real loop gets them; mlm: BERT at bert-base's vocabulary."""
     from masklab.config import build_config
     from masklab.models import build_model
+
+    arch = ["model.architecture=bert"] if objective == "mlm" else []
+    cfg = build_config({}, [*arch, f"train.objective={objective}", f"model.preset={preset}", f"data.seq_length={seq}", *extra])
+    torch.manual_seed(0)
+    model = build_model(cfg.model, tokenizer, seq, objective)
+    if objective == "mlm":
+        model.resize_token_embeddings(VOCAB, mean_resizing=False)
+    return cfg, model
+
+
+def run_masklab(tokenizer, blocks, preset: str, precision: str, batch: int, steps: int, objective: str = "mlm",
+                extra=()) -> list[float]:
+    """Per-step tokens/s of the real masklab loop, warm-up included (the caller drops it)."""
     from masklab.pretrain.run import train_pretraining
 
-    cfg = build_config({}, ["model.architecture=bert", f"model.preset={preset}", f"train.precision={precision}", f"train.batch_size={batch}",
-                            f"train.max_steps={steps}", "train.log_every=1", "train.eval_every=0", "train.save_every=0",
-                            f"data.seq_length={blocks.seq_length}", *extra])
-    torch.manual_seed(0)
-    model = build_model(cfg.model, tokenizer, blocks.seq_length)
-    model.resize_token_embeddings(VOCAB, mean_resizing=False)  # bert-base vocabulary size on both sides
+    cfg, model = masklab_model(tokenizer, preset, blocks.seq_length, objective, [
+        f"train.precision={precision}", f"train.batch_size={batch}", f"train.max_steps={steps}", "train.log_every=1",
+        "train.eval_every=0", "train.save_every=0", *extra])
     with tempfile.TemporaryDirectory() as tmp:
         train_pretraining(model, tokenizer, blocks, blocks, cfg, Path(tmp), precision, show_progress=False)
         lines = [json.loads(line) for line in (Path(tmp) / "metrics.jsonl").read_text().splitlines()]
     return [line["tokens_per_second"] for line in lines if "tokens_per_second" in line]
 
 
-def run_hf(tokenizer, blocks, preset: str, precision: str, batch: int, steps: int) -> list[float]:
-    """Per-step tokens/s of the Hugging Face run_mlm-style loop on the same blocks."""
+def hf_baseline(tokenizer, preset: str, precision: str, seq: int, objective: str, attention: str = "sdpa"):
     from masklab.models import PRESETS
 
-    baseline = HFBaseline(tokenizer, *PRESETS[preset], vocab_size=VOCAB, precision=precision)
+    if objective == "mlm":
+        return HFBaseline(tokenizer, *PRESETS[preset], vocab_size=VOCAB, precision=precision)
+    _, model = masklab_model(tokenizer, preset, seq, objective, [f"model.attention={attention}"])  # same config
+    return (HFCausalBaseline if objective == "clm" else HFSeq2SeqBaseline)(model, tokenizer, precision)
+
+
+def run_hf(tokenizer, blocks, preset: str, precision: str, batch: int, steps: int, objective: str = "mlm",
+           attention: str = "sdpa") -> list[float]:
+    """Per-step tokens/s of the Hugging Face loop for `objective` on the same blocks."""
+    baseline = hf_baseline(tokenizer, preset, precision, blocks.seq_length, objective, attention)
     tps = []
     for step in range(steps):
         start = time.perf_counter()
         baseline.step(blocks.gather(range(step * batch, (step + 1) * batch)), lr_factor=1 - step / steps)
         tps.append(batch * blocks.seq_length / (time.perf_counter() - start))
     return tps
+
+
+def counted_step(tokenizer, blocks, preset: str, batch: int, objective: str) -> tuple[float, tuple[int, int]]:
+    """(FLOPs of one masklab training step, forward + backward, by FlopCounterMode; (hidden, intermediate))."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from masklab.objectives.clm import CausalBatcher, build_clm
+    from masklab.objectives.seq2seq import SpanCorruptor, build_seq2seq
+    from masklab.runtime import model_shape
+
+    cfg, model = masklab_model(tokenizer, preset, blocks.seq_length, objective)
+    if objective == "clm":
+        objective_fn, batcher = build_clm(model, tokenizer), CausalBatcher()
+    else:
+        objective_fn, batcher = build_seq2seq(model, tokenizer), SpanCorruptor(cfg.seq2seq, tokenizer, 0, blocks.seq_length)
+    counter = FlopCounterMode(display=False)
+    with counter:
+        objective_fn(**batcher.from_blocks(blocks, range(batch)))["loss"].backward()
+    return counter.get_total_flops(), model_shape(model)
 
 
 def measure(fn, warmup: int, reps: int) -> float:
@@ -107,49 +163,60 @@ def measure(fn, warmup: int, reps: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--objective", choices=["mlm", "clm", "seq2seq"], default="mlm")
     parser.add_argument("--presets", nargs="+", default=["mini", "small"])
     parser.add_argument("--seq-length", type=int, default=128)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--steps", type=int, default=10, help="steps per repetition, warm-up included")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--reps", type=int, default=2)
+    parser.add_argument("--hf-attention", choices=["sdpa", "eager"], default="sdpa",
+                        help="clm / seq2seq: the baseline's attention (sdpa = transformers' default; eager = masklab's on CPU)")
     args = parser.parse_args()
 
     from masklab.models import PRESETS
     from masklab.runtime import choose_precision
 
+    objective = args.objective
     torch.manual_seed(0)
-    tokenizer, blocks = prepare(args.seq_length)
+    tokenizer, blocks = prepare(args.seq_length, objective)
     peak = {"fp32": matmul_peak_gflops(torch.float32), "bf16": matmul_peak_gflops(torch.bfloat16)}
     precisions = ["fp32", "bf16"]  # both, always: what each costs on this machine is the point
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, matmul peak fp32 {peak['fp32']:,.0f} / "
-          f"bf16 {peak['bf16']:,.0f} GFLOP/s; "
-          f"batch {args.batch_size} x seq {args.seq_length}, vocab {VOCAB}, {len(blocks):,} sotu blocks\n")
+    vocab = VOCAB if objective == "mlm" else len(tokenizer)
+    attention = f" (HF attention: {args.hf_attention})" if objective != "mlm" else ""
+    print(f"{machine()}\nmatmul peak fp32 {peak['fp32']:,.0f} / bf16 {peak['bf16']:,.0f} GFLOP/s; objective {objective}{attention}; "
+          f"batch {args.batch_size} x seq {args.seq_length}, vocab {vocab:,}, {len(blocks):,} sotu blocks\n")
     rows, ceilings = [], []
+    tokens = args.batch_size * args.seq_length
     for preset in args.presets:
-        layers, hidden, heads, inter = PRESETS[preset]
-        run = dict(tokenizer=tokenizer, blocks=blocks, preset=preset, batch=args.batch_size, steps=args.steps)
-        hf = {p: measure(lambda p=p: run_hf(precision=p, **run), args.warmup, args.reps) for p in precisions}
+        run = dict(tokenizer=tokenizer, blocks=blocks, preset=preset, batch=args.batch_size, steps=args.steps, objective=objective)
+        hf = {p: measure(lambda p=p: run_hf(precision=p, attention=args.hf_attention, **run), args.warmup, args.reps)
+              for p in precisions}
         ours = {p: measure(lambda p=p: run_masklab(precision=p, **run), args.warmup, args.reps) for p in precisions}
-        tokens = args.batch_size * args.seq_length
-        for p in precisions:
+        if objective == "mlm":
+            layers, hidden, heads, inter = PRESETS[preset]
             flops_ours = model_flops_per_step(layers, hidden, inter, args.batch_size, args.seq_length, 0.15 * tokens,
                                               sparse_final_layer=True)
             flops_hf = model_flops_per_step(layers, hidden, inter, args.batch_size, args.seq_length, tokens)
+            shape = (hidden, inter)
+        else:
+            flops_ours, shape = counted_step(tokenizer, blocks, preset, args.batch_size, objective)
+            flops_hf = flops_ours
+        for p in precisions:
             rows.append((preset, f"{p} vs {p}", ours[p], hf[p], ours[p] / hf[p],
                          flops_ours * ours[p] / tokens / 1e9 / peak[p], flops_hf * hf[p] / tokens / 1e9 / peak[p]))
-        default, _ = choose_precision("auto", hidden, inter, args.batch_size * args.seq_length)
+        default, _ = choose_precision("auto", *shape, tokens)
         best = max(peak[p] for p in precisions) * 1e9 * tokens / flops_ours  # tok/s at 100% of the faster peak
         ceilings.append(f"{preset}: at 100% of the matmul peak masklab would train {best:,.0f} tok/s = "
                         f"{best / hf['fp32']:.2f}x the HF default; default precision here: {default}")
         rows.append((preset, f"masklab default ({default}) vs HF default (fp32)", ours[default], hf["fp32"],
                      ours[default] / hf["fp32"], float("nan"), float("nan")))
-    print("| preset | comparison | masklab tok/s | HF tok/s | ratio | masklab MFU | HF MFU |")
+    print(f"| preset | comparison ({objective}) | masklab tok/s | HF tok/s | ratio | masklab MFU | HF MFU |")
     print("|---|---|---:|---:|---:|---:|---:|")
     for preset, what, a, b, ratio, mfu_a, mfu_b in rows:
         mfu = f"{mfu_a:.1%} | {mfu_b:.1%}" if mfu_a == mfu_a else "– | –"
         print(f"| {preset} | {what} | {a:,.0f} | {b:,.0f} | **{ratio:.2f}x** | {mfu} |")
-    print("\n" + "\n".join(ceilings))
+    print("\n" + "\n".join(ceilings) + f"\nWhat limits the ratios: {NOTES[objective]}.")
 
 
 if __name__ == "__main__":

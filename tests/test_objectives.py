@@ -192,6 +192,13 @@ def test_objectives_learn_the_corpus_and_load_in_pipelines(corpus_file, tmp_path
         generator = pipeline("text-generation", model=ckpt)
         text = generator("w1 w2 w1 w2 w1", max_new_tokens=6, do_sample=False)[0]["generated_text"]
         assert text.startswith("w1 w2 w1 w2 w1") and len(text.split()) > 5
+    from masklab.report.compare import compare_runs
+
+    table = compare_runs([tmp_path / o for o in ("clm", "seq2seq", "hybrid")], tmp_path / "report")
+    assert [line.split(" | ")[0].strip("| ") for line in table.splitlines()[2:]] == \
+        ["clm (llama, tiny)", "seq2seq (t5, tiny)", "hybrid (llama, tiny)"]
+    page = (tmp_path / "report" / "compare.html").read_text()
+    assert "data:image/png;base64," in page and "not comparable" in page  # self-contained, says what compares
     ckpt = tmp_path / "seq2seq" / "checkpoint"
     model, tok = AutoModelForSeq2SeqLM.from_pretrained(ckpt), AutoTokenizer.from_pretrained(ckpt)
     ids = tok("w1 w2 w1 w2 <extra_id_0> w2 w1 w2", return_tensors="pt")

@@ -16,6 +16,10 @@ length, batch size and precision; tokens are the source block tokens a step cons
   shapes); against the same `T5ForConditionalGeneration` config (SDPA) fed by `T5SpanCollator` (the
   per-example span corruption of run_t5_mlm_flax, rate 0.15, mean span 3, same blocks), `labels=` loss.
 
+masklab's loop also tunes glibc malloc for the process (`runtime.tune_allocator`: freed blocks stay mapped),
+which the baseline lacks; so every baseline run comes first. `--hf-attention eager` and `--tune-hf-allocator`
+give the baseline masklab's attention kernel and malloc settings, leaving the loops themselves.
+
 Per side: warm-up steps are dropped, then the median step time over the measured steps, repeated `--reps`
 times (median of medians); masklab's per-step tokens/s come from metrics.jsonl. Rows: each precision on
 both sides, and masklab's default (`precision: auto`, decided by measurement) against HF's default (fp32).
@@ -42,12 +46,14 @@ from machine import machine
 
 VOCAB = 30522  # mlm only: bert-base's vocabulary on both sides; clm / seq2seq use masklab's default tokenizer
 NOTES = {
-    "mlm": "masklab skips work the dense baseline does (vocabulary head and last layer at unmasked positions, dropout); "
-           "the ceiling below bounds what is left",
-    "clm": "both sides do the same dense work (every position predicts the next token: nothing to skip), so at one precision "
-           "the ratio is overheads only (attention kernel, optimizer, collator); the default row adds masklab's precision choice",
-    "seq2seq": "both sides do the same model work (equal-length rows, no padding either way); at one precision the ratio is the "
-               "collator (vectorised vs per example), the attention kernel and the optimizer; the default row adds the precision choice",
+    "mlm": "masklab skips work the dense baseline does (vocabulary head and last layer at unmasked positions, dropout) and "
+           "tunes malloc; the ceiling below bounds what is left",
+    "clm": "both sides do the same dense work (every position predicts the next token: nothing to skip); at one precision the gap "
+           "is masklab's malloc tuning and, in bf16, eager attention instead of CPU SDPA (--hf-attention eager --tune-hf-allocator "
+           "gives the baseline both); the default row adds masklab's precision choice",
+    "seq2seq": "both sides do the same model work (equal-length rows, no padding either way; the collators are ~1% of a step); "
+               "at one precision the gap is masklab's malloc tuning and the attention kernel (--hf-attention eager "
+               "--tune-hf-allocator gives the baseline both); the default row adds the precision choice",
 }
 
 
@@ -172,10 +178,12 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=2)
     parser.add_argument("--hf-attention", choices=["sdpa", "eager"], default="sdpa",
                         help="clm / seq2seq: the baseline's attention (sdpa = transformers' default; eager = masklab's on CPU)")
+    parser.add_argument("--tune-hf-allocator", action="store_true",
+                        help="give the baseline masklab's malloc settings too (runtime.tune_allocator): the loops alone")
     args = parser.parse_args()
 
     from masklab.models import PRESETS
-    from masklab.runtime import choose_precision
+    from masklab.runtime import choose_precision, tune_allocator
 
     objective = args.objective
     torch.manual_seed(0)
@@ -183,16 +191,23 @@ def main() -> None:
     peak = {"fp32": matmul_peak_gflops(torch.float32), "bf16": matmul_peak_gflops(torch.bfloat16)}
     precisions = ["fp32", "bf16"]  # both, always: what each costs on this machine is the point
     vocab = VOCAB if objective == "mlm" else len(tokenizer)
-    attention = f" (HF attention: {args.hf_attention})" if objective != "mlm" else ""
-    print(f"{machine()}\nmatmul peak fp32 {peak['fp32']:,.0f} / bf16 {peak['bf16']:,.0f} GFLOP/s; objective {objective}{attention}; "
+    attention = f"; HF attention {args.hf_attention}" if objective != "mlm" else ""
+    attention += "; HF with masklab's malloc tuning" if args.tune_hf_allocator else ""
+    print(f"{machine()}\nmatmul peak fp32 {peak['fp32']:,.0f} / bf16 {peak['bf16']:,.0f} GFLOP/s; objective {objective}{attention}\n"
           f"batch {args.batch_size} x seq {args.seq_length}, vocab {vocab:,}, {len(blocks):,} sotu blocks\n")
+    if args.tune_hf_allocator:
+        tune_allocator()
     rows, ceilings = [], []
     tokens = args.batch_size * args.seq_length
+    runs = {preset: dict(tokenizer=tokenizer, blocks=blocks, preset=preset, batch=args.batch_size, steps=args.steps,
+                         objective=objective) for preset in args.presets}
+    # every baseline run first: masklab's loop tunes malloc for the rest of the process (runtime.tune_allocator)
+    hf_all = {(preset, p): measure(lambda run=run, p=p: run_hf(precision=p, attention=args.hf_attention, **run),
+                                   args.warmup, args.reps) for preset, run in runs.items() for p in precisions}
+    ours_all = {(preset, p): measure(lambda run=run, p=p: run_masklab(precision=p, **run), args.warmup, args.reps)
+                for preset, run in runs.items() for p in precisions}
     for preset in args.presets:
-        run = dict(tokenizer=tokenizer, blocks=blocks, preset=preset, batch=args.batch_size, steps=args.steps, objective=objective)
-        hf = {p: measure(lambda p=p: run_hf(precision=p, attention=args.hf_attention, **run), args.warmup, args.reps)
-              for p in precisions}
-        ours = {p: measure(lambda p=p: run_masklab(precision=p, **run), args.warmup, args.reps) for p in precisions}
+        hf, ours = ({p: figures[preset, p] for p in precisions} for figures in (hf_all, ours_all))
         if objective == "mlm":
             layers, hidden, heads, inter = PRESETS[preset]
             flops_ours = model_flops_per_step(layers, hidden, inter, args.batch_size, args.seq_length, 0.15 * tokens,

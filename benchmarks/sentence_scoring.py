@@ -87,7 +87,7 @@ def main() -> None:
         scorer = scorers[objective]
         scorer.scores(kind, sentences[:4])  # warm-up
         queries = len(scorer.queries(kind, sentences))
-        seconds, scores = best_time(lambda: scorer.scores(kind, sentences), args.reps)
+        seconds, scores = best_time(lambda scorer=scorer, kind=kind: scorer.scores(kind, sentences), args.reps)
         figures[kind] = scores
         naive, ratio = "–", "–"
         if kind == "pll":

@@ -72,7 +72,7 @@ def main() -> None:
         collator = T5SpanCollator(tokenizer, cfg.seq2seq.rate, cfg.seq2seq.mean_span, seed=cfg.train.seed)
         ours_out, theirs_out = corruptor.corrupt(arrays[0], ids[0]), collator(examples[0])
         pairs = list(zip(arrays, ids))
-        ours = best_rate(lambda p: corruptor.corrupt(p[0], p[1], 0), pairs, batch * seq, args.reps)
+        ours = best_rate(lambda p, c=corruptor: c.corrupt(p[0], p[1], 0), pairs, batch * seq, args.reps)
         theirs = best_rate(collator, examples, batch * seq, args.reps)
         lengths = [f"{o['input_ids'].shape[1]} / {o['labels'].shape[1]}" for o in (ours_out, theirs_out)]
         print(f"| {batch} x {seq} | {lengths[0]} | {lengths[1]} | {ours:,.0f} | {theirs:,.0f} | **{ours / theirs:.1f}x** |")

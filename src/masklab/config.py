@@ -134,7 +134,22 @@ class PmiSettings:
                "masking.pmi needs min_count >= 2, vocab_size >= 1 and count_tokens >= 1000")
 
 
-_NESTED_MASKING = {"span": SpanSettings, "pos": PosSettings, "entity": EntitySettings, "pmi": PmiSettings}
+@dataclass
+class DiffusionSettings:
+    """Masked-diffusion training (MDLM, Sahoo et al. 2024, arXiv 2406.07524; LLaDA, Nie et al. 2025, arXiv
+    2502.09992): every block draws its own time t ~ U(epsilon, 1] and masks the share m(t) of its tokens, all
+    with [MASK] (the absorbing state sampling starts from), so the model learns to fill mostly-masked text.
+    The loss is weighted so it is the diffusion ELBO (masklab.masking.diffusion derives the weights)."""
+
+    schedule: Literal["off", "linear", "cosine"] = "off"  # masked share m(t): off = the fixed masking.rate; linear m=t (MDLM, LLaDA); cosine m=1-cos(pi t/2)
+    epsilon: float = 1e-3  # smallest time drawn: t in (epsilon, 1]; MDLM's 1e-3 keeps the 1/t weight bounded
+
+    def __post_init__(self):
+        check(0.0 < self.epsilon < 1.0, f"masking.diffusion.epsilon must be strictly between 0 and 1 (got {self.epsilon}), e.g. 1e-3")
+
+
+_NESTED_MASKING = {"span": SpanSettings, "pos": PosSettings, "entity": EntitySettings, "pmi": PmiSettings,
+                   "diffusion": DiffusionSettings}
 
 
 @dataclass
@@ -153,6 +168,7 @@ class MaskingConfig:
     pos: PosSettings = field(default_factory=PosSettings)  # strategy pos: part-of-speech weighted words
     entity: EntitySettings = field(default_factory=EntitySettings)  # strategy entity: phrases and named entities (ERNIE)
     pmi: PmiSettings = field(default_factory=PmiSettings)  # strategy pmi: high-PMI n-grams (Levine et al. 2021)
+    diffusion: DiffusionSettings = field(default_factory=DiffusionSettings)  # a masking rate drawn per block (any strategy): an MLM that can generate
 
     def __post_init__(self):
         check(0.0 < self.rate < 1.0, f"masking.rate must be strictly between 0 and 1 (got {self.rate}), e.g. 0.15")
@@ -178,6 +194,17 @@ class MaskingConfig:
                 setattr(self, name, build_section(cls, value, f"masking.{name}"))
             elif not isinstance(value, cls):
                 raise UserError(f"masking.{name} must be a mapping of settings, e.g. {name}: {{}}")
+        if self.diffusion.schedule != "off":
+            check(self.schedule == "constant", "masking.diffusion draws a rate per block; it cannot follow a rate "
+                                               "schedule too: drop masking.schedule or set masking.diffusion.schedule=off")
+            # The absorbing process hides with [MASK] only. BERT's 80/10/10 is replaced when left at its
+            # defaults; fractions the user set on purpose are kept.
+            if (self.mask_token_fraction, self.random_token_fraction) == (0.8, 0.1):
+                self.mask_token_fraction, self.random_token_fraction = 1.0, 0.0
+
+    @property
+    def diffusion_on(self) -> bool:
+        return self.diffusion.schedule != "off"
 
     def rate_at(self, progress: float) -> float:
         """The masking rate at `progress` in [0, 1] of training: constant, or rate_start -> rate along a

@@ -3,6 +3,7 @@
     pretrain.py  pretrain, quickstart, models, tokenizer train
     evaluate.py  evaluate, fill-mask
     masking.py   mask-preview
+    generate.py  generate
     finetune.py  finetune, compare
 
 Heavy imports (torch, transformers) happen inside the commands so `masklab --help` is instant.
@@ -15,13 +16,13 @@ import sys
 
 import typer
 
-from masklab.cli import evaluate, finetune, masking, pretrain
+from masklab.cli import evaluate, finetune, generate, masking, pretrain
 from masklab.errors import UserError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Pretrain (masked, causal, seq2seq or hybrid), fine-tune and evaluate language models on your "
-                       "own corpus, and compare runs; every run goes through one training loop.")
-for group in (pretrain, evaluate, masking, finetune):
+                  help="Pretrain (masked, causal, seq2seq or hybrid), fine-tune, evaluate and generate with language "
+                       "models on your own corpus, and compare runs; every run goes through one training loop.")
+for group in (pretrain, evaluate, generate, masking, finetune):
     group.register(app)
 
 

@@ -52,12 +52,12 @@ class TrainBatches(Dataset):
 
 def eval_batches(blocks: PackedBlocks, batcher: MLMBatcher, batch_size: int, max_blocks: int = 0):
     """Validation blocks in order, masked with the batcher's (fixed) seed at the final `masking.rate`:
-    the same masks for every model."""
+    the same masks for every model (a masked-diffusion model too: it is scored at the fixed rate)."""
     batcher.attach(blocks, show_progress=False)
     n = len(blocks) if not max_blocks else min(max_blocks, len(blocks))
     for start in range(0, n, batch_size):
         ids = np.arange(start, min(start + batch_size, n))
-        yield batcher.from_blocks(blocks, ids)
+        yield batcher.from_blocks(blocks, ids, rate=batcher.cfg.rate)
 
 
 def collate_single(item):

@@ -8,7 +8,8 @@ import numpy as np
 import torch
 
 from masklab.config import MaskingConfig
-from masklab.masking.core import BlockRandom, corrupt, derive_seed, unit_first_position, unit_starts
+from masklab.masking.core import RATE, BlockRandom, corrupt, derive_seed, unit_first_position, unit_starts
+from masklab.masking.diffusion import rates_and_weights
 from masklab.registry import build
 
 
@@ -26,6 +27,8 @@ class MaskedBatch:
     eligible: torch.Tensor  # (B, T) bool: not special, not padding
     unit_first: torch.Tensor | None  # (B, T) position of the first token of each token's masking unit, when asked for
     features: dict  # the per-token features the masker read, (B, T) numpy arrays
+    loss_weight: torch.Tensor | None = None  # (B, T) masked diffusion: each predicted token's share of the batch loss
+    rates: np.ndarray | None = None  # (B,) masked diffusion: the rate each block drew
 
 
 class MLMBatcher:
@@ -36,7 +39,10 @@ class MLMBatcher:
     masking (BERT) uses epoch % static_copies, so a block keeps the same `static_copies` patterns. Masks
     therefore depend only on the seed, the block and the rate, never on batch composition, worker count,
     the number of processes, or where a run was resumed. The rate defaults to `masking.rate`; with a rate
-    schedule, `TrainBatches` passes `rate=masking.rate_at(progress)` for each micro-batch.
+    schedule, `TrainBatches` passes `rate=masking.rate_at(progress)` for each micro-batch. With masked
+    diffusion (`masking.diffusion`), `rate=None` means each block draws its own rate from its own stream,
+    and batches carry a "loss_weight" (B, T) that makes the mean loss the diffusion ELBO; evaluation passes
+    the fixed `masking.rate`, so its figures compare with any MLM's.
     """
 
     def __init__(self, cfg: MaskingConfig, tokenizer, seed: int):
@@ -56,8 +62,9 @@ class MLMBatcher:
     def features(self) -> tuple[str, ...]:
         return self.masker.features
 
-    def rate_at(self, progress: float) -> float:
-        return self.cfg.rate_at(progress)
+    def rate_at(self, progress: float) -> float | None:
+        """The rate of training micro-batches at `progress`; None = drawn per block (masked diffusion)."""
+        return None if self.cfg.diffusion_on else self.cfg.rate_at(progress)
 
     def attach(self, blocks, show_progress: bool = True) -> None:
         """Give `blocks` (PackedBlocks) the sidecars the masker reads, building them once if needed."""
@@ -88,7 +95,11 @@ class MLMBatcher:
                              "pass them (PackedBlocks.gather_features) or use MLMBatcher.from_blocks")
         eligible = self.eligible(input_ids).numpy()
         rng = self.random(block_ids, epochs, input_ids.shape[1])
-        rate = self.cfg.rate if rate is None else rate
+        factors = None
+        if rate is None and self.cfg.diffusion_on:
+            rate, factors = rates_and_weights(rng.uniform(RATE)[:, 0], self.cfg.diffusion.schedule, self.cfg.diffusion.epsilon)
+        elif rate is None:
+            rate = self.cfg.rate
         selected = self.masker.select(input_ids, eligible, features, rate, rng)
         unit_first = None
         if with_units or self.cfg.corrupt_per == "unit":  # counter-based draws: the same units select() used
@@ -97,11 +108,20 @@ class MLMBatcher:
         corrupted, labels = corrupt(input_ids, selected, self.mask_token_id, self.replacement_ids,
                                     self.cfg.mask_token_fraction, self.cfg.random_token_fraction, rng,
                                     unit_first if self.cfg.corrupt_per == "unit" else None)
-        return MaskedBatch(input_ids, corrupted, labels, torch.from_numpy(eligible), unit_first, features)
+        batch = MaskedBatch(input_ids, corrupted, labels, torch.from_numpy(eligible), unit_first, features)
+        if factors is not None:
+            batch.rates = np.asarray(rate)
+            counts = selected.sum(dim=1).clamp(min=1).double()  # (B,) realised masked tokens per block
+            per_token = torch.from_numpy(factors) / counts / len(counts)  # m'(t_b) / n_b / B
+            batch.loss_weight = torch.where(selected, per_token[:, None], 0.0).float()
+        return batch
 
     def __call__(self, blocks, block_ids, epochs=0, features: dict | None = None, rate: float | None = None) -> dict:
         batch = self.mask(blocks, block_ids, epochs, features, rate)
-        return {"input_ids": batch.input_ids, "labels": batch.labels}
+        out = {"input_ids": batch.input_ids, "labels": batch.labels}
+        if batch.loss_weight is not None:
+            out["loss_weight"] = batch.loss_weight
+        return out
 
     def from_blocks(self, blocks, block_ids, epochs=0, rate: float | None = None) -> dict:
         """Gather blocks `block_ids` of a PackedBlocks (tokens and the masker's features) and mask them."""

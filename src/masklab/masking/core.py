@@ -17,7 +17,7 @@ from masklab.data.phrases import splitmix64
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 # Independent random streams of one block: each use of randomness reads its own.
-SELECT, CUT, CORRUPT, PICK, SPAN = 1, 2, 3, 4, 5
+SELECT, CUT, CORRUPT, PICK, SPAN, RATE = 1, 2, 3, 4, 5, 6
 
 
 def derive_seed(*parts: int) -> int:
@@ -53,8 +53,14 @@ def _uniform(rng: BlockRandom | torch.Generator, shape, stream: int) -> torch.Te
     return torch.from_numpy(rng.uniform(stream))
 
 
-def exact_count_select(scores: torch.Tensor, eligible: torch.Tensor, rate: float) -> torch.Tensor:
-    """Select the round(rate * n_eligible) lowest-scoring eligible positions of every row.
+def row_rates(rate, rows: int) -> np.ndarray:
+    """(B, 1) float64 rates from one rate or one per row (masked diffusion draws a rate per block)."""
+    return np.broadcast_to(np.asarray(rate, dtype=np.float64).reshape(-1, 1), (rows, 1))
+
+
+def exact_count_select(scores: torch.Tensor, eligible: torch.Tensor, rate) -> torch.Tensor:
+    """Select the round(rate * n_eligible) lowest-scoring eligible positions of every row (`rate`: one,
+    or one per row).
 
     Exact per-sequence counts (Cramming, arXiv 2212.14034) give the exact masking rate and nearly
     static shapes for sparse prediction, unlike per-token Bernoulli draws.
@@ -70,17 +76,18 @@ def exact_count_select(scores: torch.Tensor, eligible: torch.Tensor, rate: float
     return selected.scatter(1, order, keep)
 
 
-def bernoulli_select(scores: torch.Tensor, eligible: torch.Tensor, rate: float) -> torch.Tensor:
+def bernoulli_select(scores: torch.Tensor, eligible: torch.Tensor, rate) -> torch.Tensor:
     """Each eligible position independently with probability `rate` (BERT's original sampler)."""
-    return (scores < rate) & eligible
+    return (scores < torch.from_numpy(row_rates(rate, scores.shape[0]).copy())) & eligible
 
 
-def budget(n_eligible, rate: float):
-    """Tokens to mask per row: round(rate * n), at least one where anything is eligible."""
+def budget(n_eligible, rate):
+    """Tokens to mask per row: round(rate * n), at least one where anything is eligible (`rate`: one, or one per row)."""
+    flat = row_rates(rate, len(n_eligible))[:, 0]
     if isinstance(n_eligible, torch.Tensor):
-        counts = torch.round(n_eligible.to(torch.float64) * rate).long()
+        counts = torch.round(n_eligible.to(torch.float64) * torch.from_numpy(flat.copy())).long()
         return torch.where((counts == 0) & (n_eligible > 0), torch.ones_like(counts), counts)
-    counts = np.rint(np.asarray(n_eligible, dtype=np.float64) * rate).astype(np.int64)
+    counts = np.rint(np.asarray(n_eligible, dtype=np.float64) * flat).astype(np.int64)
     return np.where((counts == 0) & (n_eligible > 0), 1, counts)
 
 
@@ -129,7 +136,7 @@ def select_units(starts: np.ndarray, weights: np.ndarray, eligible: np.ndarray, 
     live = (length > 0) & (unit_weight > 0)
     if selection == "bernoulli":
         mean_weight = (unit_weight * length * live).sum(1, keepdims=True) / np.maximum((length * live).sum(1, keepdims=True), 1)
-        chosen = live & (unit_u * mean_weight < rate * unit_weight)
+        chosen = live & (unit_u * mean_weight < row_rates(rate, B) * unit_weight)
     else:
         k = budget(eligible.sum(1), rate)[:, None].astype(np.float64)  # (B, 1)
         finite_weight = np.where(live & np.isfinite(unit_weight), unit_weight, 0.0)

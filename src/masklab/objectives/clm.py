@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from masklab.objectives.mlm import document_mask
+from masklab.objectives.mlm import document_mask, masked_loss
 from masklab.registry import register
 
 
@@ -99,15 +99,16 @@ class MaskedNextTokenObjective(nn.Module):
         self.document_sep_id = document_sep_id
         self.eager = model.config._attn_implementation == "eager"
 
-    def forward(self, input_ids: torch.Tensor, labels: torch.Tensor, attention_mask: torch.Tensor | None = None) -> dict:
+    def forward(self, input_ids: torch.Tensor, labels: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                loss_weight: torch.Tensor | None = None) -> dict:
         body, head = _parts(self.model)
         mask = attention_mask_4d(input_ids, False, self.eager, self.document_sep_id, attention_mask)
         hidden = body(input_ids=input_ids, attention_mask=mask).last_hidden_state  # (B, T, H)
         selected = labels[:, 1:] != -100  # (B, T-1): position i predicts token i+1
         logits = head(hidden[:, :-1][selected])  # (M, V)
         targets = labels[:, 1:][selected]
-        loss = F.cross_entropy(logits.float(), targets)
-        return {"loss": loss, "logits": logits, "targets": targets}
+        weight = None if loss_weight is None else loss_weight[:, 1:]
+        return {"loss": masked_loss(logits, targets, weight, selected), "logits": logits, "targets": targets}
 
 
 @register("objective", "clm")

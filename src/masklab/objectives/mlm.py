@@ -57,7 +57,7 @@ class MaskedLMObjective(nn.Module):
         self.sparse_final_layer = bool(self.parts and sparse_final_layer
                                        and supports_sparse_final_layer(getattr(model, self.parts[0])))
 
-    def forward(self, input_ids: torch.Tensor, labels: torch.Tensor, attention_mask=None) -> dict:
+    def forward(self, input_ids: torch.Tensor, labels: torch.Tensor, attention_mask=None, loss_weight=None) -> dict:
         if self.document_sep_id is not None and attention_mask is None:
             attention_mask = document_mask(input_ids, self.document_sep_id, additive=self.additive_mask)
         selected = labels != -100  # (B, T)
@@ -73,13 +73,20 @@ class MaskedLMObjective(nn.Module):
         else:
             logits = self.model(input_ids=input_ids, attention_mask=attention_mask).logits[selected]  # (M, V)
         targets = labels[selected]  # (M,)
-        loss = F.cross_entropy(logits.float(), targets)
-        return {"loss": loss, "logits": logits, "targets": targets}
+        return {"loss": masked_loss(logits, targets, loss_weight, selected), "logits": logits, "targets": targets}
+
+
+def masked_loss(logits: torch.Tensor, targets: torch.Tensor, loss_weight: torch.Tensor | None, selected: torch.Tensor):
+    """Mean cross-entropy over the predicted tokens, or, with masked diffusion's (B, T) `loss_weight`, the
+    weighted sum that is its ELBO (masklab.masking.diffusion)."""
+    if loss_weight is None:
+        return F.cross_entropy(logits.float(), targets)
+    return (F.cross_entropy(logits.float(), targets, reduction="none") * loss_weight[selected]).sum()
 
 
 @register("objective", "mlm")
 def build_mlm(model, tokenizer, sparse: bool = True, block_diagonal: bool = False, sparse_final_layer: bool = True):
-    """Masked-LM loss on a *ForMaskedLM model; batches are {"input_ids", "labels"} (B, T) from MLMBatcher."""
+    """Masked-LM loss on a *ForMaskedLM model; batches are {"input_ids", "labels"[, "loss_weight"]} (B, T) from MLMBatcher."""
     sep = tokenizer.sep_token_id if block_diagonal else None
     return MaskedLMObjective(model, sparse=sparse, document_sep_id=sep, sparse_final_layer=sparse_final_layer)
 

@@ -71,6 +71,11 @@ def _term(name: str, objective, weight: float, blocks: PackedBlocks, batcher, ba
                 batch_size * blocks.seq_length)
 
 
+def _rate_field(cfg: RunConfig, step: int, total: int) -> dict:
+    """The log line's masking rate; masked diffusion draws one per block, so it has none."""
+    return {} if cfg.masking.diffusion_on else {"mask_rate": cfg.masking.rate_at(step / total)}
+
+
 def mlm_parts(s: Setting) -> Parts:
     cfg, tc = s.cfg, s.cfg.train
     objective = mlm_objective(s.model, s.tokenizer, cfg)
@@ -84,7 +89,7 @@ def mlm_parts(s: Setting) -> Parts:
                 "pseudo_perplexity": pseudo_perplexity(s.model, s.tokenizer, s.val_blocks, cfg.eval.pppl_sequences,
                                                        cfg.eval.pppl_max_length, s.precision)}
     hook = EvaluateHook(evaluate, lambda: {"masking": measure_masking(batcher, s.train_blocks)},
-                        lambda step, total: {"mask_rate": cfg.masking.rate_at(step / total)})
+                        lambda step, total: _rate_field(cfg, step, total))
     return Parts([_term("mlm", objective, 1.0, s.train_blocks, batcher, tc.batch_size, tc.seed, s)], [hook], final)
 
 
@@ -130,7 +135,7 @@ def hybrid_parts(s: Setting) -> Parts:
     terms = [_term("clm", causal, share, s.train_blocks, CausalBatcher(), n_causal, tc.seed + 7919, s),
              _term("mntp", masked, 1.0 - share, s.train_blocks, batcher, n_masked, tc.seed, s)]
     hook = EvaluateHook(evaluate, lambda: {"masking": measure_masking(batcher, s.train_blocks)},
-                        lambda step, total: {"mask_rate": cfg.masking.rate_at(step / total)})
+                        lambda step, total: _rate_field(cfg, step, total))
     return Parts(terms, [hook], evaluate)
 
 

@@ -81,9 +81,14 @@ class Rules:
                             "constraints can only name words the tokenizer can spell")
         return tokens
 
-    def check_required(self, words: list[str]) -> None:
-        for word in words:
-            for w in word.split():
+    def check_given(self, literals: list[str], required: list[str]) -> None:
+        """Given text may not hold a banned word; a required word must be spelled without [UNK] and allowed."""
+        for word in required:
+            self.spell(word)
+            if self.allowed is not None and normalise(self.tokenizer, word) not in self.allowed:
+                raise UserError(f"required word {word!r} is not in the allowed vocabulary; add it there or drop it")
+        for literal in [*literals, *required]:
+            for w in literal.split():
                 w = normalise(self.tokenizer, w)
                 if w in self.banned:
                     raise UserError(f"{w!r} is both required (given text) and banned; drop it from one of them")

@@ -149,7 +149,7 @@ def generate(checkpoint, cfg: GenerateConfig, texts: list[str] = (), prompts: li
     strategy = resolve_strategy(cfg.strategy, cfg.settings)
     rules = Rules(Constraints(list(cfg.banned), cfg.allowed), tokenizer)
     reqs = requests(list(texts), list(prompts), cfg, tokenizer)
-    rules.check_required([p for r in reqs for p in r.parts if isinstance(p, str)])
+    rules.check_given([p for r in reqs for p in r.parts if isinstance(p, str)], list(cfg.required.values()))
     predictor = MaskedPredictor(model, cfg.precision)
     causal = None
     if cfg.fusion:

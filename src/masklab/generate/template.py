@@ -97,10 +97,6 @@ def layout(parts: list[str | Gap], tokenizer, rng: random.Random) -> Row:
             word_start += [must_start] + [False] * (n - 1)
         else:
             tokens = tokenizer(part, add_special_tokens=False)["input_ids"]
-            if tokenizer.unk_token_id is not None and tokenizer.unk_token_id in tokens:
-                unknown = [w for w in part.split() if tokenizer.unk_token_id in tokenizer(w, add_special_tokens=False)["input_ids"]]
-                raise UserError(f"the given text has words outside the model's vocabulary ({', '.join(unknown[:5]) or part!r}): "
-                                "the model would read them as [UNK]; rephrase them or use a model trained on such text")
             pieces.append((part, -1, -1))
             ids += tokens
             editable += [False] * len(tokens)

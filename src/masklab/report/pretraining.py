@@ -32,6 +32,9 @@ YARDSTICKS = [
     ("tokens/s", "tokens_per_second", 0, True),
     ("train s", "train_seconds", 0, False),
 ]
+# `masklab generate --evaluate` figures, per strategy@steps (evaluation.json "generation")
+GENERATION = [("judge ppl", "judge_perplexity", 1), ("entropy", "unigram_entropy", 2), ("distinct-2", "distinct_2", 3),
+              ("rep-4", "repetition_4", 3), ("self-BLEU", "self_bleu", 1), ("tokens/s", "tokens_per_second", 0)]
 OWN_FIGURE = {"mlm": ("masked acc", "masked_accuracy"), "clm": ("perplexity", "perplexity"),
               "hybrid": ("perplexity", "perplexity"), "seq2seq": ("span acc", "span_accuracy")}
 
@@ -172,26 +175,55 @@ def plot_pretraining_curves(groups: list[Group], path: Path) -> Path:
     return path
 
 
+def generation_table(groups: list[Group]) -> tuple[list[str], list[list[str]]]:
+    """One row per group and generation setting (strategy@steps) that `masklab generate --evaluate` recorded."""
+    columns = ["run", "generation", *[c for c, *_ in GENERATION]]
+    rows = []
+    for g in groups:
+        settings = sorted({k for r in g.runs for k in (r.figures.get("generation") or {})})
+        for setting in settings:
+            entries = [r.figures["generation"][setting] for r in g.runs if setting in (r.figures.get("generation") or {})]
+            cells = []
+            for _, key, digits in GENERATION:
+                values = [e[key] for e in entries if isinstance(e.get(key), (int, float))]
+                cells.append(Group.cell_of(values, digits) if values else "-")
+            rows.append([g.label, setting, *cells])
+    return columns, rows
+
+
+def markdown_table(columns: list[str], rows: list[list[str]]) -> str:
+    return "\n".join(["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns), *["| " + " | ".join(r) + " |" for r in rows]])
+
+
+def html_table(columns: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in r) + "</tr>" for r in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
 def compare_pretraining(paths: list[Path], names: list[str], out: Path) -> str:
     groups = group_runs([load_pretraining_run(p, n) for p, n in zip(paths, names)])
     out.mkdir(parents=True, exist_ok=True)
     image = plot_pretraining_curves(groups, out / "curves.png")
     columns, rows = table(groups)
-    md_table = "\n".join(["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns),
-                          *["| " + " | ".join(r) + " |" for r in rows]])
+    md_table = markdown_table(columns, rows)
+    gen_columns, gen_rows = generation_table(groups)
+    generation_md = generation_html = ""
+    if gen_rows:
+        note = "Samples of `masklab generate --evaluate`; judge perplexity only compares samples scored by the same judge."
+        generation_md = f"## Generation\n\n{markdown_table(gen_columns, gen_rows)}\n\n{note}\n\n"
+        generation_html = f"<h2>Generation</h2>{html_table(gen_columns, gen_rows)}<p>{html.escape(note)}</p>"
     notes = reading(groups)
     md = (f"# Pretraining objectives compared\n\n{md_table}\n\n"
-          "Mean ± std over seeds. Higher is better except rep-4 (repetition) and train s.\n\n## Reading\n\n"
+          "Mean ± std over seeds. Higher is better except rep-4 (repetition) and train s.\n\n" + generation_md + "## Reading\n\n"
           + "\n".join(f"- {line}" for line in notes) + "\n\n![learning curves](curves.png)\n")
     (out / "compare.md").write_text(md, encoding="utf-8")
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in r) + "</tr>" for r in rows)
     picture = base64.b64encode(image.read_bytes()).decode()
     page = ("<!doctype html><html><head><meta charset='utf-8'><title>masklab compare</title><style>"
             "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;"
             "padding:4px 8px;text-align:right}td:first-child,th:first-child{text-align:left}img{max-width:100%}</style>"
-            f"</head><body><h1>Pretraining objectives compared</h1><table><tr>{head}</tr>{body}</table>"
-            "<p>Mean ± std over seeds. Higher is better except rep-4 and train s.</p><h2>Reading</h2><ul>"
+            f"</head><body><h1>Pretraining objectives compared</h1>{html_table(columns, rows)}"
+            "<p>Mean ± std over seeds. Higher is better except rep-4 and train s.</p>" + generation_html + "<h2>Reading</h2><ul>"
             + "".join(f"<li>{html.escape(line)}</li>" for line in notes)
             + f"</ul><img alt='learning curves' src='data:image/png;base64,{picture}'></body></html>")
     (out / "compare.html").write_text(page, encoding="utf-8")

@@ -362,7 +362,7 @@ def bad_generation(runs) -> dict:
     mlm = str(runs["mlm"])
     return {
         "no mask": (["generate", mlm, "--text", "w1 w2 w3"], "has no [MASK]"),
-        "steps below 1": (["generate", mlm, "--steps", "-2"], "--steps must be >= 1"),
+        "steps below 1": (["generate", mlm, "--steps", "0"], "--steps must be >= 1"),
         "foreign fusion": (["generate", mlm, "--fusion", str(runs["foreign"])], "another tokenizer"),
         "not an mlm": (["generate", str(runs["clm"])], "needs a masked LM"),
         "required longer than length": (["generate", mlm, "--length", "3", "--require", "5:w9"], "shorter than the required"),

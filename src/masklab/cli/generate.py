@@ -72,7 +72,8 @@ def generate(
     prompt: List[str] = typer.Option([], "--prompt", "-p", help="Continue this text by --length tokens. Repeatable."),
     length: int = typer.Option(32, "--length", "-l", help="Tokens to write after a prompt, or of an unconditional sample."),
     strategy: str = typer.Option("mask-predict", "--strategy", help="mask-predict, gibbs, left-to-right, random-order, maskgit, diffusion."),
-    steps: int = typer.Option(0, "--steps", help="Unmasking steps (0 = the strategy's default)."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Unmasking steps (default: the strategy's own: mask-predict 10, "
+                                        "maskgit 12, diffusion 32, gibbs 64, one per token for left-to-right / random-order)."),
     setting: List[str] = typer.Option([], "--setting", help="A strategy setting, e.g. k=2 / burn_in=0.5 (gibbs), "
                                       "choice_temperature=4.5 (maskgit), remasking=random / block_length=8 (diffusion)."),
     temperature: float = typer.Option(1.0, "--temperature", help="0 = greedy."),
@@ -103,9 +104,9 @@ def generate(
 
     if fusion_mode not in ("poe", "rerank"):
         raise UserError(f"--fusion-mode must be poe or rerank (got {fusion_mode!r})")
-    if steps < 0:
+    if steps is not None and steps < 1:
         raise UserError(f"--steps must be >= 1 (got {steps}); leave it out for the strategy's default")
-    cfg = GenerateConfig(strategy=strategy, steps=steps, temperature=temperature, top_k=top_k, top_p=top_p, length=length,
+    cfg = GenerateConfig(strategy=strategy, steps=steps or 0, temperature=temperature, top_k=top_k, top_p=top_p, length=length,
                          n=n, seed=seed, batch_size=batch_size, settings=_settings(setting), banned=_words(ban),
                          allowed=_words(allow) if allow else None, required=_required(require),
                          fusion=str(fusion) if fusion else "", fusion_mode=fusion_mode, fusion_weight=fusion_weight,

@@ -95,14 +95,15 @@ class Rules:
 
     def processor(self, word_start: torch.Tensor):
         """The per-step mask: forbidden tokens everywhere, continuation pieces where a word must start.
-        `word_start` (B, T) bool, read at the slots' positions."""
-        forbidden_bias = torch.zeros(len(self.forbidden)).masked_fill_(self.forbidden, float("-inf"))
+        `word_start` (B, T) bool, read at the asked positions."""
+        forbidden_bias = torch.zeros(len(self.forbidden)).masked_fill_(self.forbidden, float("-inf")).to(word_start.device)
         starts_padded = torch.cat([word_start, torch.zeros_like(word_start[:, :1])], dim=1)
+        continuation = self.continuation.to(word_start.device)
 
-        def process(logp: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-            logp = logp + forbidden_bias.to(logp.device)
-            at_start = starts_padded.to(logp.device).gather(1, positions)  # (B, M)
-            return logp.masked_fill(at_start.unsqueeze(-1) & self.continuation.to(logp.device), float("-inf"))
+        def process(logp: torch.Tensor, rows: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+            logp += forbidden_bias
+            at_start = starts_padded[rows, positions]  # (K,)
+            return logp.masked_fill_(at_start.unsqueeze(-1) & continuation, float("-inf"))
         return process
 
     def violations(self, ids: list[int], editable: list[bool]) -> list[list[int]]:

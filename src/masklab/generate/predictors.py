@@ -5,8 +5,9 @@
     FusedPredictor    a product of experts of the two (Hinton 2002): (1 - w) log p_MLM + w log p_CLM,
                       renormalised; w = 0 and w = 1 return each model's own log-probabilities
 
-Each one is called with the current ids (B, T), the padding mask (B, T) and the positions (B, M) and
-returns (B, M, V) float32 log-probabilities.
+Each one is called with the current ids (B, T), the padding mask (B, T) and K (row, position) pairs
+(two (K,) tensors) and returns (K, V) float32 log-probabilities: the encoder runs on every row, the
+vocabulary projection only at the K positions asked for.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from masklab.objectives.mlm import MLM_PARTS
 from masklab.runtime import autocast_context
 
 
-def _gather(hidden: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-    return hidden.gather(1, positions.clamp(0, hidden.shape[1] - 1).unsqueeze(-1).expand(-1, -1, hidden.shape[-1]))
+def _at(hidden: torch.Tensor, rows: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    return hidden[rows, positions.clamp(0, hidden.shape[1] - 1)]
 
 
 class MaskedPredictor:
@@ -28,13 +29,13 @@ class MaskedPredictor:
         self.parts = MLM_PARTS.get(model.config.model_type)
 
     @torch.no_grad()
-    def __call__(self, ids: torch.Tensor, attention_mask: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    def __call__(self, ids: torch.Tensor, attention_mask: torch.Tensor, rows: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         with autocast_context(self.precision, ids.device.type):
             if self.parts is None:
-                logits = _gather(self.model(input_ids=ids, attention_mask=attention_mask).logits, positions)
+                logits = _at(self.model(input_ids=ids, attention_mask=attention_mask).logits, rows, positions)
             else:
                 encoder = getattr(self.model, self.parts[0])
-                logits = _gather(encoder(input_ids=ids, attention_mask=attention_mask).last_hidden_state, positions)
+                logits = _at(encoder(input_ids=ids, attention_mask=attention_mask).last_hidden_state, rows, positions)
                 for name in self.parts[1]:
                     logits = getattr(self.model, name)(logits)
         return torch.log_softmax(logits.float(), dim=-1)
@@ -48,10 +49,10 @@ class CausalPredictor:
         self.model, self.precision = model.eval(), precision
 
     @torch.no_grad()
-    def __call__(self, ids: torch.Tensor, attention_mask: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    def __call__(self, ids: torch.Tensor, attention_mask: torch.Tensor, rows: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         with autocast_context(self.precision, ids.device.type):
             hidden = self.model.base_model(input_ids=ids, attention_mask=attention_mask).last_hidden_state
-            logits = self.model.get_output_embeddings()(_gather(hidden, positions - 1))
+            logits = self.model.get_output_embeddings()(_at(hidden, rows, positions - 1))
         return torch.log_softmax(logits.float(), dim=-1)
 
 
@@ -61,12 +62,13 @@ class FusedPredictor:
             raise UserError(f"the fusion weight must be between 0 (the masked LM alone) and 1 (the causal LM alone), got {weight}")
         self.masked, self.causal, self.weight = masked, causal, weight
 
-    def __call__(self, ids, attention_mask, positions) -> torch.Tensor:
+    def __call__(self, ids, attention_mask, rows, positions) -> torch.Tensor:
         if self.weight == 0.0:
-            return self.masked(ids, attention_mask, positions)
+            return self.masked(ids, attention_mask, rows, positions)
         if self.weight == 1.0:
-            return self.causal(ids, attention_mask, positions)
-        mixed = (1.0 - self.weight) * self.masked(ids, attention_mask, positions) + self.weight * self.causal(ids, attention_mask, positions)
+            return self.causal(ids, attention_mask, rows, positions)
+        mixed = ((1.0 - self.weight) * self.masked(ids, attention_mask, rows, positions)
+                 + self.weight * self.causal(ids, attention_mask, rows, positions))
         return torch.log_softmax(mixed, dim=-1)
 
 

@@ -127,9 +127,8 @@ def _repair(predictor, rules: Rules, ids, attention, word_start, rows, mask_toke
                 forbid[b, word, ids[b, word]] = True  # this spelling may not come back at this place
         padded = torch.cat([forbid, torch.zeros_like(forbid[:, :1])], dim=1)
 
-        def no_repeat(logp, positions):
-            at = padded.gather(1, positions.unsqueeze(-1).expand(-1, -1, padded.shape[-1]))
-            return logp.masked_fill(at, float("-inf"))
+        def no_repeat(logp, rows, positions):
+            return logp.masked_fill(padded[rows, positions], float("-inf"))
         ids = iterative_unmask(predictor, ids, redo, "mask-predict", 1, 1.0, 0, 1.0, generator, mask_token_id=mask_token_id,
                                attention_mask=attention, forbidden=rules.forbidden,
                                processors=[rules.processor(word_start), no_repeat]).ids

@@ -2,10 +2,14 @@
 
 Only the editable positions of a row are its *slots* (B, M); the rest of the row (prompt, template
 text, [CLS]/[SEP], padding) is context and never changes. Every step: show the masked slots as
-[MASK], ask the predictor for log-probabilities at the slots, apply the constraint processors, draw a
-token for every masked slot, then let the strategy decide which slots stay (or become) masked. Shapes
-are fixed for the whole loop and nothing is read back to the host between steps, so on a GPU the steps
-queue without waiting.
+[MASK], ask the predictor for log-probabilities at the masked slots, apply the constraint processors,
+draw a token for each, then let the strategy decide which slots stay (or become) masked.
+
+On a GPU every slot is predicted and drawn at every step (the unmasked ones' draws are discarded):
+shapes are fixed for the whole loop and nothing is read back to the host between steps, so the steps
+queue without waiting. On a CPU, where a host read costs nothing and the vocabulary projection and the
+draw dominate a step, only the masked slots are predicted and drawn (one-at-a-time strategies predict
+one slot per row instead of all M).
 """
 
 from __future__ import annotations
@@ -20,8 +24,8 @@ from masklab.generate.sampling import Sampling, draw
 from masklab.generate.strategies import State, Strategy, lowest
 from masklab.registry import build
 
-# (log-probabilities (B, M, V), slot positions (B, M)) -> restricted log-probabilities
-Processor = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+# (log-probabilities (K, V), their rows (K,), their positions (K,)) -> restricted log-probabilities
+Processor = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 @dataclass
@@ -57,13 +61,13 @@ def iterative_unmask(predictor, ids: torch.Tensor, editable: torch.Tensor, strat
                      generator: torch.Generator | None = None, *, mask_token_id: int,
                      attention_mask: torch.Tensor | None = None, forbidden: torch.Tensor | None = None,
                      processors: Sequence[Processor] = (),
-                     settings: dict | None = None, record: bool = False) -> UnmaskResult:
+                     settings: dict | None = None, record: bool = False, sparse: bool | None = None) -> UnmaskResult:
     """Fill the `editable` (B, T) positions of `ids` (B, T) with a masked LM (`predictor`, see predictors.py).
 
     `strategy` is a registered name (with `settings`, e.g. {"k": 2} for gibbs) or a Strategy; `steps` = 0
     takes the strategy's default. Whatever `ids` holds at editable positions is ignored: they start masked.
     `forbidden` (V,) bool marks tokens never drawn (special tokens; [MASK] always); `processors` restrict
-    further (constraints.py).
+    further (constraints.py). `sparse` (default: on a CPU) predicts only the masked slots.
     """
     strategy = resolve_strategy(strategy, settings)
     positions, valid = slot_positions(editable)
@@ -80,20 +84,37 @@ def iterative_unmask(predictor, ids: torch.Tensor, editable: torch.Tensor, strat
     masked = valid.clone()
     confidence = torch.zeros(B, M, device=ids.device)
     counts = valid.sum(dim=1)
-    V = never_bias = None
+    sparse = ids.device.type == "cpu" if sparse is None else sparse
+    row_of = torch.arange(B, device=ids.device).unsqueeze(1).expand(B, M)
+    never_bias = None
     predicted_log, committed_log, trajectory = [], [], [] if record else None
     for step in range(steps):
         work.scatter_(1, positions, torch.where(valid, torch.where(masked, mask_token_id, tokens), original))
-        logp = predictor(work[:, :-1], attention_mask, positions)
-        if V is None:
-            V = logp.shape[-1]
-            never = torch.zeros(V, dtype=torch.bool, device=ids.device) if forbidden is None else forbidden.to(ids.device).clone()
+        asked = masked & valid if sparse else torch.ones_like(valid)
+        rows, slots = asked.nonzero(as_tuple=True) if sparse else (row_of.reshape(-1), None)
+        at = positions[rows, slots] if sparse else positions.reshape(-1)
+        if not len(at):  # nothing masked in any row (a repair round for other batches' rows)
+            predicted_log.append(torch.zeros_like(counts))
+            committed_log.append(torch.zeros_like(counts))
+            if record:
+                trajectory.append(work[:, :-1].clone())
+            continue
+        logp = predictor(work[:, :-1], attention_mask, rows, at)  # (K, V)
+        if never_bias is None:
+            never = torch.zeros(logp.shape[-1], dtype=torch.bool, device=ids.device)
+            if forbidden is not None:
+                never |= forbidden.to(ids.device)
             never[mask_token_id] = True
-            never_bias = torch.zeros(V, device=ids.device).masked_fill_(never, float("-inf"))
-        logp = logp + never_bias
+            never_bias = torch.zeros(logp.shape[-1], device=ids.device).masked_fill_(never, float("-inf"))
+        logp += never_bias
         for process in processors:
-            logp = process(logp, positions)
-        drawn, drawn_confidence = draw(logp, strategy.sampling(step, steps, base), generator)
+            logp = process(logp, rows, at)
+        drawn_flat, confidence_flat = draw(logp, strategy.sampling(step, steps, base), generator)
+        if sparse:
+            drawn = tokens.index_put((rows, slots), drawn_flat)
+            drawn_confidence = confidence.index_put((rows, slots), confidence_flat)
+        else:
+            drawn, drawn_confidence = drawn_flat.reshape(B, M), confidence_flat.reshape(B, M)
         tokens = torch.where(masked, drawn, tokens)
         confidence = torch.where(masked, drawn_confidence, confidence)
         eligible, score, keep = strategy.select(step, steps, State(masked, confidence, valid, counts, generator))

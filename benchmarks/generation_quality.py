@@ -65,10 +65,10 @@ def plot(results: dict, steps: list[int], path: Path) -> None:
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharex=True)
     for model, style in (("mlm15", "--"), ("diffusion", "-")):
-        for strategy in STRATEGIES:
+        for colour, strategy in enumerate(STRATEGIES):  # colour = strategy, line style = model
             rows = [results[f"{model}/{strategy}@{t}"] for t in steps]
             for ax, figure in zip(axes, ("judge_perplexity", "unigram_entropy")):
-                ax.plot(steps, [r[figure] for r in rows], style, marker="o", label=f"{model} {strategy}")
+                ax.plot(steps, [r[figure] for r in rows], style, color=f"C{colour}", marker="o", label=f"{model} {strategy}")
     for ax, figure in zip(axes, ("judge_perplexity", "unigram_entropy")):
         ax.axhline(results["clm/top-p"][figure], color="black", lw=1, label="clm top-p")
         ax.set_xscale("log", base=2)

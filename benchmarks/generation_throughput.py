@@ -1,10 +1,12 @@
 """Generation speed: a masked LM writing by mask-predict vs a causal LM of the same size through
 transformers' `generate()` with its KV cache, side by side in one run.
 
-Models: built fresh by masklab's `build_model` at one preset (untrained: with the length fixed, the speed
-does not depend on the weights): ModernBERT (mlm) and the parameter-matched Llama (clm) on the tokenizer
-masklab trains on `builtin:sotu`. Every sample is `--length` new tokens (default 128) after [CLS], in
-batches of `--batch` (default 16), fp32.
+Models: `--mlm RUN --clm RUN`, trained masklab runs with one tokenizer (e.g. the mlm15 and clm runs of
+benchmarks/generation_quality.py), or else built fresh by masklab's `build_model` at `--preset`:
+ModernBERT (mlm) and the parameter-matched Llama (clm) on the tokenizer masklab trains on
+`builtin:sotu`. Trained models give the honest figure: top-p costs depend on how peaked the
+predictions are, and an untrained model's are flat (the worst case for the CPU sampler). Every sample
+is `--length` new tokens (default 128) after [CLS], in batches of `--batch` (default 16), fp32.
 
 - masklab: `iterative_unmask(MaskedPredictor(mlm), ...)` with mask-predict at T = 8, 32, 128 steps: T full
   forward passes of the batch, the head only at the generated positions, no host reads between steps.
@@ -14,7 +16,8 @@ batches of `--batch` (default 16), fp32.
 tokens/s = batch x length / wall clock, best of `--reps` after one warm-up. The last line names the step
 count from which the masked LM is slower than the cached causal LM (linear interpolation in log T).
 
-    python benchmarks/generation_throughput.py
+    python benchmarks/generation_throughput.py --mlm runs/generation-quality/mlm15 --clm runs/generation-quality/clm
+    python benchmarks/generation_throughput.py                              # fresh models
     python benchmarks/generation_throughput.py --preset tiny --reps 1      # quick look
 """
 
@@ -26,6 +29,13 @@ import time
 
 import torch
 from machine import machine
+
+
+def load(mlm: str, clm: str):
+    from masklab.generate.run import load_causal, load_masked
+
+    model, tokenizer = load_masked(mlm)
+    return tokenizer, {"mlm": model, "clm": load_causal(clm, "--clm")[0]}
 
 
 def build(preset: str, length: int):
@@ -59,13 +69,15 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--preset", default="mini")
+    parser.add_argument("--mlm", help="a trained mlm run (with --clm): measure trained models")
+    parser.add_argument("--clm", help="a trained clm run with the same tokenizer")
     parser.add_argument("--length", type=int, default=128)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--steps", type=int, nargs="+", default=[8, 32, 128])
     parser.add_argument("--reps", type=int, default=3)
     args = parser.parse_args()
     print(machine())
-    tokenizer, models = build(args.preset, args.length)
+    tokenizer, models = load(args.mlm, args.clm) if args.mlm and args.clm else build(args.preset, args.length)
     B, L = args.batch, args.length
     special = sorted(set(tokenizer.all_special_ids))
     source = torch.full((B, 1), tokenizer.cls_token_id)
@@ -85,7 +97,7 @@ def main() -> None:
     forbidden = torch.zeros(len(tokenizer), dtype=torch.bool)
     forbidden[special] = True
     predictor = MaskedPredictor(models["mlm"])
-    print(f"preset {args.preset}, {B} samples x {L} tokens, fp32")
+    print(f"{f'{args.mlm} vs {args.clm}' if args.mlm else f'preset {args.preset}, untrained'}, {B} samples x {L} tokens, fp32")
     print(f"{'generator':<34}{'seconds':>9}{'tokens/s':>11}{'vs generate()':>15}")
     print(f"{'clm generate() + KV cache, top-p':<34}{hf_seconds:>9.2f}{hf_rate:>11,.0f}{1.0:>14.2f}x")
     rates = []

@@ -479,7 +479,7 @@ def test_a_diffusion_trained_mlm_writes_the_corpus_pattern_and_compare_shows_it(
     written = words[2:-1]
     assert sum(w in ("w10", "w11") for w in written) >= 7, words  # the phrase goes on (measured: 9 of 10)
     assert sum(a != b for a, b in zip(words[1:-1], written)) >= 5, words  # alternating, not one word repeated
-    generate(out, GenerateConfig(steps=8), texts=["w10 w11 [MASK]*10 ."], evaluate=True, show_progress=False)
+    generate(out, GenerateConfig(strategy="mask-predict", steps=8), texts=["w10 w11 [MASK]*10 ."], evaluate=True, show_progress=False)
     saved = json.loads((out / "evaluation.json").read_text())["generation"]
     assert {"left-to-right@10", "mask-predict@8"} <= set(saved) and saved["mask-predict@8"]["given_text_intact"] == 1.0
     compare_runs([out], tmp_path / "report")

@@ -71,9 +71,10 @@ def generate(
                                    "([MASK]*2-6 draws the gap length per sample). Repeatable."),
     prompt: List[str] = typer.Option([], "--prompt", "-p", help="Continue this text by --length tokens. Repeatable."),
     length: int = typer.Option(32, "--length", "-l", help="Tokens to write after a prompt, or of an unconditional sample."),
-    strategy: str = typer.Option("mask-predict", "--strategy", help="mask-predict, gibbs, left-to-right, random-order, maskgit, diffusion."),
-    steps: Optional[int] = typer.Option(None, "--steps", help="Unmasking steps (default: the strategy's own: mask-predict 10, "
-                                        "maskgit 12, diffusion 32, gibbs 64, one per token for left-to-right / random-order)."),
+    strategy: str = typer.Option("maskgit", "--strategy", help="maskgit (measured best balance), mask-predict, gibbs, left-to-right, "
+                                 "random-order, diffusion."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Unmasking steps (default: the strategy's own: maskgit 16, "
+                                        "mask-predict 10, diffusion 32, gibbs 64, one per token for left-to-right / random-order)."),
     setting: List[str] = typer.Option([], "--setting", help="A strategy setting, e.g. k=2 / burn_in=0.5 (gibbs), "
                                       "choice_temperature=4.5 (maskgit), remasking=random / block_length=8 (diffusion)."),
     temperature: float = typer.Option(1.0, "--temperature", help="0 = greedy."),

@@ -32,8 +32,8 @@ REPAIR_ROUNDS = 50  # word-rule repairs before giving up; one round almost alway
 
 @dataclass
 class GenerateConfig:
-    strategy: str = "mask-predict"  # an iterative-unmasking strategy (masklab.generate.strategies)
-    steps: int = 0  # 0 = the strategy's default (mask-predict 10, maskgit 12, diffusion 32, gibbs 64, one per token for left-to-right / random-order)
+    strategy: str = "maskgit"  # measured best balance of fluency and variety (README: judge ppl 104 at entropy 2.9 vs mask-predict's repetitive 51 at 2.2)
+    steps: int = 0  # 0 = the strategy's default (maskgit 16, mask-predict 10, diffusion 32, gibbs 64, one per token for left-to-right / random-order)
     temperature: float = 1.0  # 0 = greedy
     top_k: int = 0  # 0 = no top-k cut
     top_p: float = 0.9  # nucleus sampling; 1 = the whole distribution

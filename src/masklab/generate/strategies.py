@@ -121,7 +121,7 @@ class RandomOrder(Strategy):
 
 @register("unmask", "maskgit")
 class MaskGIT(Strategy):
-    default_steps = 12  # MaskGIT's 8-12 steps
+    default_steps = 16  # measured on sotu (mini): judge perplexity 266 at T=4, 104 at 16, 110 at 64
 
     def __init__(self, choice_temperature: float = 4.5):
         if choice_temperature < 0:

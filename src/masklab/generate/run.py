@@ -24,7 +24,6 @@ from masklab.generate.constraints import Constraints, Rules
 from masklab.generate.predictors import CausalPredictor, FusedPredictor, MaskedPredictor, check_same_vocabulary
 from masklab.generate.template import continuation_template, given_text_intact, layout, parse_template, render
 from masklab.generate.unmask import default_steps, iterative_unmask, resolve_strategy
-from masklab.models.checkpoint import checkpoint_family, resolve_checkpoint
 from masklab.registry import names
 
 REPAIR_ROUNDS = 50  # word-rule repairs before giving up; one round almost always suffices
@@ -68,13 +67,8 @@ def load_masked(path):
     """The masked LM to unmask with; a clear error for a causal or seq2seq checkpoint."""
     from masklab.models.checkpoint import load_masked_lm
 
-    directory = resolve_checkpoint(path)
-    family = checkpoint_family(directory)
-    if family != "mlm":
-        kind = {"clm": "a causal LM", "seq2seq": "an encoder-decoder"}[family]
-        raise UserError(f"{directory} holds {kind}; iterative unmasking needs a masked LM. Pass an mlm run (use a "
-                        "causal LM as --fusion, or sample it with `masklab evaluate --generate`)")
-    return load_masked_lm(directory)
+    return load_masked_lm(path, "iterative unmasking needs a masked LM. Pass an mlm run (use a causal LM as --fusion, "
+                                "or sample it with `masklab evaluate --generate`)")
 
 
 def load_causal(path, what: str):
@@ -163,13 +157,14 @@ def generate(checkpoint, cfg: GenerateConfig, texts: list[str] = (), prompts: li
     from tqdm.auto import tqdm
 
     bar = tqdm(total=len(rows), desc=f"generate ({cfg.strategy})", unit="sample", disable=not show_progress or len(rows) <= cfg.batch_size)
-    if cfg.fusion and cfg.fusion_mode == "rerank":
+    rerank = bool(cfg.fusion) and cfg.fusion_mode == "rerank"
+    if rerank:
         if texts or cfg.required or rules.word_rules:
             raise UserError("rerank fusion continues a prompt left to right; templates, --require and word constraints "
                             "need --fusion-mode poe")
-        samples, generated = _rerank_samples(model, causal, tokenizer, reqs, cfg, rules)
+        samples, generated = _rerank_samples(model, causal, tokenizer, reqs, cfg)
         bar.update(len(rows))
-    for start in range(0, len(rows) if not (cfg.fusion and cfg.fusion_mode == "rerank") else 0, cfg.batch_size):
+    for start in ([] if rerank else range(0, len(rows), cfg.batch_size)):
         chunk = rows[start:start + cfg.batch_size]
         ids, editable, word_start, attention = _batch([r for _, r in chunk], tokenizer, device)
         generator = torch.Generator(device=device).manual_seed(cfg.seed * 1_000_003 + start)
@@ -196,7 +191,7 @@ def generate(checkpoint, cfg: GenerateConfig, texts: list[str] = (), prompts: li
     n_tokens = sum(len(g) for g in generated)
     report = {"checkpoint": str(checkpoint), "strategy": cfg.strategy,
               "steps": steps_used if steps_used is not None else (cfg.steps or default_steps(strategy, cfg.length)),
-              "config": {k: v for k, v in asdict(cfg).items()}, "samples": samples, "seconds": seconds,
+              "config": asdict(cfg), "samples": samples, "seconds": seconds,
               "generated_tokens": n_tokens, "tokens_per_second": n_tokens / max(seconds, 1e-9)}
     if evaluate:
         judge_model = judge_tokenizer = None
@@ -211,7 +206,7 @@ def generate(checkpoint, cfg: GenerateConfig, texts: list[str] = (), prompts: li
     return report
 
 
-def _rerank_samples(masked, causal, tokenizer, reqs, cfg: GenerateConfig, rules: Rules):
+def _rerank_samples(masked, causal, tokenizer, reqs, cfg: GenerateConfig):
     from masklab.generate.fusion import propose, rerank
 
     samples, generated = [], []

@@ -85,14 +85,17 @@ def iterative_unmask(predictor, ids: torch.Tensor, editable: torch.Tensor, strat
     confidence = torch.zeros(B, M, device=ids.device)
     counts = valid.sum(dim=1)
     sparse = ids.device.type == "cpu" if sparse is None else sparse
-    row_of = torch.arange(B, device=ids.device).unsqueeze(1).expand(B, M)
+    every_row = torch.arange(B, device=ids.device).repeat_interleave(M)  # dense: every slot is asked, every step
+    every_position = positions.reshape(-1)
     never_bias = None
     predicted_log, committed_log, trajectory = [], [], [] if record else None
     for step in range(steps):
         work.scatter_(1, positions, torch.where(valid, torch.where(masked, mask_token_id, tokens), original))
-        asked = masked & valid if sparse else torch.ones_like(valid)
-        rows, slots = asked.nonzero(as_tuple=True) if sparse else (row_of.reshape(-1), None)
-        at = positions[rows, slots] if sparse else positions.reshape(-1)
+        if sparse:
+            rows, slots = (masked & valid).nonzero(as_tuple=True)
+            at = positions[rows, slots]
+        else:
+            rows, at = every_row, every_position
         if not len(at):  # nothing masked in any row (a repair round for other batches' rows)
             predicted_log.append(torch.zeros_like(counts))
             committed_log.append(torch.zeros_like(counts))

@@ -116,8 +116,10 @@ def load_language_model(path: str | Path):
     return model.eval(), tokenizer, family
 
 
-def load_masked_lm(path: str | Path):
-    """(model in eval mode, tokenizer) from a masklab run directory or any Hugging Face masked-LM directory."""
+def load_masked_lm(path: str | Path, other_family_hint: str = "it has no [MASK] to fill; score it with "
+                   "`masklab evaluate` (or fill a gap with its own pipeline)"):
+    """(model in eval mode, tokenizer) from a masklab run directory or any Hugging Face masked-LM directory;
+    a causal or seq2seq checkpoint is a UserError ending in `other_family_hint` (what to do instead)."""
     from transformers import AutoModelForMaskedLM
     from transformers.utils import logging as hf_logging
 
@@ -128,8 +130,7 @@ def load_masked_lm(path: str | Path):
     family = checkpoint_family(directory)
     if family != "mlm":
         kind = {"clm": "a causal LM", "seq2seq": "an encoder-decoder"}[family]
-        raise UserError(f"{directory} holds {kind}, not a masked LM: it has no [MASK] to fill; score it with "
-                        "`masklab evaluate` (or fill a gap with its own pipeline)")
+        raise UserError(f"{directory} holds {kind}, not a masked LM: {other_family_hint}")
     tokenizer = load_tokenizer(directory)
     try:
         model = AutoModelForMaskedLM.from_pretrained(str(directory))

@@ -28,15 +28,7 @@ STRATEGIES = ["random", "whole_word", "span", "pos", "entity", "pmi"]
 
 def time_collator(fn, batches: list, reps: int) -> float:
     """Tokens per second of `fn` over `batches`, best of `reps` passes (after one warm-up call)."""
-    fn(batches[0])
-    best = float("inf")
-    for _ in range(reps):
-        start = time.perf_counter()
-        for batch in batches:
-            fn(batch)
-        best = min(best, time.perf_counter() - start)
-    tokens = sum(b["tokens"] for b in batches)
-    return tokens / best
+    return sum(b["tokens"] for b in batches) / best_pass_seconds(fn, batches, reps)
 
 
 def hf_examples(ids: np.ndarray, words: np.ndarray, special: np.ndarray, with_offsets: bool) -> list[dict]:

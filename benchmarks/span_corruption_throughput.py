@@ -20,25 +20,17 @@ mean span 3) on one core (torch.set_num_threads(1)), timed per batch, best of `-
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
 from hf_baseline import T5SpanCollator
-from machine import machine
+from machine import best_pass_seconds, machine
 
 TARGET = 1_000_000  # tokens/s masklab's corruptor should reach on one core
 
 
 def best_rate(fn, batches: list, tokens: int, reps: int) -> float:
-    """Tokens per second of `fn` over `batches`, best of `reps` passes (after one warm-up call)."""
-    fn(batches[0])
-    best = float("inf")
-    for _ in range(reps):
-        start = time.perf_counter()
-        for batch in batches:
-            fn(batch)
-        best = min(best, time.perf_counter() - start)
-    return tokens * len(batches) / best
+    """Tokens per second of `fn` over `batches` of `tokens` each, best of `reps` passes (after one warm-up call)."""
+    return tokens * len(batches) / best_pass_seconds(fn, batches, reps)
 
 
 def main() -> None:

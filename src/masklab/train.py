@@ -5,6 +5,9 @@ source) plus regularizers, and the loss is written in plain sight:
 
     loss = Σ term.weight · term.objective(batch) + Σ regularizer.penalty(model)
 
+A regularizer may also scale the optimizer's step (`step_scale(step, total)`) and act on the weights
+after it (`after_step(model, lr, step, total)`): RecAdam's annealed pull, decoupled from Adam.
+
 What differs between kinds of runs (which layer groups train at a step, what is validated, which
 weights are kept as the best) reaches the loop through hooks whose methods return values; the loop
 never asks which kind of run it is. accelerate provides devices and processes; precision is our own
@@ -284,12 +287,16 @@ def train(model, tokenizer, terms: list[Term], optimizer: torch.optim.Optimizer,
             if tc.max_minutes:
                 progress = max(progress, (time.perf_counter() - start_clock) / (60 * tc.max_minutes))
             factor = lr_factor(progress, tc.warmup_fraction, tc.schedule)
+            step_scale = math.prod(r.step_scale(step, total_steps) for r in regularizers if hasattr(r, "step_scale"))
             for group in optimizer.param_groups:
-                group["lr"] = tc.lr * factor * group.get("lr_scale", 1.0)
+                group["lr"] = tc.lr * factor * step_scale * group.get("lr_scale", 1.0)
             if tc.clip_norm:
                 accelerator.clip_grad_norm_(objectives.parameters(), tc.clip_norm)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
+            for r in regularizers:  # decoupled pulls (RecAdam) act on the weights after the optimizer's step
+                if hasattr(r, "after_step"):
+                    r.after_step(model, tc.lr * factor, step, total_steps)
             step += 1
             state["step"] = step
             state["tokens"] += int(tokens_per_step)

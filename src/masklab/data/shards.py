@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
+from tokenizers import Tokenizer
 
 from masklab.data.prepare import PreparedCorpus
 from masklab.errors import UserError
@@ -84,7 +85,9 @@ def word_starts(word_ids: list) -> np.ndarray:
 
 
 def _tokenize_split(corpus: PreparedCorpus, split: str, tokenizer, out: Path, dtype, counts: np.ndarray, progress) -> tuple[int, int]:
-    backend = tokenizer.backend_tokenizer
+    backend = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
+    backend.no_padding()  # a checkpoint's tokenizer.json may pad or truncate every encoding (sentence encoders: 128)
+    backend.no_truncation()
     sep = tokenizer.sep_token_id
     n_tokens = n_docs = 0
     docs = corpus.documents(split)

@@ -29,6 +29,7 @@ BUILTIN_CORPORA = {
     "sotu": ("sotu.jsonl.gz", "text"),  # State of the Union addresses 1790-2021, public domain
     "rt": ("rotten_tomatoes.jsonl.gz", "text"),  # Rotten Tomatoes review snippets (English)
     "fa-chat": ("fa_chatterbot.jsonl.gz", "text"),  # Persian utterances (chatterbot-corpus, BSD-3)
+    "en-chat": ("en_chatterbot.jsonl.gz", "text"),  # English utterances (chatterbot-corpus, BSD-3): general text beside the tasks
 }
 
 

@@ -89,32 +89,45 @@ SOTU_SENTENCES_PER_PASSAGE = 3
 _SENTENCE_END = re.compile(r'(?<=[.!?])\s+(?=[A-Z"])')
 
 
-def _sotu_era() -> Examples:
-    """Passages of three consecutive sentences, labelled with the era of their speech. Every era is
-    downsampled (seed 0) to the smallest era's passage count, so the task is balanced and fixed."""
+def _sotu_passages(label_of: Callable[[dict], str | None]) -> Examples:
+    """Passages of three consecutive sentences of each address `label_of` labels (None = left out). Every
+    label is downsampled (seed 0) to the smallest label's passage count, so the task is balanced and fixed;
+    `groups` keeps an address's passages in one split."""
     texts, labels, groups = [], [], []
     for n, row in enumerate(_read_resource("sotu.jsonl.gz")):
-        era = next((name for name, (lo, hi) in SOTU_ERAS.items() if lo <= int(row["year"]) <= hi), None)
-        if era is None:
+        label = label_of(row)
+        if label is None:
             continue
         sentences = _SENTENCE_END.split(row["text"].strip())
         k = SOTU_SENTENCES_PER_PASSAGE
         for i in range(0, len(sentences) - k + 1, k):
             texts.append(" ".join(sentences[i:i + k]))
-            labels.append(era)
+            labels.append(label)
             groups.append(n)
-    by_era: dict[str, list[int]] = {}
+    by_label: dict[str, list[int]] = {}
     for i, label in enumerate(labels):
-        by_era.setdefault(label, []).append(i)
-    size = min(len(v) for v in by_era.values())
+        by_label.setdefault(label, []).append(i)
+    size = min(len(v) for v in by_label.values())
     rng = random.Random(0)
-    keep = sorted(i for idx in by_era.values() for i in rng.sample(idx, size))
+    keep = sorted(i for idx in by_label.values() for i in rng.sample(idx, size))
     return Examples([texts[i] for i in keep], [labels[i] for i in keep], groups=[groups[i] for i in keep])
+
+
+def _sotu_era() -> Examples:
+    return _sotu_passages(lambda row: next((name for name, (lo, hi) in SOTU_ERAS.items() if lo <= int(row["year"]) <= hi), None))
+
+
+SOTU_PARTIES = ("Democratic", "Republican")  # the two parties of every address since 1853; others (Whig, Federalist...) left out
+
+
+def _sotu_party() -> Examples:
+    return _sotu_passages(lambda row: row["party"] if row["party"] in SOTU_PARTIES else None)
 
 
 BUILTIN_TASKS: dict[str, Callable[[], Examples]] = {
     "rt-sentiment": _rt_sentiment,  # Rotten Tomatoes snippets: fresh vs rotten (12.8k)
     "sotu-era": _sotu_era,  # State of the Union passages: which of four eras (balanced, split by speech)
+    "sotu-party": _sotu_party,  # State of the Union passages: Democratic or Republican president (balanced, split by speech)
     "fa-topic": _fa_topic,  # Persian chatterbot utterances: 17 topics (3.2k)
 }
 

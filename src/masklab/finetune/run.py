@@ -118,12 +118,22 @@ def loop_config(cfg: FinetuneConfig, total: int, lr: float, seed: int) -> TrainC
                        log_every=cfg.log_every, eval_every=eval_every, save_every=cfg.save_every or eval_every)
 
 
-def _mlm_term(model, tokenizer, tokenizer_dir: Path, cfg: FinetuneConfig, task: Task, run_dir: Path, seed: int,
-              show_progress: bool) -> tuple[Term, list]:
-    """Masked-LM batches beside the task (rehearsal, or domain-adaptive MLM on the task's own text): an
-    MLM head on the classifier's own encoder. Returns the term and the head's (name, parameter) pairs."""
+def masked_lm_over(encoder, config):
+    """A transformers *ForMaskedLM model whose encoder is `encoder` (shared, not copied) and whose decoder
+    reads the encoder's word embeddings; the head in between is fresh (load a state into it to reuse one)."""
     from transformers import AutoModelForMaskedLM
 
+    mlm = AutoModelForMaskedLM.from_config(config)
+    setattr(mlm, mlm.base_model_prefix, encoder)
+    mlm.get_output_embeddings().weight = encoder.get_input_embeddings().weight  # tied to the current embeddings
+    return mlm
+
+
+def mlm_term(mlm, tokenizer, tokenizer_dir: Path, corpus: str, fallback_texts: list[str], rate: float, weight: float,
+             batch_size: int, max_length: int, run_dir: Path, seed: int, show_progress: bool) -> tuple[Term, list]:
+    """Masked-LM batches beside a task (rehearsal, or domain-adaptive MLM on the task's own text) for the
+    *ForMaskedLM model `mlm`. `corpus` is any corpus spec; "" = `fallback_texts`, one document per line.
+    Returns the term and the (name, parameter) pairs of the head, which live outside the task's model."""
     from masklab.config import DataConfig, MaskingConfig
     from masklab.data.batches import TrainBatches
     from masklab.data.pipeline import prepare_data
@@ -131,25 +141,22 @@ def _mlm_term(model, tokenizer, tokenizer_dir: Path, cfg: FinetuneConfig, task: 
     from masklab.masking import MLMBatcher
     from masklab.objectives.mlm import build_mlm
 
-    mlm = AutoModelForMaskedLM.from_config(model.config)
-    setattr(mlm, mlm.base_model_prefix, model.base_model)  # share the encoder; the head is the MLM model's own
-    mlm.tie_weights()  # the decoder reads the shared word embeddings
-    corpus = cfg.mlm_corpus
-    data_cfg = DataConfig(corpus=corpus, seq_length=min(cfg.max_length, 128), val_fraction=0.0)
-    if not corpus:  # the task's own training texts, one document per line
+    data_cfg = DataConfig(corpus=corpus, seq_length=min(max_length, 128), val_fraction=0.0)
+    if not corpus:
         path = run_dir / "mlm-corpus.txt"
-        path.write_text("\n".join(t.replace("\n", " ") for t in _plain_texts(task)) + "\n", encoding="utf-8")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text("\n".join(t.replace("\n", " ") for t in fallback_texts) + "\n", encoding="utf-8")
         data_cfg = DataConfig(corpus=str(path), doc_split="line", min_chars=1, seq_length=data_cfg.seq_length, val_fraction=0.0)
     data = prepare_data(data_cfg, TokenizerConfig(), tokenizer_path=str(tokenizer_dir), show_progress=show_progress)
     blocks = packed_blocks(data.shards, "train", data_cfg.seq_length, tokenizer.cls_token_id)
     if len(blocks) == 0:
         raise UserError(f"the MLM corpus ({corpus or 'the task text'}) gives no {data_cfg.seq_length}-token block; "
-                        "give a longer corpus with mlm_corpus=FILE")
-    batcher = MLMBatcher(MaskingConfig(rate=cfg.mlm_rate), tokenizer, seed=seed)
-    term = Term("mlm", build_mlm(mlm, tokenizer), cfg.objectives["mlm"],
-                lambda n: TrainBatches(blocks, batcher, cfg.batch_size, seed, n, show_progress=False),
-                cfg.batch_size * data_cfg.seq_length)
-    own = {p.data_ptr() for p in model.parameters()}
+                        "give a longer corpus")
+    batcher = MLMBatcher(MaskingConfig(rate=rate), tokenizer, seed=seed)
+    term = Term("mlm", build_mlm(mlm, tokenizer), weight,
+                lambda n: TrainBatches(blocks, batcher, batch_size, seed, n, show_progress=False),
+                batch_size * data_cfg.seq_length)
+    own = {p.data_ptr() for p in getattr(mlm, mlm.base_model_prefix).parameters()}
     return term, [(n, p) for n, p in mlm.named_parameters() if p.data_ptr() not in own]
 
 
@@ -198,8 +205,10 @@ def train_seed(cfg: FinetuneConfig, encoded: Encoded, run_dir: Path, seed: int, 
     extra = []
     if "mlm" in cfg.objectives:
         own_tokenizer = tokenizer_dir if source.startswith("preset ") else Path(source)
-        mlm_term, extra = _mlm_term(model, tokenizer, own_tokenizer, cfg, task, run_dir, seed, show_progress)
-        terms.append(mlm_term)
+        term, extra = mlm_term(masked_lm_over(model.base_model, model.config), tokenizer, own_tokenizer, cfg.mlm_corpus,
+                               _plain_texts(task), cfg.mlm_rate, cfg.objectives["mlm"], cfg.batch_size, cfg.max_length,
+                               run_dir, seed, show_progress)
+        terms.append(term)
     regularizers = [build_regularizer(name, strength, exclude=a.groups["head"]) for name, strength in cfg.regularizers.items()]
     for r in regularizers:
         model = r.setup(model)

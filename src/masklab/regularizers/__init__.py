@@ -1,12 +1,17 @@
 """Regularizers: penalties the one loop adds to the loss, `loss = Σ w·objective + Σ r.penalty(model)`.
 
-A regularizer has `setup(model) -> model` (called once, before the optimizer is built),
-`penalty(model) -> Tensor` (every micro-batch) and `end_task(model)` (after a task of a sequence).
+A regularizer has `setup(model) -> model` (called before the optimizer is built), `penalty(model) ->
+Tensor` (every micro-batch), `end_task(model, finished)` (after a task of a sequence; `finished` is a
+fisher.FinishedTask) and `state_dict()` / `load_state_dict()` (a resumed sequence keeps its anchors).
+It may also scale the optimizer's step and act after it (`step_scale`, `after_step`: see train.py).
 
-    l2sp.py  L2-SP: pull the weights towards the start (Li et al. 2018)
+    l2sp.py     L2-SP: pull the weights towards the start (Li et al. 2018)
+    ewc.py      elastic weight consolidation, offline and online (Kirkpatrick et al. 2017; Schwarz et al. 2018)
+    recadam.py  RecAdam: annealed pull decoupled from Adam (Chen et al. 2020)
+    fisher.py   the diagonal Fisher estimators EWC uses
 """
 
-from masklab.regularizers import l2sp  # noqa: F401  (registers the regularizers)
+from masklab.regularizers import ewc, l2sp, recadam  # noqa: F401  (registers the regularizers)
 from masklab.registry import build
 
 

@@ -28,9 +28,15 @@ class L2SP:
             return torch.zeros(())
         return 0.5 * self.strength * torch.stack(terms).sum()
 
-    def end_task(self, model) -> None:
+    def end_task(self, model, task=None) -> None:
         """In a task sequence, the next task is pulled towards where this one ended."""
         self.setup(model)
+
+    def state_dict(self) -> dict:
+        return {"start": self.start}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.start = state["start"]
 
 
 @register("regularizer", "l2sp")

@@ -14,6 +14,7 @@ import html
 from pathlib import Path
 
 from masklab.errors import UserError
+from masklab.report.continual import compare_continual, is_continual_run
 from masklab.report.plots import plot_curves, plot_layers
 from masklab.report.pretraining import compare_pretraining, is_pretraining_run
 from masklab.report.runs import Run, load_run, run_names
@@ -81,6 +82,12 @@ def compare_runs(paths: list[str | Path], out: Path) -> str:
     if not paths:
         raise UserError("compare needs at least one run directory written by masklab finetune or masklab pretrain")
     paths = [Path(p) for p in paths]
+    continual = [is_continual_run(p) for p in paths]
+    if any(continual):
+        if not all(continual):
+            odd = paths[continual.index(False)]
+            raise UserError(f"{odd} is not a continual run while others are; compare continual runs with each other")
+        return compare_continual(paths, run_names(paths), out)
     pretraining = [is_pretraining_run(p) for p in paths]
     if any(pretraining):
         if not all(pretraining):

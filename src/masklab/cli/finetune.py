@@ -16,7 +16,7 @@ FLAGS = ("task", "init", "arch", "mode", "top_k", "llrd", "lr", "epochs", "max_s
 
 
 def finetune(
-    task: Optional[str] = typer.Option(None, "--task", "-t", help="builtin:rt-sentiment | builtin:sotu-era | builtin:fa-topic, "
+    task: Optional[str] = typer.Option(None, "--task", "-t", help="builtin:rt-sentiment | builtin:sotu-era | builtin:sotu-party | builtin:fa-topic, "
                                        "a CSV/TSV/JSONL/parquet file (text + label columns) or a CoNLL file (token tag per line)."),
     init: Optional[str] = typer.Option(None, "--init", "-i", help="random | builtin:minilm | a masklab pretraining run | "
                                        "a Hugging Face checkpoint directory."),

@@ -31,7 +31,7 @@ class ContinualConfig:
     arch: str = "mini"  # init=random only: a preset or a checkpoint whose architecture gets fresh weights
     method: str = "naive"  # a cure (methods.py), or several joined by + (ewc+replay, lora+replay)
     # -- each stage's fine-tuning
-    lr: float = 0.0  # 0 = the method's default: 5e-5 for the full weights (BERT's range), 5e-4 LoRA, 3e-3 IA3, 3e-2 prompt/prefix
+    lr: float = 0.0  # 0 = the method's default: 1e-4 for the full weights, 5e-4 LoRA, 3e-3 IA3, 3e-2 prompt/prefix
     batch_size: int = 16
     epochs: float = 1.0  # passes over a task's training examples per stage (ignored when max_steps is set)
     max_steps: int = 0  # optimizer steps per stage; 0 = epochs x batches per epoch

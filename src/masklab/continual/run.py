@@ -202,8 +202,9 @@ class Sequence:
         return row, plain
 
     # ---- one stage -------------------------------------------------------------------------------------
-    def terms(self, k: int, total: int, stage_dir: Path) -> tuple[list[Term], list[int]]:
-        """The objective list of stage k (0-based task index): the task, and what the cure mixes in."""
+    def terms(self, k: int, stage_dir: Path) -> tuple[list[Term], list[int], list]:
+        """The objective list of stage k (0-based task index): the task, and what the cure mixes in; the
+        heads it trains, and the (name, parameter) pairs it trains outside the model (mlm-mix's head)."""
         cfg, d = self.cfg, self.data[k]
         bs = cfg.batch_size
 
@@ -212,7 +213,7 @@ class Sequence:
                         lambda n: LabelledBatches(examples, size, self.seed * 1000 + j, self.pad, n), size * mean_length(examples))
 
         terms = [classify(k, f"task_{k}", d.train, bs, 1.0)]
-        heads = [k]
+        heads, extra = [k], []
         for j in range(k):
             if self.cure.joint:
                 terms.append(classify(j, f"task_{j}", self.data[j].train, bs, 1.0))
@@ -228,10 +229,10 @@ class Sequence:
             state = {n: v for n, v in self.probe_head.model.state_dict().items()
                      if not n.endswith("decoder.weight") and not n.startswith(mix.base_model_prefix + ".")}
             mix.load_state_dict(state, strict=False)  # starts from the start's head; trained beside the task
-            term, _ = mlm_term(mix, self.tokenizer, self._tokenizer_dir(), "", self.general.train_texts, 0.15,
+            term, extra = mlm_term(mix, self.tokenizer, self._tokenizer_dir(), "", self.general.train_texts, 0.15,
                                cfg.mlm_weight, bs, min(cfg.max_length, 64), stage_dir, self.seed, False)
             terms.append(term)
-        return terms, heads
+        return terms, heads, extra
 
     def stage(self, k: int, resume: bool, halt_at_step: int | None) -> bool:
         """Train task k (0-based); False when halted inside the stage."""
@@ -241,12 +242,13 @@ class Sequence:
         stage_dir.mkdir(parents=True, exist_ok=True)
         per_epoch = math.ceil(len(d.train) / cfg.batch_size)
         total = cfg.max_steps or max(1, math.ceil(cfg.epochs * per_epoch))
-        terms, heads = self.terms(k, total, stage_dir)
+        terms, heads, extra = self.terms(k, stage_dir)
         self.cm.activate(k)
         self.cm.set_trainable(heads, k, self.cure.freeze_layers)
         for r in self.regs:
             r.setup(self.cm)
-        optimizer = adamw([g for g in param_groups(self.cm, cfg.weight_decay) if g["params"]], self.lr)
+        groups = param_groups(self.cm, cfg.weight_decay) + [{"params": [p for _, p in extra], "weight_decay": 0.0}]
+        optimizer = adamw([g for g in groups if g["params"]], self.lr)
         tc = TrainConfig(batch_size=cfg.batch_size, lr=self.lr, weight_decay=cfg.weight_decay, warmup_fraction=cfg.warmup_fraction,
                          schedule="linear", max_steps=total, clip_norm=cfg.clip_norm, precision=cfg.precision,
                          seed=self.seed, log_every=10, eval_every=0, save_every=max(1, total // 4))

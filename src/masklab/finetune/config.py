@@ -25,7 +25,7 @@ def _classify_only() -> dict[str, float]:
 @dataclass
 class FinetuneConfig:
     # -- the task
-    task: str = "builtin:rt-sentiment"  # builtin:rt-sentiment|sotu-era|fa-topic, a CSV/TSV/JSONL/parquet file (text + label columns) or a CoNLL file (.conll/.iob/.bio: token tag per line)
+    task: str = "builtin:rt-sentiment"  # builtin:rt-sentiment|sotu-era|sotu-party|fa-topic, a CSV/TSV/JSONL/parquet file (text + label columns) or a CoNLL file (.conll/.iob/.bio: token tag per line)
     validation: str = ""  # a file like `task` used as the validation split; "" = carve val_fraction out of `task`
     test: str = ""  # a file like `task` used as the test split; "" = carve test_fraction out of `task`
     text_column: str = "text"  # column holding the text in CSV / JSONL / parquet task files

@@ -44,7 +44,7 @@ def choose_estimator(requested: str, kind: str, num_labels: int) -> str:
 
 def fisher_diagonal(model, params: dict[str, torch.Tensor], task: FinishedTask, estimator: str,
                     generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
-    """Diagonal Fisher (same shapes as `params`), the mean over `task.examples` (examples for `batch`)."""
+    """Diagonal Fisher (same shapes as `params`), the mean over `task.examples`."""
     names = list(params)
     tensors = [params[n] for n in names]
     fisher = [torch.zeros_like(t, dtype=torch.float32) for t in tensors]
@@ -63,7 +63,7 @@ def fisher_diagonal(model, params: dict[str, torch.Tensor], task: FinishedTask, 
         if estimator == "batch":
             n = int(gold.numel())
             accumulate(logp.gather(1, gold[:, None]).mean(), float(n), False)  # rescaled by the batch size
-            count += n
+            count += 1  # the mean over batches of n·(mean gradient)^2
             continue
         if estimator == "exact":
             probs = logp.detach().exp()[0]  # (C,): one labelled position per sequence example

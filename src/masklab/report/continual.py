@@ -174,7 +174,7 @@ def compare_rows(names: list[str], summaries: list[dict]) -> list[list[str]]:
     rows = []
     for name, s in zip(names, summaries):
         seconds = s.get("seconds_per_stage") or [0]
-        rows.append([name, s["strength"] if s["method"] not in s["strength"] else s["strength"], str(len(s.get("seeds", [1]))),
+        rows.append([name, s["strength"], str(len(s.get("seeds", [1]))),
                      _field(s, "average_accuracy"), _field(s, "mean_forgetting"), _field(s, "bwt"), _field(s, "fwt"),
                      _field(s, "mean_learning_accuracy"), _field(s, "mean_learning_gap"),
                      _field(s, "probe_recovered_accuracy", 0), _field(s, "delta_mlm"),

@@ -22,7 +22,7 @@ RUNS = {
     "replay": ("replay", []),
     "replay-1pct": ("replay", ["replay_min=10"]),
     "ewc": ("ewc", []),
-    "ewc-1e5": ("ewc", ["ewc_lambda=1e5"]),
+    "ewc-1e3": ("ewc", ["ewc_lambda=1e3"]),
     "l2sp": ("l2sp", []),
     "l2sp-1": ("l2sp", ["l2sp=1.0"]),
     "lora-r4": ("lora", ["lora_r=4"]),

@@ -222,17 +222,40 @@ def test_peft_heads_and_adapters_survive_save_and_load(two_tasks, tiny_checkpoin
 def test_resume_mid_stage_is_exact(two_tasks, tiny_checkpoint, tmp_path):
     cfg = settings(two_tasks, tiny_checkpoint, method="ewc+replay", dropout=0.1)
     whole = run_continual(cfg, tmp_path / "whole", show_progress=False)
-    assert run_continual(cfg, tmp_path / "cut", show_progress=False, halt=(2, 5)) is None
-    with pytest.raises(UserError, match="already holds"):
-        run_continual(cfg, tmp_path / "cut", show_progress=False)
-    resumed = run_continual(cfg, tmp_path / "cut", show_progress=False, resume=True)
-    assert resumed["accuracy_matrix"] == whole["accuracy_matrix"]
-    assert resumed["mlm_loss"] == pytest.approx(whole["mlm_loss"], abs=1e-6)
     from safetensors.torch import load_file
+
     a = load_file(tmp_path / "whole" / "seed-0" / "model" / "model.safetensors")
-    b = load_file(tmp_path / "cut" / "seed-0" / "model" / "model.safetensors")
-    for name in a:
-        torch.testing.assert_close(a[name], b[name], msg=name)
+    for halt in ((1, 5), (2, 5)):  # killed inside the first stage (no model/ yet) and inside the second
+        out = tmp_path / f"cut-{halt[0]}"
+        assert run_continual(cfg, out, show_progress=False, halt=halt) is None
+        with pytest.raises(UserError, match="already holds"):
+            run_continual(cfg, out, show_progress=False)
+        with pytest.raises(UserError, match="max_steps differ"):
+            run_continual(build_continual_config({**_fields(cfg), "max_steps": 99}), out, show_progress=False, resume=True)
+        resumed = run_continual(cfg, out, show_progress=False, resume=True)
+        assert resumed["accuracy_matrix"] == whole["accuracy_matrix"]
+        assert resumed["mlm_loss"] == pytest.approx(whole["mlm_loss"], abs=1e-6)
+        b = load_file(out / "seed-0" / "model" / "model.safetensors")
+        for name in a:
+            torch.testing.assert_close(a[name], b[name], msg=name)
+
+
+def _fields(cfg):
+    import dataclasses
+
+    return dataclasses.asdict(cfg)
+
+
+def test_recadam_anneals_the_shared_weights_but_not_the_new_head(two_tasks, tiny_checkpoint, tmp_path):
+    # t0 = the whole stage and a sharp sigmoid: lambda(t) ~ 0 throughout, so only the pull acts on the encoder
+    cfg = settings(two_tasks, tiny_checkpoint, method="recadam", recadam_t0=1.0, recadam_k=50.0, general_corpus="")
+    seq = Sequence(cfg, build_cure("recadam", cfg), load_tasks(cfg), tmp_path / "r" / "seed-0", 0, False)
+    start = {n: p.detach().clone() for n, p in seq.cm.named_parameters()}
+    seq.stage(0, False, None)
+    heads = set(seq.cm.head_names())
+    moved = {n: float((p.detach() - start[n]).abs().max()) for n, p in seq.cm.named_parameters()}
+    assert max(v for n, v in moved.items() if n not in heads) < 1e-5
+    assert max(v for n, v in moved.items() if n.startswith("tasks.0.") and n in heads) > 1e-3
 
 
 def test_compare_draws_the_tradeoff_for_several_methods(two_tasks, tiny_checkpoint, tmp_path):

@@ -200,6 +200,8 @@ def train(model, tokenizer, terms: list[Term], optimizer: torch.optim.Optimizer,
         objectives.load_state_dict(saved.get("extra_parameters", {}), strict=False)
         optimizer.load_state_dict(saved["optimizer"])
         torch.set_rng_state(saved["torch_rng"])
+        if "cuda_rng" in saved and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(saved["cuda_rng"])
         for hook, hook_state in zip(hooks, saved.get("hooks", [])):
             hook.load_state_dict(hook_state)
         state = {k: saved.get(k, state[k]) for k in state}
@@ -288,8 +290,9 @@ def train(model, tokenizer, terms: list[Term], optimizer: torch.optim.Optimizer,
                 progress = max(progress, (time.perf_counter() - start_clock) / (60 * tc.max_minutes))
             factor = lr_factor(progress, tc.warmup_fraction, tc.schedule)
             step_scale = math.prod(r.step_scale(step, total_steps) for r in regularizers if hasattr(r, "step_scale"))
-            for group in optimizer.param_groups:
-                group["lr"] = tc.lr * factor * step_scale * group.get("lr_scale", 1.0)
+            for group in optimizer.param_groups:  # a group marked annealed=False (a new head) keeps the plain step
+                scale = step_scale if group.get("annealed", True) else 1.0
+                group["lr"] = tc.lr * factor * scale * group.get("lr_scale", 1.0)
             if tc.clip_norm:
                 accelerator.clip_grad_norm_(objectives.parameters(), tc.clip_norm)
             optimizer.step()

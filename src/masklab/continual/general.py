@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from masklab.data.sources import iter_documents
 from masklab.errors import UserError
 from masklab.objectives.mlm import MLM_PARTS
-from masklab.runtime import autocast_context, default_cache_root
+from masklab.runtime import autocast_context, default_cache_root, device_of
 
 MASK_SEED = 1234  # the held-out masks: the same for every run
 HELD_OUT_EVERY = 4  # every 4th general-text line is held out for scoring; the rest fit the head / feed mlm-mix
@@ -83,7 +83,10 @@ class GeneralProbe:
         self.parts = MLM_PARTS[model_type][1]
 
     def logits(self, cm, task: int, batch: dict) -> torch.Tensor:
+        device = device_of(cm)
+        self.model.to(device)
         self.model.get_output_embeddings().weight = cm.encoder.get_input_embeddings().weight  # the current embeddings
+        batch = {k: v.to(device) for k, v in batch.items()}
         hidden = cm.hidden_states(task, batch)  # (B, T, H)
         selected = batch["labels"] != -100
         hidden = hidden[selected]  # (M, H): the head runs at the masked positions only
@@ -97,9 +100,9 @@ class GeneralProbe:
         cm.eval()
         total, count = 0.0, 0
         for batch in batches:
-            with autocast_context(precision):
+            with autocast_context(precision, device_of(cm).type):
                 logits = self.logits(cm, task, batch)
-            targets = batch["labels"][batch["labels"] != -100]
+            targets = batch["labels"][batch["labels"] != -100].to(logits.device)
             total += float(F.cross_entropy(logits.float(), targets, reduction="sum"))
             count += int(targets.numel())
         cm.train(was)
@@ -122,9 +125,9 @@ class GeneralProbe:
         total = 0.0
         for start in range(0, len(rows), 64):
             batch = _pad(rows[start:start + 64], tokenizer.pad_token_id)
-            with autocast_context(precision):
+            with autocast_context(precision, device_of(cm).type):
                 logits = self.logits(cm, task, batch)
-            targets = batch["labels"][batch["labels"] != -100]
+            targets = batch["labels"][batch["labels"] != -100].to(logits.device)
             total += float(F.cross_entropy(logits.float(), targets, reduction="sum"))
         cm.train(was)
         return math.exp(total / max(len(rows), 1))
@@ -177,12 +180,14 @@ def _fit_head(head, cm, text: GeneralText, tokenizer, steps: int, max_length: in
     encoded = [tokenizer(t, truncation=True, max_length=max_length)["input_ids"] for t in text.train_texts]
     features, targets = [], []
     cm.eval()
+    device = device_of(cm)
+    head.to(device)
     with torch.no_grad():
         for _ in range(HEAD_MASK_DRAWS):
             rows = [_mask(ids, special, tokenizer.mask_token_id, 0.15, generator) for ids in encoded]
             for i in range(0, len(rows), 64):
-                batch = _pad(rows[i:i + 64], tokenizer.pad_token_id)
-                with autocast_context(precision):
+                batch = {k: v.to(device) for k, v in _pad(rows[i:i + 64], tokenizer.pad_token_id).items()}
+                with autocast_context(precision, device.type):
                     hidden = cm.hidden_states(0, batch)
                 selected = batch["labels"] != -100
                 features.append(hidden[selected].float())
@@ -195,7 +200,7 @@ def _fit_head(head, cm, text: GeneralText, tokenizer, steps: int, max_length: in
     optimizer = torch.optim.AdamW(params, lr=HEAD_LR, weight_decay=0.0)
     generator = torch.Generator().manual_seed(0)
     for _ in tqdm(range(steps), desc="fitting the start's MLM head", disable=not show_progress):
-        idx = torch.randint(len(targets), (HEAD_BATCH * 8,), generator=generator)
+        idx = torch.randint(len(targets), (HEAD_BATCH * 8,), generator=generator).to(device)
         hidden = features[idx]
         for name in parts:
             hidden = getattr(head, name)(hidden)

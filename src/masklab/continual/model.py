@@ -92,9 +92,10 @@ class ContinualModel(nn.Module):
             raise UserError(f"freeze_layers={freeze_layers} but the model has {a.num_layers} encoder layers; "
                             f"use freeze_layers <= {a.num_layers}")
         params = dict(self.tasks[task].named_parameters())
+        encoder = {p.data_ptr() for p in self.encoder.parameters()}
         for group, names in a.groups.items():
-            if group != "head" and group not in frozen:
-                for n in names:
+            for n in names:  # the "head" group also holds encoder parts above the layers (BERT's pooler): those train
+                if group not in frozen and (group != "head" or params[n].data_ptr() in encoder):
                     params[n].requires_grad_(True)
 
     # ---- scoring ---------------------------------------------------------------------------------------

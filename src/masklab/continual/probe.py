@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from masklab.data.labelled import batches as eval_batches
 from masklab.evaluate.classify import classification_metrics
-from masklab.runtime import autocast_context
+from masklab.runtime import autocast_context, device_of
 
 PROBE_L2 = 1e-3
 PROBE_ITERATIONS = 200
@@ -27,8 +27,10 @@ def features(cm, task: int, examples: list[dict], kind: str, pad_id: int, precis
     was = cm.training
     cm.eval()
     xs, ys = [], []
+    device = device_of(cm)
     for batch in eval_batches(examples, 64, pad_id):
-        with autocast_context(precision):
+        batch = {k: v.to(device) for k, v in batch.items()}
+        with autocast_context(precision, device.type):
             hidden = cm.hidden_states(task, batch).float()  # (B, T, H)
         if kind == "token":
             keep = batch["labels"] != -100
@@ -39,7 +41,7 @@ def features(cm, task: int, examples: list[dict], kind: str, pad_id: int, precis
             xs.append((hidden * mask).sum(1) / mask.sum(1).clamp(min=1))
             ys.append(batch["labels"])
     cm.train(was)
-    return torch.cat(xs), torch.cat(ys)
+    return torch.cat(xs).cpu(), torch.cat(ys).cpu()  # the probe is fitted on the CPU
 
 
 def fit_probe(x: torch.Tensor, y: torch.Tensor, num_labels: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -14,7 +14,6 @@ Then probes on the final encoder, and each task fine-tuned alone from the start 
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import hashlib
 import json
@@ -29,7 +28,7 @@ import torch.nn.functional as F
 
 from masklab.config import TrainConfig, save_config
 from masklab.continual.config import ContinualConfig, load_continual_config
-from masklab.continual.general import GeneralProbe, load_general_text, start_head
+from masklab.continual.general import load_general_text, start_head
 from masklab.continual.memory import memory_size, reservoir
 from masklab.continual.methods import Cure, build_cure
 from masklab.continual.metrics import aggregate_seeds, sequence_metrics
@@ -44,8 +43,8 @@ from masklab.finetune.modes import anatomy
 from masklab.objectives.classify import ClassifyObjective
 from masklab.regularizers import build_regularizer
 from masklab.regularizers.fisher import FinishedTask
-from masklab.runtime import choose_precision, default_cache_root, model_shape
-from masklab.train import Term, adamw, param_groups, train
+from masklab.runtime import choose_precision, default_cache_root, device_of, model_shape
+from masklab.train import Term, adamw, decays, train
 
 EVAL_BATCH = 64
 NUMERIC = ("accuracy_matrix", "average_accuracy", "forgetting", "mean_forgetting", "bwt", "fwt", "learning_accuracy",
@@ -104,6 +103,7 @@ def _regularizers(cure: Cure, cfg: ContinualConfig, cm: ContinualModel, lr: floa
 def _finished(cm: ContinualModel, data: TaskData, estimator: str, batch_size: int, pad: int, index: int) -> FinishedTask:
     def log_probs(batch):
         cm.activate(index)
+        batch = {k: v.to(device_of(cm)) for k, v in batch.items()}
         logits = cm.tasks[index](**{k: v for k, v in batch.items() if k != "labels"}).logits.float()
         labels = batch["labels"].reshape(-1)
         keep = labels != -100
@@ -134,22 +134,37 @@ def _save_atomic(obj, path: Path) -> None:
 class Sequence:
     """One seed's sequence: the model, its data and measurements, and the stage loop."""
 
-    def __init__(self, cfg: ContinualConfig, cure: Cure, tasks: list[Task], out: Path, seed: int, show_progress: bool):
+    def __init__(self, cfg: ContinualConfig, cure: Cure, tasks: list[Task], out: Path, seed: int, show_progress: bool,
+                 tokenizer_dir: Path | None = None):
         self.cfg, self.cure, self.out, self.seed, self.show = cfg, cure, out, seed, show_progress
         self.started = time.perf_counter()
         out.mkdir(parents=True, exist_ok=True)
+        self.preset_tokenizer_dir = tokenizer_dir or out.parent / "tokenizer"  # init=random with a preset: shared by seeds
+        if cure.adapter and cfg.adapter == "per-task" and (cure.replay or cure.joint):
+            raise UserError("with adapter=per-task an earlier task's batches would run through the current task's adapter; "
+                            "use adapter=shared with replay or joint")
+        if cure.mlm_mix and not cfg.general_corpus:
+            raise UserError("mlm-mix trains on general_corpus, which is empty; set general_corpus=builtin:en-chat or a file")
         self.cm, self.tokenizer, self.source = build_model(cfg.init, cfg.arch, tasks, cfg.dropout, seed,
                                                            lambda: self._preset_tokenizer(tasks))
+        self.cm.to(torch.device("cuda" if torch.cuda.is_available() else "cpu"))  # anchors and probes live with the model
         if cure.adapter:
             if cure.adapter in ("prompt", "prefix") and any(t.kind == "token" for t in tasks):
                 raise UserError(f"{cure.adapter} tuning puts virtual tokens in the input, which shifts a token task's "
                                 "labels; use lora or ia3 for token tasks")
             self.cm.add_adapter(cure.adapter, peft_config(cure, cfg), cfg.adapter == "per-task")
-        max_length = min(cfg.max_length, getattr(self.cm.encoder.config, "max_position_embeddings", cfg.max_length))
+        positions = getattr(self.cm.encoder.config, "max_position_embeddings", cfg.max_length)
         if cure.adapter == "prompt":
-            max_length -= cfg.virtual_tokens  # the virtual tokens take positions too
+            positions -= cfg.virtual_tokens  # the virtual tokens take positions too
+        max_length = min(cfg.max_length, positions)
+        if max_length < 8:
+            raise UserError(f"{cfg.virtual_tokens} virtual tokens leave {max_length} of the model's positions for the text; "
+                            "lower virtual_tokens")
         self.pad = self.tokenizer.pad_token_id
         self.data = encode_tasks(tasks, self.tokenizer, cfg, max_length)
+        if cure.replay:  # a memory larger than its task is an error before anything trains
+            for d in self.data:
+                memory_size(len(d.train), cfg.replay_fraction, cfg.replay_min, d.task.name)
         self.precision, _ = choose_precision(cfg.precision, *model_shape(self.cm.tasks[0]),
                                              cfg.batch_size * max(1, int(mean_length(self.data[0].train))))
         self.lr = cure.learning_rate(cfg)
@@ -168,7 +183,7 @@ class Sequence:
         from masklab.config import TokenizerConfig
         from masklab.data.tokenizer import load_tokenizer, train_tokenizer
 
-        directory = self.out.parent / "tokenizer"
+        directory = self.preset_tokenizer_dir
         if (directory / "tokenizer.json").exists():
             return load_tokenizer(directory)
         texts = [" ".join(t) if isinstance(t, list) else t for task in tasks for t in task.train.texts]
@@ -176,7 +191,7 @@ class Sequence:
                                model_max_length=self.cfg.max_length)
 
     def _tokenizer_dir(self) -> Path:
-        return Path(self.source) if Path(self.source).is_dir() else self.out.parent / "tokenizer"
+        return Path(self.source) if Path(self.source).is_dir() else self.preset_tokenizer_dir
 
     # ---- measurement ---------------------------------------------------------------------------------
     def measure(self, stage: int, previous_plain) -> tuple[list[float], object]:
@@ -234,6 +249,21 @@ class Sequence:
             terms.append(term)
         return terms, heads, extra
 
+    def param_groups(self, extra: list) -> list[dict]:
+        """AdamW groups of what trains now: the shared weights (annealed by RecAdam) and the heads (not), each
+        split into weight matrices (decayed) and the rest."""
+        heads = set(self.cm.head_names())
+        trained = [(n, p) for n, p in self.cm.named_parameters() if p.requires_grad]
+        shared = [(n, p) for n, p in trained if n not in heads]
+        own = [(n, p) for n, p in trained if n in heads] + list(extra)
+        groups = []
+        for annealed, named in ((True, shared), (False, own)):
+            for wd in (True, False):
+                chosen = [p for n, p in named if decays(n, p) == wd]
+                if chosen:
+                    groups.append({"params": chosen, "weight_decay": self.cfg.weight_decay if wd else 0.0, "annealed": annealed})
+        return groups
+
     def stage(self, k: int, resume: bool, halt_at_step: int | None) -> bool:
         """Train task k (0-based); False when halted inside the stage."""
         cfg, d = self.cfg, self.data[k]
@@ -247,8 +277,7 @@ class Sequence:
         self.cm.set_trainable(heads, k, self.cure.freeze_layers)
         for r in self.regs:
             r.setup(self.cm)
-        groups = param_groups(self.cm, cfg.weight_decay) + [{"params": [p for _, p in extra], "weight_decay": 0.0}]
-        optimizer = adamw([g for g in groups if g["params"]], self.lr)
+        optimizer = adamw(self.param_groups(extra), self.lr)
         tc = TrainConfig(batch_size=cfg.batch_size, lr=self.lr, weight_decay=cfg.weight_decay, warmup_fraction=cfg.warmup_fraction,
                          schedule="linear", max_steps=total, clip_norm=cfg.clip_norm, precision=cfg.precision,
                          seed=self.seed, log_every=10, eval_every=0, save_every=max(1, total // 4))
@@ -258,10 +287,13 @@ class Sequence:
                        desc=f"seed {self.seed} stage {k + 1}/{len(self.data)}: {d.task.name}")
         if result.stopped_by == "halt":
             return False
-        # End of the task: the regularizers anchor here (EWC's Fisher on held-out examples), the memory takes a sample.
-        finished = _finished(self.cm, d, cfg.ewc_fisher, cfg.batch_size, self.pad, k) if self.regs else None
-        for r in self.regs:
-            r.end_task(self.cm, finished)
+        # End of the task: the regularizers anchor here (EWC's Fisher on held-out examples), the memory takes a
+        # sample; after the last task nothing follows that would use them.
+        if k + 1 < len(self.data):
+            fisher = any(hasattr(r, "estimators") for r in self.regs)
+            finished = _finished(self.cm, d, cfg.ewc_fisher, cfg.batch_size, self.pad, k) if fisher else None
+            for r in self.regs:
+                r.end_task(self.cm, finished)
         if self.cure.replay:
             size = memory_size(len(d.train), cfg.replay_fraction, cfg.replay_min, d.task.name)
             self.progress["memory"][k] = reservoir(list(range(len(d.train))), size, self.seed * 1000 + k)
@@ -274,9 +306,10 @@ class Sequence:
         import shutil
 
         self.cm.save_pretrained(self.out / ".model-new")
-        if (self.out / "model").exists():
-            shutil.rmtree(self.out / "model")
+        if (self.out / "model").exists():  # set aside, not deleted, until the new one is in place
+            os.replace(self.out / "model", self.out / ".model-old")
         os.replace(self.out / ".model-new", self.out / "model")
+        shutil.rmtree(self.out / ".model-old", ignore_errors=True)
         self.progress["stage"] = k
         self.progress["regularizers"] = [r.state_dict() for r in self.regs]
         _save_atomic(self.progress, self.out / "progress.pt")
@@ -284,7 +317,8 @@ class Sequence:
 
     def restore(self) -> None:
         self.progress = torch.load(self.out / "progress.pt", weights_only=False)
-        self.cm.load(self.out / "model")
+        if self.progress["stage"]:  # killed inside stage 1: the start is rebuilt, there is no model/ yet
+            self.cm.load(self.out / "model" if (self.out / "model").exists() else self.out / ".model-old")
         for r, state in zip(self.regs, self.progress["regularizers"]):
             r.load_state_dict(state)
 
@@ -342,7 +376,7 @@ def alone_accuracies(cfg: ContinualConfig, seq: Sequence) -> list[float]:
     learning reference. Cached by everything it depends on, so methods compared on one start share it."""
     out = []
     for j, d in enumerate(seq.data):
-        key = json.dumps({"init": cfg.init, "arch": cfg.arch, "task": cfg.tasks[j], "seed": seq.seed,
+        key = json.dumps({"init": cfg.init, "arch": cfg.arch, "task": cfg.tasks[j], "seed": seq.seed, "lr": Cure().learning_rate(cfg),
                           **{f: getattr(cfg, f) for f in ("batch_size", "epochs", "max_steps", "max_train_examples",
                                                            "max_test_examples", "max_length", "warmup_fraction",
                                                            "weight_decay", "clip_norm", "dropout", "precision", "split_seed")}},
@@ -355,7 +389,8 @@ def alone_accuracies(cfg: ContinualConfig, seq: Sequence) -> list[float]:
             accuracy = seq.progress["rows"][1][0]  # naive's first stage is exactly this run
         else:
             single = dataclasses.replace(cfg, tasks=[cfg.tasks[j]], method="naive", general_corpus="", reference=False, lr=0.0)
-            alone = Sequence(single, Cure(), [d.task], seq.out / "alone" / f"task-{j + 1}", seq.seed, seq.show)
+            alone = Sequence(single, Cure(), [d.task], seq.out / "alone" / f"task-{j + 1}", seq.seed, seq.show,
+                             tokenizer_dir=seq.preset_tokenizer_dir)
             alone.data = [d]
             alone.stage(0, False, None)
             accuracy = _task_accuracy(alone.cm, 0, d, alone.pad, alone.precision)
@@ -382,6 +417,10 @@ def run_continual(cfg: ContinualConfig, out: Path, show_progress: bool = True, r
         if saved.tasks != cfg.tasks or saved.method != cfg.method or saved.init != cfg.init:
             raise UserError(f"--resume: {out} was started with tasks {','.join(saved.tasks)}, method {saved.method} and "
                             f"init {saved.init}; resume with those, or start a new sequence with another --out")
+        changed = [f.name for f in dataclasses.fields(cfg) if f.name != "seeds" and getattr(cfg, f.name) != getattr(saved, f.name)]
+        if changed:
+            raise UserError(f"--resume: {', '.join(changed)} differ from the run in {out}; a resumed sequence keeps its "
+                            "settings (drop the changed --set / flags)")
         if (out / "summary.json").exists():
             raise UserError(f"{out} holds a finished continual run (summary.json); nothing to resume; use another --out")
     elif any((out / n / f).exists() for n in names for f in ("progress.pt", "summary.json")):

@@ -21,7 +21,6 @@ from typing import Callable
 
 import torch
 
-FISHER_ESTIMATORS = ("exact", "sampled", "empirical", "batch")
 EXACT_MAX_LABELS = 16  # above this many labels, `auto` takes the sampled estimator (a backward per label gets slow)
 
 
@@ -71,7 +70,8 @@ def fisher_diagonal(model, params: dict[str, torch.Tensor], task: FinishedTask, 
                 accumulate(logp[0, y], float(probs[y]), y < logp.shape[1] - 1)
         else:
             if estimator == "sampled":
-                labels = torch.multinomial(logp.detach().float().exp(), 1, generator=generator)[:, 0]
+                probs = logp.detach().float().exp().cpu()  # the generator lives on the CPU
+                labels = torch.multinomial(probs, 1, generator=generator)[:, 0].to(logp.device)
             else:  # empirical
                 labels = gold
             accumulate(logp.gather(1, labels[:, None]).sum(), 1.0, False)

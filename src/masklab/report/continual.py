@@ -166,7 +166,7 @@ def is_continual_run(path: Path) -> bool:
     return summary.exists() and "accuracy_matrix" in json.loads(summary.read_text(encoding="utf-8"))
 
 
-COMPARE_COLUMNS = ("run", "method", "seeds", "average acc", "mean forgetting", "BWT", "FWT", "learning R[j][j]",
+COMPARE_COLUMNS = ("run", "method (strength)", "seeds", "average acc", "mean forgetting", "BWT", "FWT", "learning R[j][j]",
                    "learning gap", "probe-recovered (task 1)", "ΔMLM", "s / stage", "trainable params")
 
 

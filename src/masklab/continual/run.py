@@ -19,6 +19,7 @@ import hashlib
 import json
 import math
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -245,7 +246,7 @@ class Sequence:
                      if not n.endswith("decoder.weight") and not n.startswith(mix.base_model_prefix + ".")}
             mix.load_state_dict(state, strict=False)  # starts from the start's head; trained beside the task
             term, extra = mlm_term(mix, self.tokenizer, self._tokenizer_dir(), "", self.general.train_texts, 0.15,
-                               cfg.mlm_weight, bs, min(cfg.max_length, 64), stage_dir, self.seed, False)
+                                   cfg.mlm_weight, bs, min(cfg.max_length, 64), stage_dir, self.seed, False)
             terms.append(term)
         return terms, heads, extra
 
@@ -303,8 +304,6 @@ class Sequence:
 
     def save(self, k: int) -> None:
         """After stage k (1-based): the model and everything measured, atomically; the stage's checkpoint goes."""
-        import shutil
-
         self.cm.save_pretrained(self.out / ".model-new")
         if (self.out / "model").exists():  # set aside, not deleted, until the new one is in place
             os.replace(self.out / "model", self.out / ".model-old")

@@ -33,7 +33,7 @@ DEFINITIONS = [
 def _pm(value, std, digits: int = 3) -> str:
     if value is None:
         return "–"
-    return f"{value:.{digits}f} ± {std:.{digits}f}" if std else f"{value:.{digits}f}"
+    return f"{value:.{digits}f} ± {std:.{digits}f}" if std is not None else f"{value:.{digits}f}"
 
 
 def _field(summary: dict, key: str, i: int | None = None, j: int | None = None, digits: int = 3) -> str:

@@ -153,7 +153,9 @@ def test_recadam_pull_per_step_does_not_depend_on_the_learning_rate():
 # ---- whole sequences ------------------------------------------------------------------------------------------
 
 def test_sequence_writes_the_interface(two_tasks, tiny_checkpoint, tmp_path):
-    naive = run_continual(settings(two_tasks, tiny_checkpoint), tmp_path / "naive", show_progress=False)
+    from transformers import pipeline
+
+    naive = run_continual(settings(two_tasks, tiny_checkpoint, save_models=True), tmp_path / "naive", show_progress=False)
     for key in ("tasks", "accuracy_matrix", "average_accuracy", "forgetting", "bwt", "probe_recovered_accuracy", "mlm_loss",
                 "delta_mlm", "method", "seconds_per_stage"):
         assert key in naive, key
@@ -162,6 +164,9 @@ def test_sequence_writes_the_interface(two_tasks, tiny_checkpoint, tmp_path):
     assert naive["forgetting"][0] == pytest.approx(naive["accuracy_matrix"][1][0] - naive["accuracy_matrix"][2][0])
     assert (tmp_path / "naive" / "report.html").read_text().startswith("<!doctype html>")
     assert "Accuracy matrix" in (tmp_path / "naive" / "report.md").read_text()
+    seed = json.loads((tmp_path / "naive" / "seed-0" / "summary.json").read_text())
+    classify = pipeline("text-classification", model=seed["models"][1])  # task B's head over the final encoder
+    assert classify(" ".join(WORDS[20:25]))[0]["label"] in ("left", "right")
 
 
 def test_ewc_with_huge_lambda_keeps_the_weights_task_a_needs(two_tasks, tiny_checkpoint, tmp_path):

@@ -74,6 +74,7 @@ class ContinualConfig:
     mlm_head_steps: int = 300  # a start without an MLM head gets one fitted on its frozen encoder for this many steps
     probe_examples: int = 1000  # training examples a linear probe is fitted on (stage 0, future tasks, probe recovery)
     reference: bool = True  # also fine-tune each task alone from the start: the learning gap (cached, shared by methods)
+    save_models: bool = False  # each task's final model as a transformers checkpoint in seed-N/models/TASK_NUMBER (LoRA / IA3 merged); off by default: a full copy per task and seed
 
     def __post_init__(self):
         check(isinstance(self.tasks, list) and all(isinstance(t, str) and t for t in self.tasks),

@@ -341,6 +341,21 @@ def run_seed(cfg: ContinualConfig, cure: Cure, tasks: list[Task], out: Path, see
     return seed_summary(seq)
 
 
+def export_models(seq: Sequence) -> list[str]:
+    """Each task's final model (its head over the encoder, adapters merged) as a save_pretrained checkpoint
+    that `pipeline("text-classification")` loads; prompt / prefix tuning cannot be merged and is skipped."""
+    written = []
+    for j in range(len(seq.data)):
+        model = seq.cm.plain_model(j)
+        if model is None:
+            continue
+        path = seq.out / "models" / f"task-{j + 1}"
+        model.save_pretrained(path, safe_serialization=True)
+        seq.tokenizer.save_pretrained(path)
+        written.append(str(path))
+    return written
+
+
 def seed_summary(seq: Sequence) -> dict:
     cfg, p = seq.cfg, seq.progress
     recovered = [_probe(seq.cm, j, d, cfg, seq.pad, seq.precision) for j, d in enumerate(seq.data)]
@@ -364,6 +379,7 @@ def seed_summary(seq: Sequence) -> dict:
         "fisher_estimators": next((r.estimators for r in seq.regs if hasattr(r, "estimators")), None),
         "alone_accuracy": alone, "learning_gap": [a - b for a, b in zip(alone, metrics["learning_accuracy"])] if alone else None,
         "wall_seconds": time.perf_counter() - seq.started,
+        "models": export_models(seq) if cfg.save_models else None,
     }
     summary["mean_learning_gap"] = sum(summary["learning_gap"]) / len(alone) if alone else None
     (seq.out / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")

@@ -25,10 +25,9 @@ PEFT_MARKERS = ("lora_", "ia3_", "prompt_encoder")  # parameter names peft gives
 
 
 class ContinualModel(nn.Module):
-    def __init__(self, task_models: list, names: list[str]):
+    def __init__(self, task_models: list):
         super().__init__()
         self.tasks = nn.ModuleList(task_models)  # task i's model; all share one encoder module
-        self.names = names
         self.prefix = task_models[0].base_model_prefix
         self.encoder = task_models[0].base_model  # the raw transformers encoder (adapters injected in place)
         self.peft = None  # the PeftModel managing the adapters, when the method has one
@@ -150,4 +149,4 @@ def build_model(init: str, arch: str, tasks: list[Task], dropout: float, seed: i
         model = _head_class(task.kind).from_config(config, attn_implementation="sdpa")
         setattr(model, model.base_model_prefix, first.base_model)
         models.append(model)
-    return ContinualModel(models, [t.name for t in tasks]), tokenizer, source
+    return ContinualModel(models), tokenizer, source

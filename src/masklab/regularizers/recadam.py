@@ -18,23 +18,22 @@ import math
 import torch
 
 from masklab.registry import register
+from masklab.regularizers.l2sp import L2SP
 
 REFERENCE_LR = 2e-5  # the learning rate RecAdam's coefficient was tuned at (BERT-base fine-tuning)
 
 
-class RecAdam:
+class RecAdam(L2SP):
+    """L2-SP's anchor (the weights the task started from, re-anchored after each task), applied as an
+    annealed pull on the weights instead of a penalty in the loss."""
+
     def __init__(self, strength: float, exclude=(), lr: float = REFERENCE_LR, k: float = 0.1, t0: float = 0.25):
+        super().__init__(strength, exclude)
         self.gamma = strength * REFERENCE_LR / lr  # the same pull per step at any learning rate
-        self.exclude = set(exclude)
         self.k, self.t0 = k, t0
-        self.start: dict[str, torch.Tensor] = {}
 
     def annealing(self, step: int, total_steps: int) -> float:
         return 1.0 / (1.0 + math.exp(-self.k * (step - self.t0 * total_steps)))
-
-    def setup(self, model):
-        self.start = {n: p.detach().clone() for n, p in model.named_parameters() if n not in self.exclude}
-        return model
 
     def penalty(self, model) -> torch.Tensor:
         return torch.zeros(())  # nothing in the loss: the pull acts on the weights directly (after_step)
@@ -45,19 +44,9 @@ class RecAdam:
     @torch.no_grad()
     def after_step(self, model, lr: float, step: int, total_steps: int) -> None:
         pull = lr * (1.0 - self.annealing(step, total_steps)) * self.gamma
-        for n, p in model.named_parameters():
-            if p.requires_grad and n in self.start:
+        for n, p in self._anchored(model):
+            if p.requires_grad:
                 p.sub_(pull * (p - self.start[n].to(p.dtype)))
-
-    def end_task(self, model, task=None) -> None:
-        """The next task recalls where this one ended."""
-        self.setup(model)
-
-    def state_dict(self) -> dict:
-        return {"start": self.start}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.start = state["start"]
 
 
 @register("regularizer", "recadam")

@@ -82,18 +82,14 @@ def compare_runs(paths: list[str | Path], out: Path) -> str:
     if not paths:
         raise UserError("compare needs at least one run directory written by masklab finetune or masklab pretrain")
     paths = [Path(p) for p in paths]
-    continual = [is_continual_run(p) for p in paths]
-    if any(continual):
-        if not all(continual):
-            odd = paths[continual.index(False)]
-            raise UserError(f"{odd} is not a continual run while others are; compare continual runs with each other")
-        return compare_continual(paths, run_names(paths), out)
-    pretraining = [is_pretraining_run(p) for p in paths]
-    if any(pretraining):
-        if not all(pretraining):
-            odd = paths[pretraining.index(False)]
-            raise UserError(f"{odd} is not a pretraining run while others are; compare pretraining runs and fine-tuning runs separately")
-        return compare_pretraining(paths, run_names(paths), out)
+    for kind, test, compare, advice in (
+            ("continual", is_continual_run, compare_continual, "compare continual runs with each other"),
+            ("pretraining", is_pretraining_run, compare_pretraining, "compare pretraining runs and fine-tuning runs separately")):
+        flags = [test(p) for p in paths]
+        if any(flags):
+            if not all(flags):
+                raise UserError(f"{paths[flags.index(False)]} is not a {kind} run while others are; {advice}")
+            return compare(paths, run_names(paths), out)
     runs = [load_run(p, n) for p, n in zip(paths, run_names(paths))]
     out.mkdir(parents=True, exist_ok=True)
     images = [plot_curves(runs, out / "curves.png"), plot_layers(runs, out / "layers.png")]

@@ -139,6 +139,15 @@ STYLE = ("body{font-family:sans-serif;margin:2em;max-width:1100px}table{border-c
          "img{max-width:100%}dt{font-weight:bold}")
 
 
+def _write_pages(out: Path, stem: str, title: str, md: str, body: str) -> None:
+    """STEM.md, and STEM.html: `body` plus the definitions, self-contained."""
+    (out / f"{stem}.md").write_text(md, encoding="utf-8")
+    definitions = "".join(f"<dt>{html.escape(n)}</dt><dd>{html.escape(t)}</dd>" for n, t in DEFINITIONS)
+    (out / f"{stem}.html").write_text(
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{STYLE}</style></head>"
+        f"<body><h1>{html.escape(title)}</h1>{body}<h2>Definitions</h2><dl>{definitions}</dl></body></html>", encoding="utf-8")
+
+
 def write_report(out: Path, summary: dict, summaries: list[dict]) -> None:
     images = [plot_sequence(summary, out / "sequence.png")]
     drift = plot_layer_drift(summaries, out / "layer_drift.png")
@@ -151,12 +160,8 @@ def write_report(out: Path, summary: dict, summaries: list[dict]) -> None:
     md = (f"# {title}\n\n{intro}\n\n## Accuracy matrix\n\n{matrix}\n\n## Summary\n\n{table}\n\n## Definitions\n\n"
           + "\n".join(f"- **{name}**: {text}" for name, text in DEFINITIONS)
           + "\n\n" + "".join(f"![{p.stem}]({p.name})\n\n" for p in images))
-    (out / "report.md").write_text(md, encoding="utf-8")
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{STYLE}</style>"
-            f"</head><body><h1>{html.escape(title)}</h1><p>{html.escape(intro)}</p><h2>Accuracy matrix</h2>"
-            f"{_md_to_html_table(matrix)}<h2>Summary</h2>{_md_to_html_table(table)}{_embed(images)}<h2>Definitions</h2><dl>"
-            + "".join(f"<dt>{html.escape(n)}</dt><dd>{html.escape(t)}</dd>" for n, t in DEFINITIONS) + "</dl></body></html>")
-    (out / "report.html").write_text(page, encoding="utf-8")
+    _write_pages(out, "report", title, md, f"<p>{html.escape(intro)}</p><h2>Accuracy matrix</h2>{_md_to_html_table(matrix)}"
+                 f"<h2>Summary</h2>{_md_to_html_table(table)}{_embed(images)}")
 
 
 # ---- several sequences side by side ----------------------------------------------------------------------
@@ -212,10 +217,6 @@ def compare_continual(paths: list[Path], names: list[str], out: Path) -> str:
     image = plot_tradeoff(names, summaries, out / "tradeoff.png")
     md = (f"# Continual-learning runs compared\n\nTasks: {', '.join(summaries[0]['tasks'])}. Mean ± std over seeds.\n\n"
           f"{table}\n\n![learning vs forgetting](tradeoff.png)\n")
-    (out / "compare.md").write_text(md, encoding="utf-8")
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>masklab compare</title><style>{STYLE}</style></head>"
-            f"<body><h1>Continual-learning runs compared</h1><p>Tasks: {html.escape(', '.join(summaries[0]['tasks']))}</p>"
-            f"{_md_to_html_table(table)}{_embed([image])}<dl>"
-            + "".join(f"<dt>{html.escape(n)}</dt><dd>{html.escape(t)}</dd>" for n, t in DEFINITIONS) + "</dl></body></html>")
-    (out / "compare.html").write_text(page, encoding="utf-8")
+    _write_pages(out, "compare", "Continual-learning runs compared", md,
+                 f"<p>Tasks: {html.escape(', '.join(summaries[0]['tasks']))}</p>{_md_to_html_table(table)}{_embed([image])}")
     return table

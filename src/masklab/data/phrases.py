@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from masklab.config import EntitySettings, PmiSettings
-from masklab.data.shards import Shards, Sidecar, word_starts
+from masklab.data.shards import Shards, Sidecar, unpadded_backend, word_starts
 from masklab.errors import UserError
 
 CHUNK_TOKENS = 1 << 22  # tokens matched at once: bounds memory whatever the corpus size
@@ -124,7 +124,7 @@ def _gazetteer_vocab(path: str, tokenizer) -> dict[int, np.ndarray]:
     if not phrases:
         raise UserError(f"masking.entity.gazetteer {file} has no phrases; put one phrase per line")
     by_n: dict[int, list] = {}
-    for enc in tokenizer.backend_tokenizer.encode_batch(phrases, add_special_tokens=False):
+    for enc in unpadded_backend(tokenizer).encode_batch(phrases, add_special_tokens=False):
         ids = np.asarray(enc.ids, dtype=np.int64)
         if not len(ids):
             continue

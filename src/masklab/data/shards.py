@@ -84,10 +84,17 @@ def word_starts(word_ids: list) -> np.ndarray:
     return starts
 
 
-def _tokenize_split(corpus: PreparedCorpus, split: str, tokenizer, out: Path, dtype, counts: np.ndarray, progress) -> tuple[int, int]:
+def unpadded_backend(tokenizer) -> Tokenizer:
+    """A copy of the fast tokenizer's backend that neither pads nor truncates: a checkpoint's tokenizer.json
+    may do both to every encoding (sentence encoders: 128), which raw `encode_batch` calls would inherit."""
     backend = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
-    backend.no_padding()  # a checkpoint's tokenizer.json may pad or truncate every encoding (sentence encoders: 128)
+    backend.no_padding()
     backend.no_truncation()
+    return backend
+
+
+def _tokenize_split(corpus: PreparedCorpus, split: str, tokenizer, out: Path, dtype, counts: np.ndarray, progress) -> tuple[int, int]:
+    backend = unpadded_backend(tokenizer)
     sep = tokenizer.sep_token_id
     n_tokens = n_docs = 0
     docs = corpus.documents(split)

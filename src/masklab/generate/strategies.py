@@ -27,6 +27,7 @@ Register a new one with `@register("unmask", NAME)`.
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import torch
@@ -55,7 +56,7 @@ def even_remaining(n: torch.Tensor, done: int, steps: int) -> torch.Tensor:
     return n - torch.div(n * done + steps - 1, steps, rounding_mode="floor")
 
 
-class Strategy:
+class Strategy(ABC):
     remask = False
     default_steps = 16  # when the user gives none; one-at-a-time strategies use the slot count instead
     one_at_a_time = False
@@ -66,8 +67,9 @@ class Strategy:
     def check(self, steps: int, slots: int) -> None:
         pass
 
+    @abstractmethod
     def select(self, step: int, steps: int, s: State):
-        raise NotImplementedError
+        """(eligible, score, keep): which slots may stay masked after this step, how confident each is, how many stay."""
 
 
 @register("unmask", "mask-predict")

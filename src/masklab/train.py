@@ -168,12 +168,13 @@ def _extra_parameters(objectives: nn.Module, model) -> dict[str, torch.Tensor]:
 def train(model, tokenizer, terms: list[Term], optimizer: torch.optim.Optimizer, tc: TrainConfig, run_dir: Path,
           precision: str, regularizers=(), hooks: list[Hook] = (), resume: bool = False, halt_at_step: int | None = None,
           show_progress: bool = True, desc: str = "training", eval_at_start: bool = False,
-          eval_at_end: bool = False) -> TrainResult:
+          eval_at_end: bool = False, on_eval=None) -> TrainResult:
     """Train `model` on `terms` for tc's budgets; checkpoints (model + tokenizer + trainer state) go to run_dir.
 
     The learning rate of every param group is tc.lr x lr_factor(progress) x the group's `lr_scale`.
     `halt_at_step` stops early with a checkpoint, as if killed. Hooks evaluate at every tc.eval_every
-    steps, plus step 0 (`eval_at_start`) and the last step (`eval_at_end`) when asked.
+    steps, plus step 0 (`eval_at_start`) and the last step (`eval_at_end`) when asked; `on_eval(step,
+    metrics)` sees each evaluation (a study's pruner stops an unpromising trial from there by raising).
     """
     from accelerate import Accelerator
     from tqdm.auto import tqdm
@@ -238,6 +239,8 @@ def train(model, tokenizer, terms: list[Term], optimizer: torch.optim.Optimizer,
         if metrics:
             log.write({"step": step, "tokens": state["tokens"], "elapsed": state["elapsed"],
                        "compute_seconds": state["compute_seconds"], **{f"val_{k}": v for k, v in metrics.items()}})
+            if on_eval is not None:
+                on_eval(step, metrics)
 
     if checkpoint is None:
         start_fields = {k: v for h in hooks for k, v in h.at_start().items()}

@@ -6,6 +6,7 @@
     generate.py  generate
     finetune.py  finetune, compare
     continual.py continual
+    study.py     study
 
 Heavy imports (torch, transformers) happen inside the commands so `masklab --help` is instant.
 A `UserError` anywhere becomes one line on stderr and exit code 2.
@@ -17,13 +18,13 @@ import sys
 
 import typer
 
-from masklab.cli import continual, evaluate, finetune, generate, masking, pretrain
+from masklab.cli import continual, evaluate, finetune, generate, masking, pretrain, study
 from masklab.errors import UserError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Pretrain (masked, causal, seq2seq or hybrid), fine-tune, evaluate and generate with language "
                        "models on your own corpus, and compare runs; every run goes through one training loop.")
-for group in (pretrain, evaluate, generate, masking, finetune, continual):
+for group in (pretrain, evaluate, generate, masking, finetune, continual, study):
     group.register(app)
 
 

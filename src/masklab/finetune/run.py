@@ -161,7 +161,7 @@ def mlm_term(mlm, tokenizer, tokenizer_dir: Path, corpus: str, fallback_texts: l
 
 
 def train_seed(cfg: FinetuneConfig, encoded: Encoded, run_dir: Path, seed: int, show_progress: bool = True,
-               resume: bool = False, halt_at_step: int | None = None) -> dict | None:
+               resume: bool = False, halt_at_step: int | None = None, on_eval=None) -> dict | None:
     """Fine-tune one seed into `run_dir`; returns (and writes) its summary, or None when halted early."""
     from accelerate import PartialState
 
@@ -223,7 +223,7 @@ def train_seed(cfg: FinetuneConfig, encoded: Encoded, run_dir: Path, seed: int, 
     torch.manual_seed(seed)  # dropout
     result = train(model, tokenizer, terms, optimizer, tc, run_dir, precision, regularizers=regularizers, hooks=hooks,
                    resume=resume, halt_at_step=halt_at_step, show_progress=show_progress, desc=f"fine-tuning seed {seed}",
-                   eval_at_start=True, eval_at_end=True)
+                   eval_at_start=True, eval_at_end=True, on_eval=on_eval)
     if result.stopped_by == "halt":
         return None
 
@@ -281,7 +281,7 @@ def aggregate(summaries: list[dict], run_names: list[str]) -> dict:
 
 
 def run_finetune(cfg: FinetuneConfig, out: Path, show_progress: bool = True, resume: bool = False,
-                 halt_at_step: int | None = None) -> dict | None:
+                 halt_at_step: int | None = None, on_eval=None) -> dict | None:
     """Fine-tune `cfg.seeds` seeds into OUT/seed-N/, then write OUT/summary.json, config.yaml and plots.
 
     With `resume`, finished seeds are kept, an interrupted one continues from its checkpoint. Returns
@@ -313,7 +313,7 @@ def run_finetune(cfg: FinetuneConfig, out: Path, show_progress: bool = True, res
             summaries.append(json.loads((seed_dir / "summary.json").read_text(encoding="utf-8")))
             continue
         summary = train_seed(cfg, encoded, seed_dir, cfg.seed + s, show_progress,
-                             resume=resume and (seed_dir / "checkpoint").exists(), halt_at_step=halt_at_step)
+                             resume=resume and (seed_dir / "checkpoint").exists(), halt_at_step=halt_at_step, on_eval=on_eval)
         if summary is None:
             return None
         summaries.append(summary)

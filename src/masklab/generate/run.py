@@ -134,7 +134,9 @@ def _trajectory_texts(result, b: int, row, tokenizer) -> list[str]:
 
 
 def generate(checkpoint, cfg: GenerateConfig, texts: list[str] = (), prompts: list[str] = (), record: bool = False,
-             evaluate: bool = False, judge: str | None = None, show_progress: bool = True) -> dict:
+             evaluate: bool = False, judge: str | None = None, show_progress: bool = True, save: bool = True) -> dict:
+    """The samples and their speed; with `evaluate` the quality figures, merged into the run's evaluation.json
+    unless `save` is off (a study's trials sample one checkpoint concurrently and keep their own)."""
     from masklab.generate.quality import quality
 
     model, tokenizer = load_masked(checkpoint)
@@ -202,7 +204,8 @@ def generate(checkpoint, cfg: GenerateConfig, texts: list[str] = (), prompts: li
         if not judge:
             report["evaluation"]["judge_perplexity_note"] = ("no --judge given: pass a causal LM (e.g. a larger masklab clm "
                                                              "run on the same corpus) for judge perplexity")
-        save_generation(checkpoint, report)
+        if save:
+            save_generation(checkpoint, report)
     return report
 
 

@@ -63,7 +63,7 @@ def check_resumable(out: Path, cfg: RunConfig) -> None:
 
 def train_pretraining(model, tokenizer, train_blocks: PackedBlocks, val_blocks: PackedBlocks, cfg: RunConfig, out: Path,
                       precision: str, resume: bool = False, halt_at_step: int | None = None, show_progress: bool = True,
-                      unigram_counts=None):
+                      unigram_counts=None, on_eval=None):
     """The one loop on `train.objective`'s terms (packed blocks masked / shifted / corrupted afresh per
     (seed, block, epoch)); returns (TrainResult, the objective's final figures as a function)."""
     lr = pretraining_lr(cfg.train.lr, model)
@@ -72,13 +72,15 @@ def train_pretraining(model, tokenizer, train_blocks: PackedBlocks, val_blocks: 
     saved_tokenizer = causal_tokenizer(tokenizer) if cfg.train.objective in CAUSAL else tokenizer
     tc = loop_config(cfg, lr)
     result = train(model, saved_tokenizer, parts.terms, make_optimizer(model, tc), tc, out, precision, hooks=parts.hooks,
-                   resume=resume, halt_at_step=halt_at_step, show_progress=show_progress, desc=f"pretraining ({cfg.train.objective})")
+                   resume=resume, halt_at_step=halt_at_step, show_progress=show_progress, desc=f"pretraining ({cfg.train.objective})",
+                   on_eval=on_eval)
     return result, parts.final
 
 
 def pretrain(cfg: RunConfig, out: Path, resume: bool = False, halt_at_step: int | None = None,
-             show_progress: bool = True) -> dict:
-    """Run a whole pretraining job into `out`; return the summary (also written to summary.json)."""
+             show_progress: bool = True, on_eval=None) -> dict:
+    """Run a whole pretraining job into `out`; return the summary (also written to summary.json).
+    `on_eval(step, metrics)` sees every validation evaluation (see train.train)."""
     from accelerate import PartialState
 
     wall_start = time.perf_counter()
@@ -110,7 +112,7 @@ def pretrain(cfg: RunConfig, out: Path, resume: bool = False, halt_at_step: int 
 
     result, final = train_pretraining(model, tokenizer, train_blocks, val_blocks, cfg, out, precision, resume=resume,
                                       halt_at_step=halt_at_step, show_progress=show_progress and state.is_main_process,
-                                      unigram_counts=data.shards.unigram_counts())
+                                      unigram_counts=data.shards.unigram_counts(), on_eval=on_eval)
     metrics = final()  # on the validation split: fixed masks / corruptions, the same for every model
     summary = {
         "objective": objective,

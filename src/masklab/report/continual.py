@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 from masklab.errors import UserError
+from masklab.report.pages import STYLE
 from masklab.report.plots import _pyplot
 
 DEFINITIONS = [
@@ -132,11 +133,6 @@ def _md_to_html_table(md: str) -> str:
     head = "".join(f"<th>{html.escape(c.strip())}</th>" for c in rows[0])
     body = "".join("<tr>" + "".join(f"<td>{html.escape(c.strip())}</td>" for c in r) + "</tr>" for r in rows[1:])
     return f"<table><tr>{head}</tr>{body}</table>"
-
-
-STYLE = ("body{font-family:sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse;margin:1em 0}"
-         "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child,th:first-child{text-align:left}"
-         "img{max-width:100%}dt{font-weight:bold}")
 
 
 def _write_pages(out: Path, stem: str, title: str, md: str, body: str) -> None:

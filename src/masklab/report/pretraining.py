@@ -19,6 +19,7 @@ from pathlib import Path
 import yaml
 
 from masklab.errors import UserError
+from masklab.report.pages import html_table, markdown_table
 from masklab.report.plots import _pyplot
 
 # (column, key in summary/evaluation, digits, higher is better?)
@@ -189,16 +190,6 @@ def generation_table(groups: list[Group]) -> tuple[list[str], list[list[str]]]:
                 cells.append(Group.cell_of(values, digits) if values else "-")
             rows.append([g.label, setting, *cells])
     return columns, rows
-
-
-def markdown_table(columns: list[str], rows: list[list[str]]) -> str:
-    return "\n".join(["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns), *["| " + " | ".join(r) + " |" for r in rows]])
-
-
-def html_table(columns: list[str], rows: list[list[str]]) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in r) + "</tr>" for r in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
 
 
 def compare_pretraining(paths: list[Path], names: list[str], out: Path) -> str:

@@ -1,0 +1,72 @@
+"""The `study` command: one command per question (a study file or builtin:NAME), run, joined or inspected."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+
+def study(
+    source: str = typer.Argument(..., help="A study YAML file, or builtin:NAME (q1-init, q2-forgetting, q3-transfer, "
+                                 "q4-masking-rate, q4-masking-strategy, q5-objectives, q6-generation, q7-recipe, q7-search)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Study directory (default studies/NAME): trials/, "
+                                       "journal.log, report.md, report.html, results.csv."),
+    scale: Optional[str] = typer.Option(None, "--scale", help="quick (fits 2 CPU cores; the default) or full (GPUs)."),
+    jobs: int = typer.Option(1, "--jobs", "-j", help="Worker processes on this machine; they split the cores (one GPU each)."),
+    storage: Optional[str] = typer.Option(None, "--storage", help="An optuna storage URL (postgresql://...) shared by "
+                                          "workers on many machines; default a journal file in the study directory."),
+    worker: bool = typer.Option(False, "--worker", help="Join the study as one worker: take trials until none is left."),
+    threads: int = typer.Option(0, "--threads", help="Torch threads for this worker (0 = all cores)."),
+    status: bool = typer.Option(False, "--status", help="Print the trial counts per state and the finding so far; run nothing."),
+    report_only: bool = typer.Option(False, "--report", help="Rewrite report.md / report.html / results.csv; run nothing."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+):
+    """Run a study: a base run, a grid (or an optuna search) crossed with seeds, the metric that answers
+    the question, and a report (mean ± sd, 95% CIs, paired comparisons, plots, the finding next to the
+    published one). Killed studies resume; finished trials are never re-run; failed ones are recorded."""
+    from masklab.report.study import write_study_report
+    from masklab.study import queue
+    from masklab.study.spec import load_spec
+    from masklab.study.worker import run_study, work
+
+    spec = load_spec(source, scale)
+    directory = out or Path("studies") / spec.name
+    if status or report_only:
+        store = queue.open_storage(storage, directory)
+        if not storage and not (directory / "journal.log").exists():
+            typer.echo(f"{directory} holds no study yet; start it with: masklab study {source}")
+            raise typer.Exit(0)
+        handle, _ = queue.open_study(spec, store)
+        headline = write_study_report(spec, directory, handle)
+        counts = headline["counts"]
+        typer.echo(f"study {spec.name} ({directory}): " + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no trials"))
+        typer.echo(" ".join(headline["finding"]))
+        if headline["verdict"]:
+            typer.echo(headline["verdict"])
+        return
+    if worker:
+        n = work(spec, directory, storage, show_progress=not quiet, threads=threads)
+        typer.echo(f"worker finished {n} trial(s) of study {spec.name}")
+        return
+
+    def progress(counts: dict) -> None:
+        if not quiet:
+            typer.echo("  " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())), err=True)
+
+    run_study(spec, source, directory, jobs=jobs, storage_url=storage, show_progress=not quiet, on_progress=progress)
+    headline = write_study_report(spec, directory, queue.open_study(spec, queue.open_storage(storage, directory))[0])
+    columns, table = headline["table"]
+    if table:
+        from masklab.report.pages import markdown_table
+
+        typer.echo(markdown_table(columns, table))
+    typer.echo(" ".join(headline["finding"]))
+    if headline["verdict"]:
+        typer.echo(headline["verdict"])
+    typer.echo(f"wrote {directory}/report.md, report.html and results.csv")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("study")(study)

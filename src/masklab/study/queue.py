@@ -1,0 +1,241 @@
+"""optuna is the queue for every study: grids are enqueued trials, searches are sampled ones.
+
+- Storage: a journal file in the study directory by default (no server); any optuna storage URL
+  (postgresql://, mysql://, sqlite:///) lets workers on many machines join one study.
+- Exactly once: the process whose `create_study` succeeds enqueues the grid (creation is atomic in
+  every storage); trials are popped WAITING -> RUNNING by a state change that only one process wins.
+- Liveness: optuna's journal storage has no heartbeat, so workers write one into each running trial's
+  system attributes (with host and pid); a running trial whose worker is gone (pid dead on this host,
+  or no heartbeat for GRACE seconds) is failed and enqueued again with the same point and seed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+
+from masklab.errors import UserError
+from masklab.study.spec import StudySpec, canonical
+
+HEARTBEAT_SECONDS = 15.0
+GRACE_SECONDS = 120.0  # a heartbeat this old means the worker died (another host, or a frozen machine)
+
+
+def optuna():
+    import optuna as module
+
+    module.logging.set_verbosity(module.logging.WARNING)
+    return module
+
+
+def open_storage(url: str | None, study_dir: Path):
+    """The journal file STUDY/journal.log, or the storage at `url` (checked by connecting)."""
+    op = optuna()
+    if not url:
+        study_dir.mkdir(parents=True, exist_ok=True)
+        from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
+
+        path = str(study_dir / "journal.log")
+        return op.storages.JournalStorage(JournalFileBackend(path, lock_obj=JournalFileOpenLock(path)))
+    if url.endswith(".log") and "://" not in url:
+        from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
+
+        return op.storages.JournalStorage(JournalFileBackend(url, lock_obj=JournalFileOpenLock(url)))
+    try:
+        return op.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
+    except Exception as exc:  # sqlalchemy's connection and driver errors, and malformed URLs
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"cannot reach the study storage {url!r} ({first[:200]}); check the URL, that the server runs "
+                        "and that its driver is installed (psycopg2 for postgresql://), or leave --storage out for a "
+                        "journal file in the study directory") from None
+
+
+def _sampler(spec: StudySpec):
+    op = optuna()
+    samplers = {"tpe": lambda: op.samplers.TPESampler(seed=0, n_startup_trials=min(10, max(2, spec.trials // 3))),
+                "random": lambda: op.samplers.RandomSampler(seed=0),
+                "cmaes": lambda: op.samplers.CmaEsSampler(seed=0)}
+    return samplers[spec.sampler]()
+
+
+def _pruner(spec: StudySpec):
+    op = optuna()
+    pruners = {"none": op.pruners.NopPruner, "median": lambda: op.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1),
+               "hyperband": op.pruners.HyperbandPruner}
+    return pruners[spec.pruner]()
+
+
+def open_study(spec: StudySpec, storage, wait_seconds: float = 30.0):
+    """(study, created): create it, or join the one of this name, refusing one with another definition."""
+    op = optuna()
+    direction = spec.goal
+    try:
+        study = op.create_study(study_name=spec.name, storage=storage, sampler=_sampler(spec), pruner=_pruner(spec),
+                                direction=direction, load_if_exists=False)
+        study.set_user_attr("definition_hash", spec.definition_hash())
+        study.set_user_attr("definition", json.loads(canonical(spec.definition())))
+        return study, True
+    except op.exceptions.DuplicatedStudyError:
+        pass
+    study = op.load_study(study_name=spec.name, storage=storage, sampler=_sampler(spec), pruner=_pruner(spec))
+    deadline = time.time() + wait_seconds
+    while "definition_hash" not in study.user_attrs and time.time() < deadline:  # its creator is writing it now
+        time.sleep(0.2)
+    theirs = study.user_attrs.get("definition_hash")
+    if theirs != spec.definition_hash():
+        changed = _changed_fields(study.user_attrs.get("definition", {}), spec.definition())
+        raise UserError(f"the storage already holds a study named {spec.name!r} with a different definition "
+                        f"({', '.join(changed) or 'unknown fields'} differ); give this one another name: or --out, "
+                        "or put the old definition back")
+    return study, False
+
+
+def _changed_fields(theirs: dict, ours: dict) -> list[str]:
+    ours = json.loads(canonical(ours))
+    return sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
+
+
+def encode(value):
+    """optuna parameters are scalars: lists and mappings travel as JSON text."""
+    return value if isinstance(value, (int, float, str, bool)) or value is None else json.dumps(value)
+
+
+def enqueue(study, point: dict, seed: int, phase: str, **attrs) -> None:
+    study.enqueue_trial({k: encode(v) for k, v in point.items()},
+                        user_attrs={"seed": seed, "phase": phase, "point": canonical(point), **attrs})
+
+
+def enqueue_grid(study, spec: StudySpec, created: bool, wait_seconds: float = 60.0) -> None:
+    """The grid's (point, seed) trials, seeds outermost so every point has one seed early. Only the
+    creator enqueues; joiners wait for its `queued` mark (a creator that died mid-way is finished by a
+    joiner, skipping the points already there)."""
+    if spec.is_search or "queued" in study.user_attrs:
+        return
+    if not created:
+        deadline = time.time() + wait_seconds
+        while "queued" not in study.user_attrs and time.time() < deadline:
+            time.sleep(0.5)
+        if "queued" in study.user_attrs:
+            return
+    present = {(t.user_attrs.get("point"), t.user_attrs.get("seed")) for t in study.get_trials(deepcopy=False)}
+    n = 0
+    for seed in spec.seeds:
+        for point in spec.grid_points():
+            if (canonical(point), seed) not in present:
+                enqueue(study, point, seed, "grid")
+                n += 1
+    study.set_user_attr("queued", n + len(present))
+
+
+def pop_waiting(study, storage):
+    """A WAITING trial turned RUNNING by this process (None when none is left)."""
+    op = optuna()
+    for frozen in storage.get_all_trials(study._study_id, deepcopy=False, states=(op.trial.TrialState.WAITING,)):
+        try:
+            if storage.set_trial_state_values(frozen._trial_id, state=op.trial.TrialState.RUNNING):
+                return op.trial.Trial(study, frozen._trial_id)
+        except op.exceptions.UpdateFinishedTrialError:
+            continue
+    return None
+
+
+def claim(storage, trial_id: int) -> None:
+    storage.set_trial_system_attr(trial_id, "masklab_host", socket.gethostname())
+    storage.set_trial_system_attr(trial_id, "masklab_pid", os.getpid())
+    storage.set_trial_system_attr(trial_id, "masklab_heartbeat", time.time())
+
+
+class Heartbeat:
+    """Writes the running trial's heartbeat every HEARTBEAT_SECONDS from a daemon thread."""
+
+    def __init__(self, storage, trial_id: int, interval: float = HEARTBEAT_SECONDS):
+        self.storage, self.trial_id, self.interval = storage, trial_id, interval
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._beat, daemon=True)
+
+    def _beat(self) -> None:
+        while not self.stop.wait(self.interval):
+            try:
+                self.storage.set_trial_system_attr(self.trial_id, "masklab_heartbeat", time.time())
+            except Exception:  # a storage hiccup must not kill the trial; the next beat tries again
+                pass
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(timeout=5)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def is_stale(frozen, now: float, grace: float = GRACE_SECONDS) -> bool:
+    attrs = frozen.system_attrs
+    if "masklab_pid" not in attrs:
+        return False  # popped a moment ago; its claim is being written
+    if attrs.get("masklab_host") == socket.gethostname() and attrs["masklab_pid"] != os.getpid():
+        return not _alive(int(attrs["masklab_pid"]))
+    return now - float(attrs.get("masklab_heartbeat", now)) > grace
+
+
+def requeue(study, storage, frozen, reason: str) -> bool:
+    """Fail a trial whose worker is gone and enqueue it again (same point, seed and phase); its
+    directory keeps the checkpoint, so the retry resumes. False when another process got there first."""
+    op = optuna()
+    try:
+        if not storage.set_trial_state_values(frozen._trial_id, state=op.trial.TrialState.FAIL):
+            return False
+    except op.exceptions.UpdateFinishedTrialError:
+        return False
+    storage.set_trial_user_attr(frozen._trial_id, "error", reason)
+    attrs = frozen.user_attrs
+    point = json.loads(attrs["point"]) if "point" in attrs else decode_params(frozen.params, frozen.distributions)
+    enqueue(study, point, attrs.get("seed", 0), attrs.get("phase", "search"), retry_of=frozen.number)
+    return True
+
+
+def reclaim_stale(study, storage) -> int:
+    op = optuna()
+    now, n = time.time(), 0
+    for frozen in storage.get_all_trials(study._study_id, deepcopy=False, states=(op.trial.TrialState.RUNNING,)):
+        if is_stale(frozen, now) and requeue(study, storage, frozen, "its worker stopped (killed or lost); enqueued again"):
+            n += 1
+    return n
+
+
+def decode_params(params: dict, distributions: dict | None = None) -> dict:
+    out = {}
+    for key, value in params.items():
+        if isinstance(value, str) and value[:1] in "[{":
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                pass
+        out[key] = value
+    return out
+
+
+def counts(study) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for t in study.get_trials(deepcopy=False):
+        out[t.state.name.lower()] = out.get(t.state.name.lower(), 0) + 1
+    return out
+
+
+def sampled(study) -> int:
+    """Configurations the search has drawn (enqueued copies: seeds, confirmations and retries don't count)."""
+    return sum(1 for t in study.get_trials(deepcopy=False) if "fixed_params" not in t.system_attrs)

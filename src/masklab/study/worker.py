@@ -1,0 +1,287 @@
+"""Workers: processes that take trials from the study's queue until it is empty.
+
+`run_study` makes the needs, warms the shared caches, then runs `jobs` workers: itself when jobs is 1,
+else that many `masklab study --worker` processes that split the cores (each sets its thread count, so
+two workers on two cores don't oversubscribe; with GPUs each gets one). Each finished trial rewrites the
+report; the launcher writes the final one. `--worker --storage URL` on another machine joins the study.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from masklab.errors import UserError
+from masklab.study import queue
+from masklab.study.spec import StudySpec, canonical
+from masklab.study.trials import build_plan, ensure_needs, error_line, flatten, lookup, run_trial, write_record
+
+
+class MetricMissing(UserError):
+    pass
+
+
+def _point_of(trial, spec: StudySpec) -> tuple[dict, int, str]:
+    """(point, seed, phase) of a popped or freshly sampled trial; a sampled one draws its point now."""
+    import json
+
+    attrs = trial.user_attrs
+    if "point" in attrs:
+        point = json.loads(attrs["point"])
+        choices = grid_choices(spec)
+        for key in point:  # register the fixed values as optuna parameters (dashboard, importances)
+            if spec.is_search and key in spec.search:
+                _suggest(trial, key, spec.search[key])
+            else:
+                trial.suggest_categorical(key, choices[key])
+        return point, attrs["seed"], attrs["phase"]
+    point = queue.decode_params({key: _suggest(trial, key, param) for key, param in spec.search.items()})
+    trial.set_user_attr("point", canonical(point))
+    trial.set_user_attr("seed", spec.seeds[0])
+    trial.set_user_attr("phase", "search")
+    for seed in spec.seeds[1:]:  # the seeds axis is crossed with every point, never searched
+        queue.enqueue(trial.study, point, seed, "search")
+    return point, spec.seeds[0], "search"
+
+
+def grid_choices(spec: StudySpec) -> dict[str, list]:
+    """Every value each grid key takes: one categorical distribution per key for the whole study (optuna
+    refuses a parameter whose choices change between trials)."""
+    out: dict[str, list] = {}
+    for point in spec.grid_points():
+        for key, value in point.items():
+            encoded = queue.encode(value)
+            if encoded not in out.setdefault(key, []):
+                out[key].append(encoded)
+    return out
+
+
+def _suggest(trial, key: str, param):
+    if param.type == "categorical":
+        return trial.suggest_categorical(key, [queue.encode(c) for c in param.choices])
+    if param.type == "int":
+        return trial.suggest_int(key, int(param.low), int(param.high), step=int(param.step or 1), log=param.log)
+    return trial.suggest_float(key, float(param.low), float(param.high), log=param.log,
+                               step=None if param.log or param.step is None else float(param.step))
+
+
+def _prune_key(metric: str) -> str:
+    """The validation log's name for a summary metric (test_accuracy -> accuracy, evaluation.x -> x)."""
+    last = metric.split(".")[-1]
+    return last.removeprefix("test_").removeprefix("val_")
+
+
+def _next_trial(study, storage, spec: StudySpec):
+    trial = queue.pop_waiting(study, storage)
+    if trial is not None or not spec.is_search:
+        return trial
+    if queue.sampled(study) < spec.trials:
+        return study.ask()
+    if spec.confirm_top and _enqueue_confirm(study, spec):
+        return queue.pop_waiting(study, storage)
+    return None
+
+
+def _enqueue_confirm(study, spec: StudySpec) -> bool:
+    """After the search: the best `confirm_top` configurations again with the confirm seeds (once; the
+    process that creates the marker study does it, when no search trial is still running)."""
+    import json
+
+    op = queue.optuna()
+    trials = study.get_trials(deepcopy=False)
+    if any(t.state == op.trial.TrialState.RUNNING for t in trials) or "confirmed" in study.user_attrs:
+        return False
+    try:
+        op.create_study(study_name=f"{spec.name}::confirm", storage=study._storage, load_if_exists=False)
+    except op.exceptions.DuplicatedStudyError:
+        return False
+    by_point: dict[str, list[float]] = {}
+    done: dict[str, set[int]] = {}
+    for t in trials:
+        if t.state == op.trial.TrialState.COMPLETE and "point" in t.user_attrs:
+            by_point.setdefault(t.user_attrs["point"], []).append(t.value)
+            done.setdefault(t.user_attrs["point"], set()).add(t.user_attrs["seed"])
+    sign = -1 if spec.goal == "maximize" else 1
+    best = sorted(by_point, key=lambda p: sign * sum(by_point[p]) / len(by_point[p]))[:spec.confirm_top]
+    for point in best:
+        for seed in spec.confirm_seeds:
+            if seed not in done[point]:
+                queue.enqueue(study, json.loads(point), seed, "confirm")
+    study.set_user_attr("confirmed", best)
+    return True
+
+
+def _set_threads(threads: int) -> None:
+    if threads > 0:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def work(spec: StudySpec, study_dir: Path, storage_url: str | None = None, show_progress: bool = False,
+         threads: int = 0, max_trials: int | None = None, report: bool = True) -> int:
+    """Take trials until none is left (or `max_trials` ran); returns how many this worker finished."""
+    from masklab.report.study import write_study_report
+
+    _set_threads(threads)
+    op = queue.optuna()
+    storage = queue.open_storage(storage_url, study_dir)
+    study, created = queue.open_study(spec, storage)
+    queue.enqueue_grid(study, spec, created)
+    ensure_needs(spec, study_dir, show_progress)
+    finished = 0
+    while max_trials is None or finished < max_trials:
+        queue.reclaim_stale(study, storage)
+        trial = _next_trial(study, storage, spec)
+        if trial is None:
+            break
+        queue.claim(storage, trial._trial_id)
+        point, seed, phase = _point_of(trial, spec)
+        plan = build_plan(spec, point, seed, study_dir)
+        trial.set_user_attr("key", plan.key)
+        prune_key = _prune_key(spec.metric)
+
+        def on_eval(step: int, metrics: dict) -> None:
+            if spec.pruner != "none" and isinstance(metrics.get(prune_key), (int, float)):
+                trial.report(float(metrics[prune_key]), step)
+                if trial.should_prune():
+                    raise op.TrialPruned(f"pruned at step {step}")
+
+        started = time.perf_counter()
+        try:
+            with queue.Heartbeat(storage, trial._trial_id):
+                summary = run_trial(spec, plan, study_dir, on_eval if queue_prunable(spec) else None, show_progress)
+        except KeyboardInterrupt:
+            queue.requeue(study, storage, storage.get_trial(trial._trial_id), "interrupted; enqueued again")
+            raise
+        except op.TrialPruned as exc:
+            trial.set_user_attr("error", str(exc))
+            write_record(plan.directory(study_dir), {"key": plan.key, "point": point, "seed": seed, "status": "pruned"})
+            study.tell(trial, state=op.trial.TrialState.PRUNED)
+        except Exception as exc:  # a failed trial is recorded with its error and the study goes on
+            trial.set_user_attr("error", error_line(exc))
+            write_record(plan.directory(study_dir), {"key": plan.key, "point": point, "seed": seed, "status": "failed",
+                                                     "error": error_line(exc)})
+            study.tell(trial, state=op.trial.TrialState.FAIL)
+        else:
+            value = lookup(summary, spec.metric)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+                flat = sorted(k for k, v in flatten(summary).items() if isinstance(v, (int, float)))
+                queue.requeue(study, storage, storage.get_trial(trial._trial_id),
+                              f"metric {spec.metric} missing; kept and enqueued again")
+                raise MetricMissing(f"study {spec.name}: trials produce no metric {spec.metric!r} (the finished trial is "
+                                    f"kept in {plan.directory(study_dir)}); numeric keys of its summary: "
+                                    f"{', '.join(flat[:40])}")
+            trial.set_user_attr("results", {k: v for k, v in flatten(summary).items() if isinstance(v, (int, float))})
+            trial.set_user_attr("seconds", time.perf_counter() - started)
+            study.tell(trial, float(value))
+        finished += 1
+        if report:
+            write_study_report(spec, study_dir, study)
+    return finished
+
+
+def queue_prunable(spec: StudySpec) -> bool:
+    from masklab.study.kinds import kind
+
+    return spec.pruner != "none" and kind(spec.run).prunable
+
+
+def warm_caches(spec: StudySpec, study_dir: Path, show_progress: bool) -> None:
+    """Corpus preparation, tokenizer training and tokenisation once per distinct data setting, before
+    workers start (content-cached: trials then find them ready instead of making them side by side)."""
+    if spec.run != "pretrain":
+        return
+    from masklab.data.pipeline import prepare_data
+
+    seen = set()
+    points = spec.grid_points() if not spec.is_search else [{}]
+    for point in points:
+        cfg = build_plan(spec, point, spec.seeds[0], study_dir).config
+        if cfg.model.init or cfg.tokenizer.path:
+            continue
+        tag = canonical([cfg.data.__dict__, cfg.tokenizer.__dict__, cfg.train.objective])
+        if tag not in seen:
+            seen.add(tag)
+            prepare_data(cfg.data, cfg.tokenizer, show_progress=show_progress, objective=cfg.train.objective)
+
+
+def _worker_command(source: str, scale: str, study_dir: Path, storage: str | None, threads: int) -> list[str]:
+    cmd = [sys.executable, "-m", "masklab.cli", "study", source, "--out", str(study_dir), "--worker", "--quiet",
+           "--threads", str(threads)]
+    if scale:
+        cmd += ["--scale", scale]
+    if storage:
+        cmd += ["--storage", storage]
+    return cmd
+
+
+def run_study(spec: StudySpec, source: str, study_dir: Path, jobs: int = 1, storage_url: str | None = None,
+              show_progress: bool = True, on_progress=None) -> None:
+    """The whole study: check every point, make needs, warm caches, run `jobs` workers, write the report."""
+    from masklab.report.study import write_study_report
+
+    if jobs < 1:
+        raise UserError(f"--jobs must be >= 1 (got {jobs})")
+    for seed in spec.seeds[:1]:
+        for point in (spec.grid_points() if not spec.is_search else [_search_corner(spec, "low"), _search_corner(spec, "high")]):
+            build_plan(spec, point, seed, study_dir)  # every bad key or value fails now, before anything runs
+    storage = queue.open_storage(storage_url, study_dir)
+    study, created = queue.open_study(spec, storage)
+    queue.enqueue_grid(study, spec, created)
+    ensure_needs(spec, study_dir, show_progress)
+    warm_caches(spec, study_dir, show_progress)
+    cores = os.cpu_count() or 1
+    if jobs == 1:
+        work(spec, study_dir, storage_url, show_progress=show_progress, threads=0)
+    else:
+        threads = max(1, cores // jobs)
+        gpus = _gpu_count()
+        procs = []
+        for i in range(jobs):
+            env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+            if gpus:
+                env["CUDA_VISIBLE_DEVICES"] = str(i % gpus)
+            procs.append(subprocess.Popen(_worker_command(source, spec.scale, study_dir, storage_url, threads), env=env))
+        try:
+            while any(p.poll() is None for p in procs):
+                if on_progress:
+                    on_progress(queue.counts(study))
+                time.sleep(2)
+        except KeyboardInterrupt:
+            for p in procs:
+                p.terminate()
+            for p in procs:
+                p.wait()
+            raise
+        bad = [p.returncode for p in procs if p.returncode not in (0, None)]
+        if 2 in bad:
+            raise UserError(f"study {spec.name}: a worker stopped on bad input (its message is above)")
+        if bad:
+            raise RuntimeError(f"study {spec.name}: {len(bad)} worker(s) exited with {bad}; rerun the same command to resume")
+    write_study_report(spec, study_dir, study)
+
+
+def _search_corner(spec: StudySpec, end: str) -> dict:
+    """The search space's low (or high) corner: enough to check every key and bound before searching."""
+    out = {}
+    for key, p in spec.search.items():
+        if p.type == "categorical":
+            out[key] = p.choices[0 if end == "low" else -1]
+        else:
+            value = p.low if end == "low" else p.high
+            out[key] = int(value) if p.type == "int" else float(value)
+    return out
+
+
+def _gpu_count() -> int:
+    try:
+        import torch
+
+        return torch.cuda.device_count()
+    except Exception:
+        return 0

@@ -81,7 +81,8 @@ def pseudo_perplexity(model, tokenizer, blocks: PackedBlocks, n_sequences: int, 
             nll -= float(logp[torch.arange(len(chunk)), ids[chunk]].sum())
             count += len(chunk)
     model.train(was_training)
-    return math.exp(nll / max(count, 1))
+    mean = nll / max(count, 1)
+    return math.exp(mean) if mean < 700 else math.inf  # a diverged model: infinite, not an OverflowError
 
 
 @torch.no_grad()

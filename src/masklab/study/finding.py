@@ -19,7 +19,7 @@ def label(point: dict, keys: list[str], names: bool = True) -> str:
 
 
 def _value(v) -> str:
-    return f"{v:g}" if isinstance(v, float) else str(v)
+    return f"{v:.3g}" if isinstance(v, float) else str(v)
 
 
 def fmt(x: float) -> str:
@@ -53,7 +53,8 @@ def finding(spec: StudySpec, groups: list[PointResult], keys: list[str]) -> list
         second = order[1]
         p = paired(best.values, second.values, spec.goal)
         if p is not None:
-            lines.append(f"The runner-up, {label(second.point, keys)}, is {fmt(abs(p.diff.mean))} behind ({gap_words(p)}).")
+            lines.append(f"The runner-up, {label(second.point, keys)}, has {fmt(second.spread().mean)}; paired on "
+                         f"{p.n} common seed{'s' if p.n != 1 else ''} the difference is {fmt(p.diff.mean)} ({gap_words(p)}).")
     if spec.baseline:
         base = [g for g in groups if all(g.point.get(k) == v for k, v in spec.baseline.items())]
         if base and base[0] is not best:

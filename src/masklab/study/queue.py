@@ -45,12 +45,14 @@ def open_storage(url: str | None, study_dir: Path):
         from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 
         return op.storages.JournalStorage(JournalFileBackend(url, lock_obj=JournalFileOpenLock(url)))
+    if url.startswith("postgresql://"):  # SQLAlchemy's default driver is psycopg2; masklab[postgres] installs psycopg 3
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     try:
         return op.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
     except Exception as exc:  # sqlalchemy's connection and driver errors, and malformed URLs
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UserError(f"cannot reach the study storage {url!r} ({first[:200]}); check the URL, that the server runs "
-                        "and that its driver is installed (psycopg2 for postgresql://), or leave --storage out for a "
+                        "and that its driver is installed (pip install 'masklab[postgres]' for postgresql://), or leave --storage out for a "
                         "journal file in the study directory") from None
 
 
@@ -196,12 +198,12 @@ def requeue(study, storage, frozen, reason: str) -> bool:
     """Fail a trial whose worker is gone and enqueue it again (same point, seed and phase); its
     directory keeps the checkpoint, so the retry resumes. False when another process got there first."""
     op = optuna()
-    try:
+    try:  # the reason first: a finished trial takes no more attributes
+        storage.set_trial_user_attr(frozen._trial_id, "error", reason)
         if not storage.set_trial_state_values(frozen._trial_id, state=op.trial.TrialState.FAIL):
             return False
     except op.exceptions.UpdateFinishedTrialError:
         return False
-    storage.set_trial_user_attr(frozen._trial_id, "error", reason)
     attrs = frozen.user_attrs
     point = json.loads(attrs["point"]) if "point" in attrs else decode_params(frozen.params, frozen.distributions)
     enqueue(study, point, attrs.get("seed", 0), attrs.get("phase", "search"), retry_of=frozen.number)

@@ -48,11 +48,15 @@ class PointResult:
 
 
 def rows(study) -> list[Row]:
+    """One row per optuna trial; a failed attempt that was enqueued again reads "retried"."""
     out = []
-    for t in study.get_trials(deepcopy=False):
+    trials = study.get_trials(deepcopy=False)
+    retried = {t.user_attrs.get("retry_of") for t in trials}
+    for t in trials:
         attrs = t.user_attrs
         point = json.loads(attrs["point"]) if "point" in attrs else {}
-        out.append(Row(t.number, {"fail": "failed"}.get(t.state.name.lower(), t.state.name.lower()), attrs.get("phase", ""),
+        state = "retried" if t.number in retried else {"fail": "failed"}.get(t.state.name.lower(), t.state.name.lower())
+        out.append(Row(t.number, state, attrs.get("phase", ""),
                        point, attrs.get("seed", 0), attrs.get("key", ""), t.value if t.state.name == "COMPLETE" else None,
                        attrs.get("seconds"), attrs.get("error", ""), attrs.get("retry_of"), attrs.get("results", {})))
     return out

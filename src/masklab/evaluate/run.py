@@ -103,7 +103,7 @@ def pair_figures(scorer: SentenceScorer, kinds, spec: str) -> dict:
 
 def evaluate_checkpoint(path: str | Path, corpus: str | None = None, overrides=(), show_progress: bool = True,
                         pairs: str | None = None, cloze: int = 0, generate: int = 0, downstream: str | None = None,
-                        downstream_steps: int = 300) -> dict:
+                        downstream_steps: int = 300, downstream_modes: tuple[str, ...] = ("probe", "full")) -> dict:
     """Evaluate on the run's validation split, or on all of `corpus` when given."""
     path = Path(path)
     run_config = path / "config.yaml"
@@ -139,7 +139,7 @@ def evaluate_checkpoint(path: str | Path, corpus: str | None = None, overrides=(
         prompts = [" ".join(s.split()[:6]) for s in heldout_sentences(data.corpus.documents(split), generate)]
         metrics.update(generation_metrics(model, tokenizer, prompts, seed=cfg.eval.seed))
     if downstream:
-        metrics.update(downstream_figures(path, downstream, downstream_steps, show_progress))
+        metrics.update(downstream_figures(path, downstream, downstream_steps, show_progress, downstream_modes))
     metrics.update(cost_figures(path))
     metrics["comparable_across_objectives"] = [k for k in COMPARABLE if k in metrics]
     metrics["not_comparable"] = NOT_COMPARABLE
@@ -148,13 +148,13 @@ def evaluate_checkpoint(path: str | Path, corpus: str | None = None, overrides=(
     return metrics
 
 
-def downstream_figures(path: Path, task: str, steps: int, show_progress: bool) -> dict:
-    """Probe and full fine-tuning from the checkpoint, into RUN/downstream/MODE (finished ones are reused)."""
+def downstream_figures(path: Path, task: str, steps: int, show_progress: bool, modes=("probe", "full")) -> dict:
+    """Probe and/or full fine-tuning from the checkpoint, into RUN/downstream/MODE (finished ones are reused)."""
     from masklab.finetune.config import FinetuneConfig
     from masklab.finetune.run import run_finetune
 
     out = {"downstream_task": task, "downstream_steps": steps}
-    for mode in ("probe", "full"):
+    for mode in modes:
         directory = path / "downstream" / task.replace(":", "-").replace("/", "_") / mode
         done = directory / "summary.json"
         summary = json.loads(done.read_text(encoding="utf-8")) if done.exists() else None

@@ -17,8 +17,8 @@ from masklab.report.pages import html_table, markdown_table, page, svg_text, wri
 from masklab.report.plots import _pyplot
 from masklab.study.finding import finding, fmt, label, verdict
 from masklab.study.results import PointResult, Row, by_point, rows, varying_keys, write_csv
-from masklab.study.spec import StudySpec
-from masklab.study.stats import paired
+from masklab.study.spec import LABEL, StudySpec
+from masklab.study.stats import paired, spread
 
 MAX_CURVES = 8  # learning-curve lines per plot; more become unreadable
 
@@ -38,7 +38,8 @@ def _baseline(spec: StudySpec, groups: list[PointResult]) -> PointResult | None:
 def point_table(spec: StudySpec, groups: list[PointResult], keys: list[str]) -> tuple[list[str], list[list[str]]]:
     base = _baseline(spec, groups)
     extra = [m for m in spec.metrics if m != spec.metric]
-    columns = [", ".join(keys) or "point", "n", f"{spec.metric} mean ± sd", "95% CI", *(f"{m} mean ± sd" for m in extra)]
+    header = "setting" if keys == [LABEL] else ", ".join(keys) or "point"
+    columns = [header, "n", f"{spec.metric} mean ± sd", "95% CI", *(f"{m} mean ± sd" for m in extra)]
     if base is not None:
         columns += [f"vs baseline ({label(base.point, keys)})", "its 95% CI", "wins"]
     out = []
@@ -46,7 +47,7 @@ def point_table(spec: StudySpec, groups: list[PointResult], keys: list[str]) -> 
         pm, ci = _pm(g)
         row = [label(g.point, keys, names=False), str(len(g.values)), pm, ci]
         for m in extra:
-            values = [g.extra[m][s] for s in sorted(g.extra.get(m, {}))]
+            values = list(g.series(m).values())
             row.append(f"{fmt(statistics.fmean(values))} ± {fmt(statistics.stdev(values) if len(values) > 1 else 0.0)}"
                        if values else "–")
         if base is not None:
@@ -89,6 +90,52 @@ def plot_points(spec: StudySpec, groups: list[PointResult], keys: list[str]):
     ax.grid(alpha=0.3)
     if len(series) > 1:
         ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def plot_tradeoff(spec: StudySpec, groups: list[PointResult], keys: list[str]):
+    """Two metrics against each other (e.g. what a cure learns vs what it forgets): one dot per point,
+    bars ± sd over seeds."""
+    x_key, y_key = spec.tradeoff
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    drawn = 0
+    for g in groups:
+        xs, ys = g.series(x_key), g.series(y_key)
+        if not xs or not ys:
+            continue
+        sx, sy = spread(list(xs.values())), spread(list(ys.values()))
+        ax.errorbar([sx.mean], [sy.mean], xerr=[sx.sd], yerr=[sy.sd], marker="o", capsize=3)
+        ax.annotate(label(g.point, keys, names=False), (sx.mean, sy.mean), fontsize=8, xytext=(4, 4), textcoords="offset points")
+        drawn += 1
+    if not drawn:
+        plt.close(fig)
+        return None
+    ax.set(xlabel=x_key, ylabel=y_key, title=f"{y_key} against {x_key} (bars: ± sd over seeds)")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def plot_profiles(spec: StudySpec, groups: list[PointResult], keys: list[str]):
+    """Each profile prefix (e.g. layers.weight_change) drawn over its sub-keys (the layers), one line per point."""
+    plt = _pyplot()
+    present = [p for p in spec.profiles if any(k.startswith(p + ".") for g in groups for r in g.results.values() for k in r)]
+    if not present:
+        return None
+    fig, axes = plt.subplots(1, len(present), figsize=(5.5 * len(present), 3.8), squeeze=False)
+    for ax, prefix in zip(axes[0], present):
+        for g in groups[:MAX_CURVES]:
+            names = [k for k in next(iter(g.results.values()), {}) if k.startswith(prefix + ".")]
+            if not names:
+                continue
+            means = [statistics.fmean(g.series(n).values()) for n in names]
+            ax.plot([n[len(prefix) + 1:] for n in names], means, marker="o", label=label(g.point, keys, names=False))
+        ax.set(title=f"{prefix} (mean over seeds)", ylabel=prefix.split(".")[-1])
+        ax.tick_params(axis="x", rotation=45, labelsize=7)
+        ax.grid(alpha=0.3)
+    axes[0][-1].legend(fontsize=7)
     fig.tight_layout()
     return fig
 
@@ -142,7 +189,7 @@ def plot_curves(spec: StudySpec, groups: list[PointResult], all_rows: list[Row],
 
 
 def plot_search(spec: StudySpec, study, all_rows: list[Row]):
-    """Best value so far against trial number, and optuna's parameter importances (fANOVA)."""
+    """Best value so far against trial number, and optuna's parameter importances (its default evaluator)."""
     plt = _pyplot()
     done = sorted((r for r in all_rows if r.state == "complete"), key=lambda r: r.number)
     if not done:
@@ -161,7 +208,7 @@ def plot_search(spec: StudySpec, study, all_rows: list[Row]):
     if importances:
         names = list(importances)[::-1]
         axes[1].barh(names, [importances[n] for n in names])
-        axes[1].set(title="parameter importance (optuna fANOVA)", xlabel="share of variance")
+        axes[1].set(title="parameter importance (optuna)", xlabel="importance (sums to 1)")
     else:
         axes[1].set_axis_off()
         axes[1].text(0.5, 0.5, "importances need more finished trials", ha="center", va="center")
@@ -172,8 +219,12 @@ def plot_search(spec: StudySpec, study, all_rows: list[Row]):
 def search_importances(study) -> dict[str, float]:
     import optuna
 
+    import warnings
+
     try:
-        return dict(optuna.importance.get_param_importances(study))
+        with warnings.catch_warnings():  # "too few trials": the plot says so instead
+            warnings.simplefilter("ignore")
+            return dict(optuna.importance.get_param_importances(study))
     except (RuntimeError, ValueError, ZeroDivisionError):  # too few trials, or no parameter varies yet
         return {}
 
@@ -196,6 +247,11 @@ def write_study_report(spec: StudySpec, study_dir: Path, study) -> dict:
         curves = plot_curves(spec, groups, all_rows, keys, study_dir)
         if curves is not None:
             figures.append(("curves", curves, "Learning curves"))
+        for name, make, title in (("tradeoff", plot_tradeoff, "Trade-off"), ("profiles", plot_profiles, "Per-layer profiles")):
+            if getattr(spec, name):
+                fig = make(spec, groups, keys)
+                if fig is not None:
+                    figures.append((name, fig, title))
     if spec.is_search:
         search_fig = plot_search(spec, study, all_rows)
         if search_fig is not None:

@@ -8,12 +8,14 @@ least as good as (or better than) point B" on its metric.
 from __future__ import annotations
 
 from masklab.study.results import PointResult, compare
-from masklab.study.spec import StudySpec
+from masklab.study.spec import LABEL, StudySpec
 from masklab.study.stats import Paired, beyond_noise, paired
 
 
 def label(point: dict, keys: list[str], names: bool = True) -> str:
     """The point by the keys that vary (key=value, or values alone under a table header naming the keys)."""
+    if LABEL in point:
+        return str(point[LABEL])
     shown = {k: point[k] for k in keys if k in point} or point
     return ", ".join(f"{k}={_value(v)}" if names else _value(v) for k, v in shown.items()) or "base"
 

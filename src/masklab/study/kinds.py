@@ -64,15 +64,18 @@ def _pretrain_run(cfg, out: Path, on_eval: OnEval | None, show_progress: bool, e
     return summary
 
 
-EVALUATE_OPTIONS = {"set": list, "pairs": str, "cloze": int, "downstream": str, "downstream_steps": int, "corpus": str}
+EVALUATE_OPTIONS = {"set": list, "pairs": str, "cloze": int, "downstream": str, "downstream_steps": int, "corpus": str,
+                    "downstream_modes": list}
 
 
-def check_evaluate(options: dict) -> None:
+def check_evaluate(options: dict, where: str) -> None:
     for key, value in options.items():
         if key not in EVALUATE_OPTIONS:
-            raise UserError(f"unknown evaluate option {key!r}; valid: {', '.join(EVALUATE_OPTIONS)}")
+            raise UserError(f"{where}: unknown evaluate option {key!r}; valid: {', '.join(EVALUATE_OPTIONS)}")
         if not isinstance(value, EVALUATE_OPTIONS[key]):
-            raise UserError(f"evaluate.{key} must be a {EVALUATE_OPTIONS[key].__name__} (got {value!r})")
+            raise UserError(f"{where}: evaluate.{key} must be a {EVALUATE_OPTIONS[key].__name__} (got {value!r})")
+    if not set(options.get("downstream_modes", [])) <= {"probe", "full"}:
+        raise UserError(f"{where}: evaluate.downstream_modes lists probe and/or full (got {options['downstream_modes']})")
 
 
 def evaluate_run(out: Path, options: dict, show_progress: bool) -> dict:
@@ -82,7 +85,8 @@ def evaluate_run(out: Path, options: dict, show_progress: bool) -> dict:
 
     metrics = evaluate_checkpoint(out, corpus=options.get("corpus"), overrides=list(options.get("set", [])),
                                   show_progress=show_progress, pairs=options.get("pairs"), cloze=options.get("cloze", 0),
-                                  downstream=options.get("downstream"), downstream_steps=options.get("downstream_steps", 300))
+                                  downstream=options.get("downstream"), downstream_steps=options.get("downstream_steps", 300),
+                                  downstream_modes=tuple(options.get("downstream_modes", ("probe", "full"))))
     return {k: v for k, v in metrics.items() if k not in ("comparable_across_objectives", "not_comparable")}
 
 

@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from masklab.study.spec import StudySpec, canonical
+from masklab.study.spec import LABEL, StudySpec, canonical
 from masklab.study.stats import Paired, Spread, paired, spread
 
 
@@ -36,7 +36,7 @@ class Row:
 class PointResult:
     point: dict
     values: dict[int, float]  # seed -> the study's metric
-    extra: dict[str, dict[int, float]] = field(default_factory=dict)  # other metric -> seed -> value
+    results: dict[int, dict] = field(default_factory=dict)  # seed -> every number of that trial's summary
     phase: str = "grid"
 
     @property
@@ -45,6 +45,10 @@ class PointResult:
 
     def spread(self) -> Spread:
         return spread([self.values[s] for s in sorted(self.values)])
+
+    def series(self, metric: str) -> dict[int, float]:
+        """seed -> `metric` (any number of the summary, dotted), where the trial has it."""
+        return {s: r[metric] for s, r in sorted(self.results.items()) if isinstance(r.get(metric), (int, float))}
 
 
 def rows(study) -> list[Row]:
@@ -65,18 +69,15 @@ def rows(study) -> list[Row]:
 def by_point(spec: StudySpec, all_rows: list[Row]) -> list[PointResult]:
     """Completed trials grouped by point, in the study's point order (searches: order of first trial);
     a trial run twice (a duplicate or a retry) counts once."""
-    metrics = [spec.metric, *[m for m in spec.metrics if m != spec.metric]]
     groups: dict[str, PointResult] = {}
     seen_keys = set()
     for row in all_rows:
         if row.state != "complete" or row.key in seen_keys:
             continue
         seen_keys.add(row.key)
-        group = groups.setdefault(canonical(row.point), PointResult(row.point, {}, {m: {} for m in metrics[1:]}, row.phase))
+        group = groups.setdefault(canonical(row.point), PointResult(row.point, {}, {}, row.phase))
         group.values[row.seed] = row.value
-        for m in metrics[1:]:
-            if isinstance(row.results.get(m), (int, float)):
-                group.extra[m][row.seed] = row.results[m]
+        group.results[row.seed] = row.results
     if not spec.is_search:
         order = {canonical(p): i for i, p in enumerate(spec.grid_points())}
         return sorted(groups.values(), key=lambda g: order.get(g.label, len(order)))
@@ -101,6 +102,9 @@ def compare(groups: list[PointResult], a: dict, b: dict, goal: str) -> Paired | 
 
 
 def varying_keys(spec: StudySpec, groups: list[PointResult]) -> list[str]:
+    """The keys whose value differs between points (a study of named points: their `_label`)."""
+    if groups and all(LABEL in g.point for g in groups):
+        return [LABEL]
     keys: list[str] = []
     for g in groups:
         for k in g.point:

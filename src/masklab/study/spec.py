@@ -22,6 +22,7 @@ import copy
 import hashlib
 import itertools
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -35,9 +36,10 @@ RUN_KINDS = ("pretrain", "finetune", "continual", "generate")
 SAMPLERS = ("tpe", "random", "cmaes")  # optuna's samplers by name; TPE is optuna's default
 PRUNERS = ("none", "median", "hyperband")
 NEED_PREFIX = "${needs."
+LABEL = "_label"  # a point's name in reports (q7-recipe: "80/10/10"); keys starting with _ are not config keys
 KNOWN_KEYS = {"name", "question", "run", "config", "base", "grid", "points", "search", "trials", "confirm", "sampler",
               "pruner", "seeds", "metric", "metrics", "evaluate", "baseline", "published", "needs", "scales", "scale",
-              "minutes", "curves"}
+              "minutes", "curves", "tradeoff", "profiles"}
 
 
 @dataclass
@@ -100,6 +102,8 @@ class StudySpec:
     scale: str = ""
     minutes: float = 0.0  # the stated wall time of this scale on 2 CPU cores (builtin studies)
     curves: list[str] = field(default_factory=list)  # metrics.jsonl keys drawn against tokens; default loss + the metric
+    tradeoff: list[str] = field(default_factory=list)  # [x, y]: two summary metrics plotted against each other, one dot per point
+    profiles: list[str] = field(default_factory=list)  # summary prefixes drawn per sub-key, e.g. layers.weight_change per layer
 
     @property
     def is_search(self) -> bool:
@@ -120,7 +124,7 @@ class StudySpec:
     def definition(self) -> dict:
         """What decides which trials run and how: two studies of one name must agree on it."""
         d = asdict(self)
-        for cosmetic in ("question", "published", "minutes", "metrics", "curves", "baseline"):
+        for cosmetic in ("question", "published", "minutes", "metrics", "curves", "baseline", "tradeoff", "profiles", "metric"):
             d.pop(cosmetic)
         return d
 
@@ -164,6 +168,20 @@ def read_study_file(source: str) -> tuple[dict, str]:
     return raw, where
 
 
+_EXPONENT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+$")
+
+
+def _numbers(value: Any) -> Any:
+    """YAML 1.1 reads 1e-4 (no dot) as a string: study files mean the number."""
+    if isinstance(value, str) and _EXPONENT.match(value):
+        return float(value)
+    if isinstance(value, list):
+        return [_numbers(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _numbers(v) for k, v in value.items()}
+    return value
+
+
 def _merge(base: dict, overlay: dict) -> dict:
     """Scale overlays: mappings merge key by key, anything else replaces."""
     out = copy.deepcopy(base)
@@ -200,7 +218,7 @@ def _param(key: str, raw: Any, where: str) -> Param:
 
 
 def parse_spec(raw: dict, where: str, scale: str | None = None) -> StudySpec:
-    raw = dict(raw)
+    raw = _numbers(dict(raw))
     scales = raw.pop("scales", {}) or {}
     if not isinstance(scales, dict):
         raise UserError(f"{where}: scales must be a mapping of scale name to overrides, e.g. {{quick: {{seeds: [0, 1]}}}}")
@@ -279,12 +297,17 @@ def parse_spec(raw: dict, where: str, scale: str | None = None) -> StudySpec:
         metrics=list(raw.get("metrics", [])), evaluate=dict(raw.get("evaluate") or {}), baseline=dict(raw.get("baseline") or {}),
         published=published, needs={k: _need(k, v, where) for k, v in (raw.get("needs") or {}).items()},
         question=str(raw.get("question", "")).strip(), scale=chosen, minutes=float(raw.get("minutes", 0) or 0),
-        curves=list(raw.get("curves", [])))
+        curves=list(raw.get("curves", [])), tradeoff=list(raw.get("tradeoff", [])), profiles=list(raw.get("profiles", [])))
+    if spec.tradeoff and len(spec.tradeoff) != 2:
+        raise UserError(f"{where}: tradeoff must name two metrics [x, y], e.g. [mean_learning_accuracy, mean_forgetting]")
     if spec.baseline and not spec.is_search and not any(all(p.get(k) == v for k, v in spec.baseline.items())
                                                         for p in spec.grid_points()):
         raise UserError(f"{where}: baseline {spec.baseline} is not one of the study's points")
     if spec.evaluate and spec.run != "pretrain":
         raise UserError(f"{where}: evaluate: applies to pretrain trials (the others score themselves)")
+    from masklab.study.kinds import check_evaluate
+
+    check_evaluate(spec.evaluate, where)
     referenced = {text.split("}")[0][len(NEED_PREFIX):] for text in _strings([spec.base, spec.grid, spec.points])
                   if text.startswith(NEED_PREFIX)}
     missing = sorted(referenced - set(spec.needs))

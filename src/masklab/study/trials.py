@@ -54,7 +54,8 @@ def _substitute(value: Any, paths: dict[str, str]) -> Any:
 
 
 def overrides(base: dict, point: dict, seed_key: str | None = None, seed: int | None = None) -> list[str]:
-    items = {**base, **point}
+    """base, then the point (its `_label` and other _names are not config keys), then the seed, as --set texts."""
+    items = {k: v for k, v in {**base, **point}.items() if not k.startswith("_")}
     if seed_key is not None:
         items[seed_key] = seed
     return [override_text(k, v) for k, v in items.items()]

@@ -1,0 +1,354 @@
+"""Studies: the spec, optuna as the queue (exactly once, re-queueing, resume), failures, and the report's numbers."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import tiny_overrides
+
+from masklab import cli
+
+
+def masklab(monkeypatch, capsys, *argv) -> tuple[int, str, str]:
+    """Run the CLI as a user does (UserError -> one line, exit 2): (exit code, stdout, stderr)."""
+    monkeypatch.setattr(sys, "argv", ["masklab", *map(str, argv)])
+    try:
+        cli.main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code or 0
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def base_settings(corpus, **extra) -> dict:
+    settings = {"train__max_steps": 20, "train__eval_every": 10, "train__save_every": 10, **extra}
+    items = dict(o.split("=", 1) for o in tiny_overrides(corpus, **settings))
+    return {k: yaml.safe_load(v) for k, v in items.items()}
+
+
+def write_study(path: Path, corpus, **fields) -> Path:
+    study = {"name": "s", "run": "pretrain", "base": base_settings(corpus), "grid": {"masking.rate": [0.15, 0.3]},
+             "seeds": [0, 1], "metric": {"name": "masked_accuracy", "goal": "maximize"}}
+    study.update(fields)
+    path.write_text(yaml.safe_dump(study), encoding="utf-8")
+    return path
+
+
+def trials(directory: Path):
+    from masklab.study import queue
+    from masklab.study.results import rows
+    from masklab.study.spec import load_spec
+
+    spec = load_spec(str(directory / "study.yaml"))
+    study, _ = queue.open_study(spec, queue.open_storage(None, directory))
+    return rows(study)
+
+
+# -- the spec -----------------------------------------------------------------------------------------
+
+def test_every_builtin_study_parses_at_both_scales_and_its_points_resolve(tmp_path):
+    from masklab.study.spec import builtin_names, load_spec
+    from masklab.study.trials import build_plan
+    from masklab.study.worker import _search_corner
+
+    assert {"q1-init", "q2-forgetting", "q3-transfer", "q4-masking-rate", "q4-masking-strategy", "q5-objectives",
+            "q6-generation", "q7-recipe", "q7-search"} <= set(builtin_names())
+    for name in builtin_names():
+        quick = load_spec(f"builtin:{name}")
+        assert quick.scale == "quick" and 0 < quick.minutes <= 45, name  # stated in the file, fits 2 cores
+        assert quick.published is not None, name
+        full = load_spec(f"builtin:{name}", "full")
+        for spec in (quick, full):
+            points = [_search_corner(spec, "low"), _search_corner(spec, "high")] if spec.is_search else spec.grid_points()
+            keys = {build_plan(spec, p, spec.seeds[0], tmp_path / name).key for p in points}
+            assert len(keys) == len(points), name  # every point is a distinct, valid config
+
+
+def test_grid_points_cross_the_grid_then_add_explicit_points_once(tmp_path, corpus_file):
+    from masklab.study.spec import load_spec
+
+    path = write_study(tmp_path / "s.yaml", corpus_file, grid={"masking.rate": [0.15, 0.3], "train.lr": [1e-3, 3e-3]},
+                       points=[{"masking.rate": 0.15, "train.lr": 1e-3}, {"masking.rate": 0.5, "train.lr": 1e-3}])
+    points = load_spec(str(path)).grid_points()
+    assert len(points) == 5 and points[-1] == {"masking.rate": 0.5, "train.lr": 1e-3}
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"grid": {"masking.rat": [0.2]}}, "unknown config key masking.rat"),
+    ({"grid": {"masking.rate": []}}, "has no values"),
+    ({"grid": None}, "the grid is empty"),
+    ({"grid": None, "search": {"train.lr": {"low": 1e-2, "high": 1e-4}}, "trials": 3}, "low 0.01 > high 0.0001"),
+    ({"grid": {"masking.rate": [1.5]}}, "masking.rate must be strictly between 0 and 1"),
+    ({"metric": {"name": "x", "goal": "up"}}, "goal must be maximize or minimize"),
+    ({"baseline": {"masking.rate": 0.9}}, "is not one of the study's points"),
+    ({"colour": "red"}, "unknown study key 'colour'"),
+    ({"base": {"train.lr": 3e-3}, "grid": {"model.init": ["${needs.m}"]}}, "needs: has no m"),
+])
+def test_bad_study_files_are_one_line_and_exit_2(tmp_path, corpus_file, monkeypatch, capsys, change, message):
+    fields = {k: v for k, v in change.items() if v is not None}
+    path = write_study(tmp_path / "s.yaml", corpus_file, **fields)
+    if change.get("grid", 1) is None:
+        raw = yaml.safe_load(path.read_text())
+        raw.pop("grid")
+        path.write_text(yaml.safe_dump(raw))
+    code, _, err = masklab(monkeypatch, capsys, "study", path, "--out", tmp_path / "out", "--quiet")
+    assert code == 2 and err.count("\n") == 1 and message in err, err
+    assert not (tmp_path / "out" / "trials").exists()  # nothing ran
+
+
+def test_a_storage_that_cannot_be_reached_is_one_line(tmp_path, corpus_file, monkeypatch, capsys):
+    path = write_study(tmp_path / "s.yaml", corpus_file)
+    for url in ("postgresql://user:pw@127.0.0.1:9/none", f"sqlite:///{tmp_path}/no/such/dir/x.db"):
+        code, _, err = masklab(monkeypatch, capsys, "study", path, "--storage", url, "--out", tmp_path / "o", "--quiet")
+        assert code == 2 and err.count("\n") == 1 and "cannot reach the study storage" in err, err
+
+
+# -- running: in process ------------------------------------------------------------------------------
+
+def test_grid_runs_once_reruns_nothing_and_writes_the_report(tmp_path, corpus_file, monkeypatch, capsys):
+    out = tmp_path / "study"
+    out.mkdir()
+    path = write_study(out / "study.yaml", corpus_file, baseline={"masking.rate": 0.15})
+    code, stdout, err = masklab(monkeypatch, capsys, "study", path, "--out", out, "--quiet")
+    assert code == 0, err
+    assert "gave the best masked_accuracy" in stdout
+    done = trials(out)
+    assert sorted((r.point["masking.rate"], r.seed) for r in done) == [(0.15, 0), (0.15, 1), (0.3, 0), (0.3, 1)]
+    assert all(r.state == "complete" for r in done) and len({r.key for r in done}) == 4
+    for r in done:
+        record = json.loads((out / "trials" / r.key / "trial.json").read_text())
+        assert record["status"] == "complete" and record["summary"]["masked_accuracy"] == pytest.approx(r.value)
+    with (out / "results.csv").open() as f:
+        table = list(csv.DictReader(f))
+    assert len(table) == 4 and {"masking.rate", "seed", "state", "value", "masked_accuracy", "train_tokens"} <= set(table[0])
+    stamps = {r.key: (out / "trials" / r.key / "summary.json").stat().st_mtime_ns for r in done}
+    # A re-run finds every trial finished: nothing trains again, the report is rewritten.
+    code, _, err = masklab(monkeypatch, capsys, "study", path, "--out", out, "--quiet")
+    assert code == 0, err
+    assert len(trials(out)) == 4
+    assert stamps == {r.key: (out / "trials" / r.key / "summary.json").stat().st_mtime_ns for r in done}
+    code, stdout, _ = masklab(monkeypatch, capsys, "study", path, "--out", out, "--status")
+    assert code == 0 and "4 complete" in stdout
+    # Same name, another definition, same storage: refused, nothing lost.
+    write_study(out / "other.yaml", corpus_file, grid={"masking.rate": [0.15, 0.4]})
+    code, _, err = masklab(monkeypatch, capsys, "study", out / "other.yaml", "--out", out, "--quiet")
+    assert code == 2 and "different definition (grid differ)" in err, err
+    assert len(trials(out)) == 4
+
+
+def test_a_failing_trial_is_recorded_and_the_study_completes(tmp_path, corpus_file):
+    from masklab.study.spec import load_spec
+    from masklab.study.worker import work
+
+    out = tmp_path / "study"
+    out.mkdir()
+    path = write_study(out / "study.yaml", corpus_file, grid={"data.corpus": [str(corpus_file), str(tmp_path / "missing.txt")]},
+                       seeds=[0])
+    work(load_spec(str(path)), out)
+    by_corpus = {r.point["data.corpus"]: r for r in trials(out)}
+    assert by_corpus[str(corpus_file)].state == "complete"
+    failed = by_corpus[str(tmp_path / "missing.txt")]
+    assert failed.state == "failed" and "missing.txt" in failed.error
+    assert "missing.txt" in (out / "report.md").read_text() and "## Failed trials" in (out / "report.md").read_text()
+
+
+def test_a_metric_no_trial_produces_stops_the_study_and_keeps_the_trial(tmp_path, corpus_file, monkeypatch, capsys):
+    out = tmp_path / "study"
+    out.mkdir()
+    path = write_study(out / "study.yaml", corpus_file, metric={"name": "no_such_metric"}, seeds=[0], grid={"masking.rate": [0.2]})
+    code, _, err = masklab(monkeypatch, capsys, "study", path, "--out", out, "--quiet")
+    assert code == 2 and "no metric 'no_such_metric'" in err, err
+    assert "masked_accuracy" in err  # the keys it could have been
+    kept = [d for d in (out / "trials").iterdir() if (d / "trial.json").exists()]
+    assert len(kept) == 1 and json.loads((kept[0] / "trial.json").read_text())["status"] == "complete"
+    # Fixed metric name: the kept trial is read back, not trained again.
+    stamp = (kept[0] / "summary.json").stat().st_mtime_ns
+    write_study(out / "study.yaml", corpus_file, seeds=[0], grid={"masking.rate": [0.2]})
+    code, _, err = masklab(monkeypatch, capsys, "study", path, "--out", out, "--quiet")
+    assert code == 0, err
+    assert (kept[0] / "summary.json").stat().st_mtime_ns == stamp
+    assert [r.state for r in trials(out)] == ["retried", "complete"]
+
+
+def test_search_samples_the_budget_then_confirms_the_best_with_more_seeds(tmp_path, corpus_file):
+    from masklab.study.spec import load_spec
+    from masklab.study.worker import work
+
+    out = tmp_path / "study"
+    out.mkdir()
+    path = write_study(out / "study.yaml", corpus_file, grid=None, search={"train.lr": {"low": 1e-4, "high": 1e-2, "log": True},
+                       "masking.rate": [0.15, 0.3]}, trials=4, seeds=[0], confirm={"top": 2, "seeds": [1]})
+    raw = yaml.safe_load(path.read_text())
+    raw.pop("grid")
+    path.write_text(yaml.safe_dump(raw))
+    work(load_spec(str(path)), out)
+    done = trials(out)
+    search = [r for r in done if r.phase == "search"]
+    confirm = [r for r in done if r.phase == "confirm"]
+    assert len(search) == 4 and all(1e-4 <= r.point["train.lr"] <= 1e-2 and r.point["masking.rate"] in (0.15, 0.3) for r in search)
+    assert len(confirm) == 2 and all(r.seed == 1 for r in confirm)
+    best = sorted(search, key=lambda r: -r.value)[:2]
+    assert sorted(json.dumps(r.point, sort_keys=True) for r in confirm) == sorted(json.dumps(r.point, sort_keys=True) for r in best)
+    page = (out / "report.html").read_text()
+    assert "search progress" in page
+
+
+def test_the_median_pruner_stops_trials_from_their_validation_metric(tmp_path, corpus_file):
+    from masklab.study.spec import load_spec
+    from masklab.study.worker import work
+
+    out = tmp_path / "study"
+    out.mkdir()
+    base = base_settings(corpus_file, train__max_steps=40)
+    path = write_study(out / "study.yaml", corpus_file, base=base, pruner="median", seeds=[0],
+                       grid={"train.lr": [3e-3, 3e-3 * 0.9, 3e-3 * 0.8, 1e-6, 2e-6]})
+    work(load_spec(str(path)), out)
+    done = {r.point["train.lr"]: r for r in trials(out)}
+    assert all(done[lr].state == "complete" for lr in (3e-3, 3e-3 * 0.9, 3e-3 * 0.8))  # the first three set the median
+    assert done[1e-6].state == "pruned" and "pruned at step" in done[1e-6].error  # learns nothing: stopped early
+    record = json.loads((out / "trials" / done[1e-6].key / "trial.json").read_text())
+    assert record["status"] == "pruned"
+
+
+# -- running: processes -------------------------------------------------------------------------------
+
+def _worker(path: Path, out: Path, env: dict) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "masklab.cli", "study", str(path), "--out", str(out), "--worker", "--quiet",
+                             "--threads", "1"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def test_two_concurrent_workers_run_every_grid_trial_exactly_once(tmp_path, corpus_file):
+    out = tmp_path / "study"
+    out.mkdir()
+    path = write_study(out / "study.yaml", corpus_file, grid={"masking.rate": [0.15, 0.2, 0.3]}, seeds=[0, 1])
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    workers = [_worker(path, out, env) for _ in range(2)]  # both race to create the study and enqueue the grid
+    logs = [w.communicate(timeout=300)[0] for w in workers]
+    assert all(w.returncode == 0 for w in workers), logs
+    done = trials(out)
+    pairs = [(r.point["masking.rate"], r.seed) for r in done]
+    assert len(pairs) == 6 and len(set(pairs)) == 6, pairs
+    assert all(r.state == "complete" for r in done)
+    ran = [int(re.search(r"finished (\d+) trial", log).group(1)) for log in logs]
+    assert sum(ran) == 6
+
+
+def test_a_killed_workers_trial_is_queued_again_and_resumes(tmp_path, corpus_file):
+    from masklab.study.spec import load_spec
+    from masklab.study.worker import work
+
+    out = tmp_path / "study"
+    out.mkdir()
+    base = base_settings(corpus_file, train__max_steps=2000, train__save_every=20, train__eval_every=0)
+    path = write_study(out / "study.yaml", corpus_file, base=base, grid={"masking.rate": [0.2]}, seeds=[0])
+    worker = _worker(path, out, {**os.environ, "OMP_NUM_THREADS": "1"})
+    deadline = time.time() + 240
+    checkpoint = None
+    while time.time() < deadline and checkpoint is None:
+        found = list((out / "trials").glob("*/checkpoint/trainer_state.pt")) if (out / "trials").exists() else []
+        checkpoint = found[0] if found else None
+        time.sleep(0.5)
+    assert checkpoint is not None, "the trial never checkpointed"
+    time.sleep(1.0)
+    worker.send_signal(signal.SIGKILL)
+    worker.wait()
+    trial_dir = checkpoint.parent.parent
+    assert not (trial_dir / "summary.json").exists()
+    from masklab.models.checkpoint import find_checkpoint, load_trainer_state
+
+    killed_at = load_trainer_state(find_checkpoint(trial_dir))["step"]
+    assert 0 < killed_at < 2000
+    work(load_spec(str(path)), out)  # this host sees the dead pid: no grace period to wait out
+    done = trials(out)
+    assert [r.state for r in done] == ["retried", "complete"] and done[1].retry_of == done[0].number
+    assert done[0].key == done[1].key  # same directory: the retry resumed the killed trial's checkpoint
+    summary = json.loads((trial_dir / "summary.json").read_text())
+    assert summary["steps"] == 2000
+    steps = [json.loads(line)["step"] for line in (trial_dir / "metrics.jsonl").read_text().splitlines() if '"loss"' in line]
+    assert steps == sorted(steps) and len(steps) == len(set(steps))  # one log, continued, not restarted
+
+
+# -- the report ---------------------------------------------------------------------------------------
+
+def fabricated_study(values: dict[float, list[float]], goal: str = "maximize"):
+    """An in-memory optuna study holding finished trials with these metric values per point and seed."""
+    import optuna
+
+    study = optuna.create_study(direction=goal)
+    for rate, per_seed in values.items():
+        for seed, value in enumerate(per_seed):
+            point = {"masking.rate": rate}
+            study.add_trial(optuna.trial.create_trial(
+                state=optuna.trial.TrialState.COMPLETE, value=value, params={"masking.rate": rate},
+                distributions={"masking.rate": optuna.distributions.CategoricalDistribution(list(values))},
+                user_attrs={"point": json.dumps(point, sort_keys=True, separators=(",", ":")), "seed": seed, "phase": "grid",
+                            "key": f"k{rate}-{seed}", "results": {"masked_accuracy": value, "other": 2 * value}}))
+    return study
+
+
+def test_report_numbers_equal_a_hand_computation(tmp_path, corpus_file):
+    from masklab.report.study import point_table, write_study_report
+    from masklab.study.finding import finding, verdict
+    from masklab.study.results import by_point, rows
+    from masklab.study.spec import load_spec
+
+    values = {0.15: [0.30, 0.32, 0.34], 0.4: [0.35, 0.36, 0.40]}
+    path = write_study(tmp_path / "s.yaml", corpus_file, grid={"masking.rate": [0.15, 0.4]}, seeds=[0, 1, 2],
+                       baseline={"masking.rate": 0.15}, metrics=["other"],
+                       published={"finding": "40% beats 15%", "citation": "Someone 2023",
+                                  "claim": {"prefer": {"masking.rate": 0.4}, "over": {"masking.rate": 0.15}, "relation": "better"}})
+    spec = load_spec(str(path))
+    study = fabricated_study(values)
+    groups = by_point(spec, rows(study))
+    t2 = 4.302652729911275  # Student t, 0.975 quantile, 2 degrees of freedom
+    # 0.4: mean 0.37, sd sqrt(((-.02)^2 + (-.01)^2 + .03^2) / 2) = sqrt(0.0007)
+    s = groups[1].spread()
+    assert s.mean == pytest.approx(0.37) and s.sd == pytest.approx(math.sqrt(0.0007))
+    assert (s.low, s.high) == pytest.approx((0.37 - t2 * math.sqrt(0.0007 / 3), 0.37 + t2 * math.sqrt(0.0007 / 3)))
+    # paired differences 0.05, 0.04, 0.06: mean 0.05, sd 0.01, wins 3/3, CI excludes 0
+    columns, table = point_table(spec, groups, ["masking.rate"])
+    row = dict(zip(columns, table[1]))
+    assert row["masked_accuracy mean ± sd"] == f"0.37 ± {math.sqrt(0.0007):.4g}"
+    assert row["other mean ± sd"] == f"0.74 ± {2 * math.sqrt(0.0007):.4g}"
+    assert row["vs baseline (masking.rate=0.15)"] == "0.05" and row["wins"] == "3/3"
+    lo, hi = 0.05 - t2 * 0.01 / math.sqrt(3), 0.05 + t2 * 0.01 / math.sqrt(3)
+    assert row["its 95% CI"] == f"{lo:.4g} to {hi:.4g}"
+    words = " ".join(finding(spec, groups, ["masking.rate"]))
+    assert "masking.rate=0.4 gave the best masked_accuracy" in words and "beyond seed noise" in words and "wins 3/3" in words
+    assert verdict(spec, groups).startswith("This run agrees")
+    # Reverse the claim's data: the same gap now contradicts it.
+    flipped = by_point(spec, rows(fabricated_study({0.15: values[0.4], 0.4: values[0.15]})))
+    assert verdict(spec, flipped).startswith("This run disagrees")
+    # Within noise: an "at least as good" claim is not contradicted, a "better" claim is inconclusive.
+    noisy = by_point(spec, rows(fabricated_study({0.15: [0.30, 0.40, 0.35], 0.4: [0.36, 0.31, 0.37]})))
+    assert "inconclusive" in verdict(spec, noisy)
+    headline = write_study_report(spec, tmp_path, study)
+    assert headline["counts"] == {"complete": 6}
+    md = (tmp_path / "report.md").read_text()
+    assert "40% beats 15% (Someone 2023)" in md and "This run agrees" in md and f"{lo:.4g} to {hi:.4g}" in md
+    assert len(list(csv.DictReader((tmp_path / "results.csv").open()))) == 6
+
+
+def test_the_html_report_is_self_contained(tmp_path, corpus_file):
+    from masklab.report.study import write_study_report
+    from masklab.study.spec import load_spec
+
+    path = write_study(tmp_path / "s.yaml", corpus_file, grid={"masking.rate": [0.15, 0.4]}, seeds=[0, 1, 2])
+    write_study_report(load_spec(str(path)), tmp_path, fabricated_study({0.15: [0.3, 0.32, 0.34], 0.4: [0.35, 0.36, 0.4]}))
+    page = (tmp_path / "report.html").read_text()
+    assert "<svg" in page  # the plots are inline
+    assert not re.search(r"(src|href)\s*=\s*['\"]?(https?:)?//", page, re.I)
+    assert not re.search(r"url\(\s*['\"]?(https?:)?//|@import|<link|<script", page, re.I)
+    assert "http://" not in page and "https://" not in page  # not even a namespace URI

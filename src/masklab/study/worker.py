@@ -207,7 +207,10 @@ def warm_caches(spec: StudySpec, study_dir: Path, show_progress: bool) -> None:
         tag = canonical([cfg.data.__dict__, cfg.tokenizer.__dict__, cfg.train.objective])
         if tag not in seen:
             seen.add(tag)
-            prepare_data(cfg.data, cfg.tokenizer, show_progress=show_progress, objective=cfg.train.objective)
+            try:
+                prepare_data(cfg.data, cfg.tokenizer, show_progress=show_progress, objective=cfg.train.objective)
+            except UserError:
+                pass  # e.g. a corpus that is not there: its trials fail and are recorded with that error
 
 
 def _worker_command(source: str, scale: str, study_dir: Path, storage: str | None, threads: int) -> list[str]:

@@ -162,6 +162,14 @@ def test_a_failing_trial_is_recorded_and_the_study_completes(tmp_path, corpus_fi
     failed = by_corpus[str(tmp_path / "missing.txt")]
     assert failed.state == "failed" and "missing.txt" in failed.error
     assert "missing.txt" in (out / "report.md").read_text() and "## Failed trials" in (out / "report.md").read_text()
+    # Fixed (the corpus now exists): --retry-failed queues it again, and it completes.
+    (tmp_path / "missing.txt").write_text(corpus_file.read_text())
+    from masklab.study import queue
+
+    spec = load_spec(str(path))
+    assert queue.retry_failed(queue.open_study(spec, queue.open_storage(None, out))[0]) == 1
+    work(spec, out)
+    assert sorted(r.state for r in trials(out)) == ["complete", "complete", "retried"]
 
 
 def test_a_metric_no_trial_produces_stops_the_study_and_keeps_the_trial(tmp_path, corpus_file, monkeypatch, capsys):
@@ -352,3 +360,20 @@ def test_the_html_report_is_self_contained(tmp_path, corpus_file):
     assert not re.search(r"(src|href)\s*=\s*['\"]?(https?:)?//", page, re.I)
     assert not re.search(r"url\(\s*['\"]?(https?:)?//|@import|<link|<script", page, re.I)
     assert "http://" not in page and "https://" not in page  # not even a namespace URI
+
+
+def test_a_database_storage_holds_the_study_like_the_journal(tmp_path, corpus_file):
+    """Any optuna storage URL (here SQLite; PostgreSQL is the same code path) carries the whole study."""
+    from masklab.study import queue
+    from masklab.study.results import rows
+    from masklab.study.spec import load_spec
+    from masklab.study.worker import work
+
+    out = tmp_path / "study"
+    out.mkdir()
+    spec = load_spec(str(write_study(out / "study.yaml", corpus_file, seeds=[0])))
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    work(spec, out, url)
+    assert not (out / "journal.log").exists()
+    study, created = queue.open_study(spec, queue.open_storage(url, out))
+    assert not created and sorted(r.point["masking.rate"] for r in rows(study) if r.state == "complete") == [0.15, 0.3]

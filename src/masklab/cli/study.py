@@ -21,6 +21,8 @@ def study(
     threads: int = typer.Option(0, "--threads", help="Torch threads for this worker (0 = all cores)."),
     status: bool = typer.Option(False, "--status", help="Print the trial counts per state and the finding so far; run nothing."),
     report_only: bool = typer.Option(False, "--report", help="Rewrite report.md / report.html / results.csv; run nothing."),
+    retry_failed: bool = typer.Option(False, "--retry-failed", help="Queue the failed trials again (after fixing what made "
+                                      "them fail), then run."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ):
     """Run a study: a base run, a grid (or an optuna search) crossed with seeds, the metric that answers
@@ -34,9 +36,12 @@ def study(
     spec = load_spec(source, scale)
     directory = out or Path("studies") / spec.name
     if status or report_only:
-        store = queue.open_storage(storage, directory)
         if not storage and not (directory / "journal.log").exists():
             typer.echo(f"{directory} holds no study yet; start it with: masklab study {source}")
+            raise typer.Exit(0)
+        store = queue.open_storage(storage, directory)
+        if not queue.exists(spec, store):
+            typer.echo(f"the storage holds no study {spec.name} yet; start it with: masklab study {source}")
             raise typer.Exit(0)
         handle, _ = queue.open_study(spec, store)
         headline = write_study_report(spec, directory, handle)
@@ -46,17 +51,23 @@ def study(
         if headline["verdict"]:
             typer.echo(headline["verdict"])
         return
+    if retry_failed:
+        handle, _ = queue.open_study(spec, queue.open_storage(storage, directory))
+        typer.echo(f"queued {queue.retry_failed(handle)} failed trial(s) again")
     if worker:
-        n = work(spec, directory, storage, show_progress=not quiet, threads=threads)
-        typer.echo(f"worker finished {n} trial(s) of study {spec.name}")
+        done = work(spec, directory, storage, show_progress=not quiet, threads=threads)
+        typer.echo(f"worker finished {done.finished} trial(s) of study {spec.name}")
         return
 
-    def progress(counts: dict) -> None:
-        if not quiet:
-            typer.echo("  " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())), err=True)
+    last: list[str] = []
 
-    run_study(spec, source, directory, jobs=jobs, storage_url=storage, show_progress=not quiet, on_progress=progress)
-    headline = write_study_report(spec, directory, queue.open_study(spec, queue.open_storage(storage, directory))[0])
+    def progress(counts: dict) -> None:  # the workers' trial counts, printed when they change
+        line = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+        if not quiet and [line] != last:
+            typer.echo(f"study {spec.name}: {line}", err=True)
+            last[:] = [line]
+
+    headline = run_study(spec, source, directory, jobs=jobs, storage_url=storage, show_progress=not quiet, on_progress=progress)
     columns, table = headline["table"]
     if table:
         from masklab.report.pages import markdown_table

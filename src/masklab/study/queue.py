@@ -205,7 +205,7 @@ def requeue(study, storage, frozen, reason: str) -> bool:
     except op.exceptions.UpdateFinishedTrialError:
         return False
     attrs = frozen.user_attrs
-    point = json.loads(attrs["point"]) if "point" in attrs else decode_params(frozen.params, frozen.distributions)
+    point = json.loads(attrs["point"]) if "point" in attrs else decode_params(frozen.params)
     enqueue(study, point, attrs.get("seed", 0), attrs.get("phase", "search"), retry_of=frozen.number)
     return True
 
@@ -219,7 +219,22 @@ def reclaim_stale(study, storage) -> int:
     return n
 
 
-def decode_params(params: dict, distributions: dict | None = None) -> dict:
+def retry_failed(study) -> int:
+    """Enqueue every failed trial again (once: not those already retried), e.g. after fixing what failed."""
+    op = optuna()
+    trials = study.get_trials(deepcopy=False)
+    retried = {t.user_attrs.get("retry_of") for t in trials}
+    n = 0
+    for t in trials:
+        if t.state == op.trial.TrialState.FAIL and t.number not in retried and "point" in t.user_attrs:
+            enqueue(study, json.loads(t.user_attrs["point"]), t.user_attrs.get("seed", 0), t.user_attrs.get("phase", "grid"),
+                    retry_of=t.number)
+            n += 1
+    return n
+
+
+def decode_params(params: dict) -> dict:
+    """optuna parameters back to point values (JSON text back to lists and mappings)."""
     out = {}
     for key, value in params.items():
         if isinstance(value, str) and value[:1] in "[{":
@@ -229,6 +244,10 @@ def decode_params(params: dict, distributions: dict | None = None) -> dict:
                 pass
         out[key] = value
     return out
+
+
+def exists(spec: StudySpec, storage) -> bool:
+    return spec.name in optuna().study.get_all_study_names(storage)
 
 
 def counts(study) -> dict[str, int]:

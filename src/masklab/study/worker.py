@@ -8,11 +8,13 @@ report; the launcher writes the final one. `--worker --storage URL` on another m
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from masklab.errors import UserError
@@ -22,13 +24,18 @@ from masklab.study.trials import build_plan, ensure_needs, error_line, flatten, 
 
 
 class MetricMissing(UserError):
-    pass
+    """The study's metric is not in a finished trial's summary: every trial would miss it, so stop (exit 2)."""
+
+
+@dataclass
+class WorkResult:
+    finished: int = 0
+    trial_seconds: list[float] = field(default_factory=list)  # inside the run itself (training, evaluation)
+    engine_seconds: list[float] = field(default_factory=list)  # per trial around it: queue, hashing, storage, report
 
 
 def _point_of(trial, spec: StudySpec) -> tuple[dict, int, str]:
     """(point, seed, phase) of a popped or freshly sampled trial; a sampled one draws its point now."""
-    import json
-
     attrs = trial.user_attrs
     if "point" in attrs:
         point = json.loads(attrs["point"])
@@ -89,8 +96,6 @@ def _next_trial(study, storage, spec: StudySpec):
 def _enqueue_confirm(study, spec: StudySpec) -> bool:
     """After the search: the best `confirm_top` configurations again with the confirm seeds (once; the
     process that creates the marker study does it, when no search trial is still running)."""
-    import json
-
     op = queue.optuna()
     trials = study.get_trials(deepcopy=False)
     if any(t.state == op.trial.TrialState.RUNNING for t in trials) or "confirmed" in study.user_attrs:
@@ -123,8 +128,9 @@ def _set_threads(threads: int) -> None:
 
 
 def work(spec: StudySpec, study_dir: Path, storage_url: str | None = None, show_progress: bool = False,
-         threads: int = 0, max_trials: int | None = None, report: bool = True) -> int:
-    """Take trials until none is left (or `max_trials` ran); returns how many this worker finished."""
+         threads: int = 0, max_trials: int | None = None, report: bool = True) -> WorkResult:
+    """Take trials until none is left (or `max_trials` ran); returns how many this worker finished and
+    where the time went (the engine's own share per trial is what the ≤ 2 s target is about)."""
     from masklab.report.study import write_study_report
 
     _set_threads(threads)
@@ -133,8 +139,9 @@ def work(spec: StudySpec, study_dir: Path, storage_url: str | None = None, show_
     study, created = queue.open_study(spec, storage)
     queue.enqueue_grid(study, spec, created)
     ensure_needs(spec, study_dir, show_progress)
-    finished = 0
-    while max_trials is None or finished < max_trials:
+    result = WorkResult()
+    while max_trials is None or result.finished < max_trials:
+        loop_start = time.perf_counter()
         queue.reclaim_stale(study, storage)
         trial = _next_trial(study, storage, spec)
         if trial is None:
@@ -143,6 +150,9 @@ def work(spec: StudySpec, study_dir: Path, storage_url: str | None = None, show_
         point, seed, phase = _point_of(trial, spec)
         plan = build_plan(spec, point, seed, study_dir)
         trial.set_user_attr("key", plan.key)
+        if show_progress:
+            print(f"study {spec.name}: trial {trial.number} ({phase}) {canonical(point)} seed {seed} -> {plan.directory(study_dir)}",
+                  flush=True)
         prune_key = _prune_key(spec.metric)
 
         def on_eval(step: int, metrics: dict) -> None:
@@ -154,7 +164,10 @@ def work(spec: StudySpec, study_dir: Path, storage_url: str | None = None, show_
         started = time.perf_counter()
         try:
             with queue.Heartbeat(storage, trial._trial_id):
-                summary = run_trial(spec, plan, study_dir, on_eval if queue_prunable(spec) else None, show_progress)
+                try:
+                    summary = run_trial(spec, plan, study_dir, on_eval if queue_prunable(spec) else None, show_progress)
+                finally:
+                    trial_seconds = time.perf_counter() - started
         except KeyboardInterrupt:
             queue.requeue(study, storage, storage.get_trial(trial._trial_id), "interrupted; enqueued again")
             raise
@@ -169,20 +182,27 @@ def work(spec: StudySpec, study_dir: Path, storage_url: str | None = None, show_
             study.tell(trial, state=op.trial.TrialState.FAIL)
         else:
             value = lookup(summary, spec.metric)
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isfinite(value):
+                # a diverged run (nan / inf): a failed trial, not a missing metric
+                trial.set_user_attr("error", f"{spec.metric} is not finite (the run diverged)")
+                study.tell(trial, state=op.trial.TrialState.FAIL)
+            elif not isinstance(value, (int, float)) or isinstance(value, bool):
                 flat = sorted(k for k, v in flatten(summary).items() if isinstance(v, (int, float)))
                 queue.requeue(study, storage, storage.get_trial(trial._trial_id),
                               f"metric {spec.metric} missing; kept and enqueued again")
                 raise MetricMissing(f"study {spec.name}: trials produce no metric {spec.metric!r} (the finished trial is "
                                     f"kept in {plan.directory(study_dir)}); numeric keys of its summary: "
                                     f"{', '.join(flat[:40])}")
-            trial.set_user_attr("results", {k: v for k, v in flatten(summary).items() if isinstance(v, (int, float))})
-            trial.set_user_attr("seconds", time.perf_counter() - started)
-            study.tell(trial, float(value))
-        finished += 1
+            else:
+                trial.set_user_attr("results", {k: v for k, v in flatten(summary).items() if isinstance(v, (int, float))})
+                trial.set_user_attr("seconds", trial_seconds)
+                study.tell(trial, float(value))
+        result.finished += 1
         if report:
             write_study_report(spec, study_dir, study)
-    return finished
+        result.trial_seconds.append(trial_seconds)
+        result.engine_seconds.append(time.perf_counter() - loop_start - trial_seconds)
+    return result
 
 
 def queue_prunable(spec: StudySpec) -> bool:
@@ -224,8 +244,9 @@ def _worker_command(source: str, scale: str, study_dir: Path, storage: str | Non
 
 
 def run_study(spec: StudySpec, source: str, study_dir: Path, jobs: int = 1, storage_url: str | None = None,
-              show_progress: bool = True, on_progress=None) -> None:
-    """The whole study: check every point, make needs, warm caches, run `jobs` workers, write the report."""
+              show_progress: bool = True, on_progress=None) -> dict:
+    """The whole study: check every point, make needs, warm caches, run `jobs` workers, write the report
+    (returns its headline: finding, verdict, counts, table)."""
     from masklab.report.study import write_study_report
 
     if jobs < 1:
@@ -266,7 +287,7 @@ def run_study(spec: StudySpec, source: str, study_dir: Path, jobs: int = 1, stor
             raise UserError(f"study {spec.name}: a worker stopped on bad input (its message is above)")
         if bad:
             raise RuntimeError(f"study {spec.name}: {len(bad)} worker(s) exited with {bad}; rerun the same command to resume")
-    write_study_report(spec, study_dir, study)
+    return write_study_report(spec, study_dir, study)
 
 
 def _search_corner(spec: StudySpec, end: str) -> dict:

@@ -328,4 +328,7 @@ def _strings(value) -> list[str]:
 
 def load_spec(source: str, scale: str | None = None) -> StudySpec:
     raw, where = read_study_file(source)
-    return parse_spec(raw, where, scale)
+    spec = parse_spec(raw, where, scale)
+    if spec.config and not source.startswith("builtin:") and not Path(spec.config).is_absolute():
+        spec.config = str(Path(source).parent / spec.config)  # config: is relative to the study file, not the shell
+    return spec

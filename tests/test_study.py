@@ -377,3 +377,28 @@ def test_a_database_storage_holds_the_study_like_the_journal(tmp_path, corpus_fi
     assert not (out / "journal.log").exists()
     study, created = queue.open_study(spec, queue.open_storage(url, out))
     assert not created and sorted(r.point["masking.rate"] for r in rows(study) if r.state == "complete") == [0.15, 0.3]
+
+
+def test_generation_trials_sample_a_need_made_once(tmp_path, corpus_file):
+    """A generate study: its model is a need (one tiny pretraining run in needs/), every trial samples it."""
+    from masklab.study.spec import load_spec
+    from masklab.study.trials import need_dir
+    from masklab.study.worker import run_study
+
+    out = tmp_path / "study"
+    out.mkdir()
+    study = {"name": "g", "run": "generate", "seeds": [0, 1],
+             "needs": {"mlm": {"run": "pretrain", "base": base_settings(corpus_file)}},
+             "base": {"checkpoint": "${needs.mlm}", "n": 4, "length": 8},
+             "grid": {"strategy": ["maskgit", "mask-predict"], "steps": [2]},
+             "metric": {"name": "distinct_2", "goal": "maximize"}}
+    (out / "study.yaml").write_text(yaml.safe_dump(study))
+    spec = load_spec(str(out / "study.yaml"))
+    run_study(spec, str(out / "study.yaml"), out, show_progress=False)
+    made = need_dir(out, spec, "mlm")
+    assert (made / "summary.json").exists() and len(list((out / "needs").glob("mlm-*"))) == 1
+    done = trials(out)
+    assert len(done) == 4 and all(r.state == "complete" for r in done)
+    assert all(0 < r.value <= 1 and r.results["generated_tokens"] == 4 * 8 for r in done)
+    samples = json.loads((out / "trials" / done[0].key / "samples.json").read_text())
+    assert len(samples) == 4 and all(s["text"] for s in samples)

@@ -411,12 +411,21 @@ def read_yaml_mapping(path: str | Path | None, shape: str) -> dict:
     if not p.is_file():
         raise UserError(f"config file {p} does not exist; pass an existing YAML file or omit it to use defaults")
     try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise UserError(f"config file {p} is not valid YAML ({exc}); fix the syntax") from None
+    return yaml_mapping(text, f"config file {p}", shape)
+
+
+def yaml_mapping(text: str, where: str, shape: str) -> dict:
+    """YAML text that must hold a mapping ({} for an empty file); `where` names it in the one-line error."""
+    try:
+        raw = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise UserError(f"config file {p} is not valid YAML ({first}); fix the syntax") from None
+        raise UserError(f"{where} is not valid YAML ({first}); fix the syntax") from None
     if not isinstance(raw, dict):
-        raise UserError(f"config file {p} must be a mapping of {shape}")
+        raise UserError(f"{where} must be a mapping of {shape}")
     return raw
 
 

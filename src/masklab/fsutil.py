@@ -1,4 +1,4 @@
-"""Writing directories so that a crash never leaves a half-written one under the final name."""
+"""Writing files and directories so that a crash never leaves a half-written one under the final name."""
 
 from __future__ import annotations
 
@@ -31,3 +31,11 @@ def publish(tmp: Path, final: Path, replace: bool = True) -> None:
             return
         shutil.rmtree(final)
     os.replace(tmp, final)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Replace `path` in one step. The temporary name carries the pid, so concurrent writers (a study's
+    workers rewriting its report) never share one, and readers see the old file or the new, whole."""
+    tmp = path.with_suffix(path.suffix + f".{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)

@@ -8,7 +8,6 @@ A run directory holds `config.yaml` (resolved), `metrics.jsonl`, `summary.json` 
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from masklab.data.pipeline import prepare_data
 from masklab.data.prepare import cache_root
 from masklab.data.shards import PackedBlocks, packed_blocks
 from masklab.errors import UserError
+from masklab.fsutil import write_text_atomic
 from masklab.data.tokenizer import causal_tokenizer
 from masklab.models import build_model, count_parameters
 from masklab.models.build import pretraining_lr
@@ -32,9 +32,7 @@ CAUSAL = ("clm", "hybrid")  # objectives whose checkpoints are text-generation m
 
 
 def write_json_atomic(path: Path, payload: dict) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2), encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(payload, indent=2))
 
 
 def resolve_run_config(config_path: str | None, overrides, out: Path, resume: bool) -> RunConfig:

@@ -1,4 +1,4 @@
-"""What every report page shares: markdown and HTML tables, the page style, inline SVG, atomic writes.
+"""What every report page shares: markdown and HTML tables, the page style, inline SVG.
 
 Pages are self-contained: images are inline SVG (or base64 PNG), styles are inline, nothing is fetched.
 """
@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import html
 import io
-import os
 import re
-from pathlib import Path
 
 STYLE = ("body{font-family:sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse;margin:1em 0}"
          "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child,th:first-child{text-align:left}"
@@ -39,10 +37,3 @@ def svg_text(fig) -> str:
     text = re.sub(r"^.*?(?=<svg)", "", buffer.getvalue(), flags=re.S)
     text = re.sub(r"<metadata>.*?</metadata>", "", text, flags=re.S)  # RDF / Dublin Core vocabulary links
     return re.sub(r'\s+xmlns(:\w+)?="[^"]*"', "", text)  # HTML5 parses inline SVG without namespace URIs
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Replace `path` in one step: concurrent workers rewrite reports, readers never see half a page."""
-    tmp = path.with_suffix(path.suffix + f".{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)

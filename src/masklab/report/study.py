@@ -13,7 +13,8 @@ import json
 import statistics
 from pathlib import Path
 
-from masklab.report.pages import html_table, markdown_table, page, svg_text, write_atomic
+from masklab.fsutil import write_text_atomic as write_atomic
+from masklab.report.pages import html_table, markdown_table, page, svg_text
 from masklab.report.plots import _pyplot
 from masklab.study.finding import finding, fmt, label, verdict
 from masklab.study.results import PointResult, Row, by_point, rows, varying_keys, write_csv

@@ -9,10 +9,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from masklab.fsutil import write_text_atomic
 from masklab.study.spec import LABEL, StudySpec, canonical
 from masklab.study.stats import Paired, Spread, paired, spread
 
@@ -124,9 +124,7 @@ def write_csv(all_rows: list[Row], path: Path) -> None:
         writer.writerow([r.number, r.state, r.phase, *[_cell(r.point.get(p)) for p in params], r.seed, _cell(r.value),
                          _cell(r.seconds), r.key, "" if r.retry_of is None else r.retry_of, r.error,
                          *[_cell(r.results.get(k)) for k in numbers]])
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(buffer.getvalue(), encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomic(path, buffer.getvalue())
 
 
 def _cell(value) -> str:

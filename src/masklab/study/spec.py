@@ -28,8 +28,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from masklab.config import yaml_mapping
 from masklab.errors import UserError
 
 RUN_KINDS = ("pretrain", "finetune", "continual", "generate")
@@ -159,13 +158,7 @@ def read_study_file(source: str) -> tuple[dict, str]:
             raise UserError(f"study file {path} does not exist; pass a YAML file or builtin:NAME "
                             f"({', '.join(builtin_names())})")
         text, where = path.read_text(encoding="utf-8"), str(path)
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise UserError(f"study file {where} is not valid YAML ({str(exc).splitlines()[0]}); fix the syntax") from None
-    if not isinstance(raw, dict):
-        raise UserError(f"study file {where} must be a mapping (name:, run:, base:, grid: ..., seeds:, metric:)")
-    return raw, where
+    return yaml_mapping(text, f"study file {where}", "name:, run:, base:, grid: ..., seeds:, metric:"), where
 
 
 _EXPONENT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+$")

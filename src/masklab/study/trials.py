@@ -10,7 +10,6 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
-import os
 import traceback
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from masklab.errors import UserError
+from masklab.fsutil import write_text_atomic
 from masklab.study.kinds import kind, resolved
 from masklab.study.spec import NEED_PREFIX, Need, StudySpec, canonical, override_text
 
@@ -93,9 +93,7 @@ def read_record(directory: Path) -> dict | None:
 
 def write_record(directory: Path, record: dict) -> None:
     directory.mkdir(parents=True, exist_ok=True)
-    tmp = record_path(directory).with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(record, indent=1, ensure_ascii=False, default=str), encoding="utf-8")
-    os.replace(tmp, record_path(directory))
+    write_text_atomic(record_path(directory), json.dumps(record, indent=1, ensure_ascii=False, default=str))
 
 
 def run_trial(spec: StudySpec, plan: TrialPlan, study_dir: Path, on_eval=None, show_progress: bool = False) -> dict:

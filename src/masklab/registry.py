@@ -23,8 +23,13 @@ def names(kind: str) -> list[str]:
     return sorted(_REGISTRIES.get(kind, {}))
 
 
-def build(kind: str, name: str, *args, **kwargs):
+def lookup(kind: str, name: str) -> Callable[..., Any]:
+    """The registered class or function itself (e.g. to read its settings' defaults)."""
     table = _REGISTRIES.get(kind, {})
     if name not in table:
         raise UserError(f"unknown {kind} {name!r}; choose one of: {', '.join(names(kind))}")
-    return table[name](*args, **kwargs)
+    return table[name]
+
+
+def build(kind: str, name: str, *args, **kwargs):
+    return lookup(kind, name)(*args, **kwargs)

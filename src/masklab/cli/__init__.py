@@ -18,13 +18,13 @@ import sys
 
 import typer
 
-from masklab.cli import continual, evaluate, finetune, generate, masking, pretrain, study
+from masklab.cli import continual, evaluate, finetune, generate, masking, playground, pretrain, study
 from masklab.errors import UserError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Pretrain (masked, causal, seq2seq or hybrid), fine-tune, evaluate and generate with language "
                        "models on your own corpus, and compare runs; every run goes through one training loop.")
-for group in (pretrain, evaluate, generate, masking, finetune, continual, study):
+for group in (pretrain, evaluate, generate, masking, finetune, continual, study, playground):
     group.register(app)
 
 

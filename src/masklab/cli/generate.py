@@ -9,19 +9,7 @@ from typing import List, Optional
 import typer
 
 from masklab.errors import UserError
-
-
-def _settings(items: List[str]) -> dict:
-    """--setting KEY=VALUE pairs -> {KEY: number, bool or string}."""
-    import yaml
-
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise UserError(f"--setting {item!r} is not KEY=VALUE, e.g. --setting k=2 (gibbs) or --setting block_length=8 (diffusion)")
-        out[key.strip()] = yaml.safe_load(value)
-    return out
+from masklab.generate.settings import parse_settings
 
 
 def _required(items: List[str]) -> dict[int, str]:
@@ -108,7 +96,7 @@ def generate(
     if steps is not None and steps < 1:
         raise UserError(f"--steps must be >= 1 (got {steps}); leave it out for the strategy's default")
     cfg = GenerateConfig(strategy=strategy, steps=steps or 0, temperature=temperature, top_k=top_k, top_p=top_p, length=length,
-                         n=n, seed=seed, batch_size=batch_size, settings=_settings(setting), banned=_words(ban),
+                         n=n, seed=seed, batch_size=batch_size, settings=parse_settings(setting), banned=_words(ban),
                          allowed=_words(allow) if allow else None, required=_required(require),
                          fusion=str(fusion) if fusion else "", fusion_mode=fusion_mode, fusion_weight=fusion_weight,
                          candidates=candidates)

@@ -17,6 +17,7 @@ import numpy as np
 from masklab.config import EntitySettings, PmiSettings
 from masklab.data.shards import Shards, Sidecar, unpadded_backend, word_starts
 from masklab.errors import UserError
+from masklab.fsutil import write_text_atomic
 
 CHUNK_TOKENS = 1 << 22  # tokens matched at once: bounds memory whatever the corpus size
 PMI_VERSION = 1  # bump when the PMI recipe changes, so cached vocabularies are rebuilt
@@ -99,7 +100,7 @@ def match_ngrams(word_hash: np.ndarray, valid: np.ndarray, vocab: dict[int, np.n
     return np.asarray(firsts, dtype=np.int64), np.asarray(lengths, dtype=np.int64)
 
 
-def _mark_matches(out, tokens, starts, sep_id, vocab, word_ok=None) -> None:
+def mark_matches(out, tokens, starts, sep_id, vocab, word_ok=None) -> None:
     """Match `vocab` over a token stream chunk by chunk and mark the matches in `out` where it is still 0."""
     for a, b in _chunks(tokens, sep_id):
         toks = np.asarray(tokens[a:b])
@@ -117,7 +118,7 @@ def _mark_matches(out, tokens, starts, sep_id, vocab, word_ok=None) -> None:
 
 # ----------------------------------------------------------------------------------------------- entities
 
-def _gazetteer_vocab(path: str, tokenizer) -> dict[int, np.ndarray]:
+def gazetteer_vocab(path: str, tokenizer) -> dict[int, np.ndarray]:
     """Gazetteer phrases (one per line) as n-gram hashes of their tokenizer words, by word count n."""
     file = Path(path).expanduser()
     phrases = [line.strip() for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -154,6 +155,14 @@ def _entity_spans(text: str, enc, entities: list[tuple[int, int]]) -> tuple[np.n
     return np.asarray(starts, dtype=np.int64), np.asarray(ends, dtype=np.int64)
 
 
+def entity_marks(text: str, enc, entities: list[tuple[int, int]]) -> np.ndarray:
+    """(N,) uint8 phrase marks of one document's tokens: 1 at an entity's first token, 2 inside it."""
+    a, b = _entity_spans(text, enc, entities)
+    doc = np.zeros(len(enc.ids), dtype=np.uint8)
+    _mark(doc, a, b)
+    return doc
+
+
 def entity_sidecar(settings: EntitySettings) -> Sidecar:
     """Phrase units from named entities (a tagger's recogniser) and a gazetteer, entities first."""
     from masklab.data.tagging import tagger_key
@@ -173,13 +182,10 @@ def entity_sidecar(settings: EntitySettings) -> Sidecar:
         if settings.ner:
             tagger = build_tagger(settings.ner, pos=False, entities=True, processes=settings.processes)
             for position, text, enc, tags in tagged_stream(shards, split, tokenizer, tagger, f"finding entities in {split} ({settings.ner})", show_progress):
-                a, b = _entity_spans(text, enc, tags.entities)
-                doc = np.zeros(len(enc.ids), dtype=np.uint8)
-                _mark(doc, a, b)
-                out[position : position + len(doc)] = doc
+                out[position : position + len(enc.ids)] = entity_marks(text, enc, tags.entities)
         if settings.gazetteer:
-            vocab = _gazetteer_vocab(settings.gazetteer, tokenizer)
-            _mark_matches(out, shards.tokens(split), shards.sidecar(split, "words"), tokenizer.sep_token_id, vocab)
+            vocab = gazetteer_vocab(settings.gazetteer, tokenizer)
+            mark_matches(out, shards.tokens(split), shards.sidecar(split, "words"), tokenizer.sep_token_id, vocab)
 
     return Sidecar("phrases", f"entity-{key}", 0, build_entities)
 
@@ -237,7 +243,7 @@ def pmi_vocabulary(tokens: np.ndarray, starts: np.ndarray, sep_id: int, word_ok:
     return sorted(kept, key=lambda g: -g["pmi"])
 
 
-def _word_characters(tokenizer) -> np.ndarray:
+def word_characters(tokenizer) -> np.ndarray:
     """(V,) True for tokens holding a letter or digit: n-grams of punctuation are not collocations."""
     pieces = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
     return np.array([any(c.isalnum() for c in piece) for piece in pieces], dtype=bool)
@@ -246,35 +252,41 @@ def _word_characters(tokenizer) -> np.ndarray:
 def pmi_sidecar(settings: PmiSettings) -> Sidecar:
     """Phrase units from the corpus' high-PMI n-grams. The vocabulary is learned from the training split
     once and kept beside the shards as pmi-KEY.json (readable: text, count, PMI of every unit)."""
-    key = hashlib.sha256(json.dumps([PMI_VERSION, settings.max_n, settings.min_count, settings.vocab_size,
-                                     settings.count_tokens]).encode()).hexdigest()[:16]
-
     def build_pmi(shards: Shards, split: str, tokenizer, out: np.ndarray, show_progress: bool) -> None:
-        word_ok = _word_characters(tokenizer)
-        sep = tokenizer.sep_token_id
-        path = shards.directory / f"pmi-{key}.json"
-        if not path.exists():
-            tokens, starts = shards.tokens("train"), shards.sidecar("train", "words")
-            end = min(len(tokens), settings.count_tokens)
-            if end < len(tokens):
-                seps = np.flatnonzero(np.asarray(tokens[:end]) == sep)
-                end = int(seps[-1]) + 1 if len(seps) else end
-            head = np.asarray(tokens[:end]).astype(np.int64)
-            vocab = pmi_vocabulary(head, np.asarray(starts[:end]).astype(bool), sep, word_ok, settings)
-            if not vocab:
-                raise UserError(f"no word n-gram occurs masking.pmi.min_count={settings.min_count} times with positive PMI; "
-                                "use a larger corpus or a lower masking.pmi.min_count")
-            bounds = np.append(np.flatnonzero(np.asarray(starts[:end])), end)
-            for gram in vocab:
-                a = gram["first_word"]
-                gram["text"] = tokenizer.decode(head[bounds[a] : bounds[a + gram["n"]]].tolist())
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(vocab, ensure_ascii=False, indent=0), encoding="utf-8")
-            tmp.replace(path)
-        grams = json.loads(path.read_text(encoding="utf-8"))
-        table = {n: np.unique(np.array([g["hash"] for g in grams if g["n"] == n], dtype=np.uint64))
-                 for n in sorted({g["n"] for g in grams}, reverse=True)}
         out[:] = 0
-        _mark_matches(out, shards.tokens(split), shards.sidecar(split, "words"), sep, table, word_ok)
+        mark_matches(out, shards.tokens(split), shards.sidecar(split, "words"), tokenizer.sep_token_id,
+                      pmi_table(shards, tokenizer, settings), word_characters(tokenizer))
 
-    return Sidecar("phrases", f"pmi-{key}", 0, build_pmi)
+    return Sidecar("phrases", f"pmi-{pmi_key(settings)}", 0, build_pmi)
+
+
+def pmi_key(settings: PmiSettings) -> str:
+    return hashlib.sha256(json.dumps([PMI_VERSION, settings.max_n, settings.min_count, settings.vocab_size,
+                                      settings.count_tokens]).encode()).hexdigest()[:16]
+
+
+def pmi_table(shards: Shards, tokenizer, settings: PmiSettings) -> dict[int, np.ndarray]:
+    """{n: sorted n-gram hashes} of the corpus' high-PMI units, learned from the training split on first use
+    and kept beside the shards as pmi-KEY.json (readable: text, count, PMI of every unit)."""
+    word_ok = word_characters(tokenizer)
+    sep = tokenizer.sep_token_id
+    path = shards.directory / f"pmi-{pmi_key(settings)}.json"
+    if not path.exists():
+        tokens, starts = shards.tokens("train"), shards.sidecar("train", "words")
+        end = min(len(tokens), settings.count_tokens)
+        if end < len(tokens):
+            seps = np.flatnonzero(np.asarray(tokens[:end]) == sep)
+            end = int(seps[-1]) + 1 if len(seps) else end
+        head = np.asarray(tokens[:end]).astype(np.int64)
+        vocab = pmi_vocabulary(head, np.asarray(starts[:end]).astype(bool), sep, word_ok, settings)
+        if not vocab:
+            raise UserError(f"no word n-gram occurs masking.pmi.min_count={settings.min_count} times with positive PMI; "
+                            "use a larger corpus or a lower masking.pmi.min_count")
+        bounds = np.append(np.flatnonzero(np.asarray(starts[:end])), end)
+        for gram in vocab:
+            a = gram["first_word"]
+            gram["text"] = tokenizer.decode(head[bounds[a] : bounds[a + gram["n"]]].tolist())
+        write_text_atomic(path, json.dumps(vocab, ensure_ascii=False, indent=0))  # a playground may learn it beside a run
+    grams = json.loads(path.read_text(encoding="utf-8"))
+    return {n: np.unique(np.array([g["hash"] for g in grams if g["n"] == n], dtype=np.uint64))
+            for n in sorted({g["n"] for g in grams}, reverse=True)}

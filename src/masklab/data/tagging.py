@@ -192,8 +192,13 @@ def pos_sidecar(tagger_name: str, processes: int = 1) -> Sidecar:
         tagger = build_tagger(tagger_name, pos=True, processes=processes)
         out[:] = 0
         for position, text, enc, tags in tagged_stream(shards, split, tokenizer, tagger, f"POS tagging {split} ({tagger_name})", show_progress):
-            span = covering_span(token_char_positions(text, enc), tags.starts, tags.ends)
-            token_tags = np.where(span >= 0, tags.upos[np.maximum(span, 0)], 0)
-            out[position : position + len(span)] = token_tags[word_first_token(enc.word_ids)]
+            out[position : position + len(enc.ids)] = token_pos(text, enc, tags)
 
     return Sidecar("pos", tagger_key(tagger_name), 0, build_pos)
+
+
+def token_pos(text: str, enc, tags: TaggedText) -> np.ndarray:
+    """(N,) uint8 UPOS id of each token of `enc` (0 = untagged): the tag of the tokenizer word it belongs to."""
+    span = covering_span(token_char_positions(text, enc), tags.starts, tags.ends)
+    token_tags = np.where(span >= 0, tags.upos[np.maximum(span, 0)], 0)
+    return token_tags[word_first_token(enc.word_ids)].astype(np.uint8)

@@ -4,6 +4,7 @@
     predictors.py   log-probabilities at positions: masked LM, causal LM, and their product of experts
     strategies.py   mask-predict, gibbs, left-to-right, random-order, maskgit, diffusion (`@register("unmask", NAME)`)
     unmask.py       iterative_unmask: the one loop every strategy runs through
+    settings.py     a strategy's own settings as typed: KEY=VALUE pairs
     template.py     templates with gaps ([MASK], [MASK]*3, [MASK]*2-6), continuations, rendering byte for byte
     constraints.py  banned words, allowed vocabulary, word starts: hold exactly in every sample
     fusion.py       the causal LM proposes, the masked LM rescores (pseudo-log-likelihood)

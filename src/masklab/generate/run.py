@@ -134,12 +134,16 @@ def _trajectory_texts(result, b: int, row, tokenizer) -> list[str]:
 
 
 def generate(checkpoint, cfg: GenerateConfig, texts: list[str] = (), prompts: list[str] = (), record: bool = False,
-             evaluate: bool = False, judge: str | None = None, show_progress: bool = True, save: bool = True) -> dict:
+             evaluate: bool = False, judge: str | None = None, show_progress: bool = True, save: bool = True,
+             loaded: tuple | None = None, on_step=None) -> dict:
     """The samples and their speed; with `evaluate` the quality figures, merged into the run's evaluation.json
-    unless `save` is off (a study's trials sample one checkpoint concurrently and keep their own)."""
+    unless `save` is off (a study's trials sample one checkpoint concurrently and keep their own).
+
+    `loaded` = (model, tokenizer) already loaded from `checkpoint` (the playground keeps its models);
+    `on_step(step, steps, texts)` sees each batch's texts after every step, [MASK] where still masked."""
     from masklab.generate.quality import quality
 
-    model, tokenizer = load_masked(checkpoint)
+    model, tokenizer = loaded or load_masked(checkpoint)
     device = next(model.parameters()).device
     strategy = resolve_strategy(cfg.strategy, cfg.settings)
     rules = Rules(Constraints(list(cfg.banned), cfg.allowed), tokenizer)
@@ -170,9 +174,15 @@ def generate(checkpoint, cfg: GenerateConfig, texts: list[str] = (), prompts: li
         chunk = rows[start:start + cfg.batch_size]
         ids, editable, word_start, attention = _batch([r for _, r in chunk], tokenizer, device)
         generator = torch.Generator(device=device).manual_seed(cfg.seed * 1_000_003 + start)
+        watch = None
+        if on_step is not None:
+            def watch(step, steps, shown, chunk=chunk):
+                on_step(step, steps, [render(row, shown[b, :len(row.ids)].tolist(), tokenizer, keep_masks=True)[0]
+                                      for b, (_, row) in enumerate(chunk)])
         result = iterative_unmask(predictor, ids, editable, strategy, cfg.steps, cfg.temperature, cfg.top_k, cfg.top_p,
                                   generator, mask_token_id=tokenizer.mask_token_id, attention_mask=attention,
-                                  forbidden=rules.forbidden, processors=[rules.processor(word_start)], record=record)
+                                  forbidden=rules.forbidden, processors=[rules.processor(word_start)], record=record,
+                                  on_step=watch)
         steps_used = result.steps
         out = result.ids
         if rules.word_rules:

@@ -61,13 +61,15 @@ def iterative_unmask(predictor, ids: torch.Tensor, editable: torch.Tensor, strat
                      generator: torch.Generator | None = None, *, mask_token_id: int,
                      attention_mask: torch.Tensor | None = None, forbidden: torch.Tensor | None = None,
                      processors: Sequence[Processor] = (),
-                     settings: dict | None = None, record: bool = False, sparse: bool | None = None) -> UnmaskResult:
+                     settings: dict | None = None, record: bool = False, sparse: bool | None = None,
+                     on_step: Callable[[int, int, torch.Tensor], None] | None = None) -> UnmaskResult:
     """Fill the `editable` (B, T) positions of `ids` (B, T) with a masked LM (`predictor`, see predictors.py).
 
     `strategy` is a registered name (with `settings`, e.g. {"k": 2} for gibbs) or a Strategy; `steps` = 0
     takes the strategy's default. Whatever `ids` holds at editable positions is ignored: they start masked.
     `forbidden` (V,) bool marks tokens never drawn (special tokens; [MASK] always); `processors` restrict
-    further (constraints.py). `sparse` (default: on a CPU) predicts only the masked slots.
+    further (constraints.py). `sparse` (default: on a CPU) predicts only the masked slots. `on_step(step,
+    steps, ids)` sees the (B, T) ids after each step, [MASK] where still masked (a page streams them).
     """
     strategy = resolve_strategy(strategy, settings)
     positions, valid = slot_positions(editable)
@@ -101,6 +103,8 @@ def iterative_unmask(predictor, ids: torch.Tensor, editable: torch.Tensor, strat
             committed_log.append(torch.zeros_like(counts))
             if record:
                 trajectory.append(work[:, :-1].clone())
+            if on_step is not None:
+                on_step(step, steps, work[:, :-1])
             continue
         logp = predictor(work[:, :-1], attention_mask, rows, at)  # (K, V)
         if never_bias is None:
@@ -126,8 +130,11 @@ def iterative_unmask(predictor, ids: torch.Tensor, editable: torch.Tensor, strat
         predicted_log.append((masked & valid).sum(dim=1))
         committed_log.append((masked & valid & ~still).sum(dim=1))
         masked = still
-        if record:
-            shown = torch.where(valid, torch.where(masked, mask_token_id, tokens), original)
-            trajectory.append(work.scatter(1, positions, shown)[:, :-1].clone())
+        if record or on_step is not None:
+            shown = work.scatter(1, positions, torch.where(valid, torch.where(masked, mask_token_id, tokens), original))[:, :-1]
+            if record:
+                trajectory.append(shown.clone())
+            if on_step is not None:
+                on_step(step, steps, shown)
     work.scatter_(1, positions, torch.where(valid, tokens, original))
     return UnmaskResult(work[:, :-1].clone(), steps, torch.stack(predicted_log), torch.stack(committed_log), trajectory)

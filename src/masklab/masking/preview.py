@@ -132,20 +132,30 @@ def print_preview(preview: Preview, strategy: str, console) -> None:
     console.print(table)
 
 
+PIECE_STYLE = "".join(f".{kind}{{background:{colour};color:#fff;border-radius:3px;padding:0 2px}}"
+                      for kind, (_, colour, _) in KINDS.items())  # the classes pieces_html uses
+
+
+def legend_html() -> str:
+    return " ".join(f'<span class="{kind}">{html.escape(label)}</span>' for kind, (_, _, label) in KINDS.items())
+
+
+def pieces_html(pieces: list[Piece]) -> str:
+    """One masked block as a paragraph (direction from its text: Persian reads right to left); the
+    original of every predicted token is its tooltip."""
+    out = []
+    for piece in pieces:
+        text = html.escape(piece.text)
+        if piece.kind:
+            text = f'<span class="{piece.kind}" title="original: {html.escape(piece.original)}">{text}</span>'
+        out.append((" " if piece.space_before else "") + text)
+    return f'<p dir="auto">{"".join(out)}</p>'
+
+
 def write_html(preview: Preview, strategy: str, path: Path) -> None:
     """A self-contained HTML page: legend, the masked samples, the statistics table."""
-    style = "".join(f".{kind}{{background:{colour};color:#fff;border-radius:3px;padding:0 2px}}"
-                    for kind, (_, colour, _) in KINDS.items())
-    legend = " ".join(f'<span class="{kind}">{html.escape(label)}</span>' for kind, (_, _, label) in KINDS.items())
-    samples = []
-    for pieces in preview.samples:
-        out = []
-        for piece in pieces:
-            text = html.escape(piece.text)
-            if piece.kind:
-                text = f'<span class="{piece.kind}" title="original: {html.escape(piece.original)}">{text}</span>'
-            out.append((" " if piece.space_before else "") + text)
-        samples.append(f'<p dir="auto">{"".join(out)}</p>')
+    style, legend = PIECE_STYLE, legend_html()
+    samples = [pieces_html(pieces) for pieces in preview.samples]
     rows = []
     for key, value in preview.stats.items():
         if key == "share_by_pos":

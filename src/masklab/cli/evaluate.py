@@ -46,8 +46,11 @@ def fill_mask(
     from masklab.models.checkpoint import load_masked_lm
 
     model, tokenizer = load_masked_lm(checkpoint)
-    for n, candidates in enumerate(fill(model, tokenizer, text, top_k), 1):
-        typer.echo(f"[MASK] #{n}: " + "  ".join(f"{tok} ({p:.3f})" for tok, p in candidates))
+    filled = fill(model, tokenizer, text, top_k)
+    if filled.notice:
+        typer.echo(f"note: {filled.notice}")
+    for n, candidates in enumerate(filled.proposals, 1):
+        typer.echo(f"[MASK] #{n}: " + "  ".join(f"{c['token_str'].strip()} ({c['score']:.3f})" for c in candidates))
 
 
 def register(app: typer.Typer) -> None:

@@ -26,6 +26,7 @@ class Piece:
     kind: str  # "", "mask", "random" or "kept"
     original: str  # what was there
     space_before: bool  # a word boundary precedes it
+    special: bool = False  # [CLS], [SEP], [UNK], padding: never predicted, and never sets the text's direction
 
 
 @dataclass
@@ -46,6 +47,7 @@ def render_pieces(tokenizer, batch, row: int) -> list[Piece]:
     shown = batch.input_ids[row].tolist()
     selected = (batch.labels[row] != -100).tolist()
     starts = batch.features["words"][row].astype(bool)
+    eligible = batch.eligible[row].tolist()
     pieces = []
     for t, (orig, seen, sel) in enumerate(zip(original, shown, selected)):
         continuation = t > 1 and not starts[t]
@@ -58,7 +60,7 @@ def render_pieces(tokenizer, batch, row: int) -> list[Piece]:
             kind, text = "random", _token_text(tokenizer, seen, False)
         else:
             kind, text = "kept", before
-        pieces.append(Piece(text, kind, before, t > 0 and not continuation))
+        pieces.append(Piece(text, kind, before, t > 0 and not continuation, not eligible[t]))
     return pieces
 
 
@@ -141,13 +143,16 @@ def legend_html() -> str:
 
 
 def pieces_html(pieces: list[Piece]) -> str:
-    """One masked block as a paragraph (direction from its text: Persian reads right to left); the
-    original of every predicted token is its tooltip."""
+    """One masked block as a paragraph whose direction comes from its own words (Persian reads right to
+    left): [CLS], [MASK] and the like carry dir="ltr", which dir="auto" skips. The original of every
+    predicted token is its tooltip."""
     out = []
     for piece in pieces:
         text = html.escape(piece.text)
         if piece.kind:
-            text = f'<span class="{piece.kind}" title="original: {html.escape(piece.original)}">{text}</span>'
+            text = f'<span class="{piece.kind}" dir="ltr" title="original: {html.escape(piece.original)}">{text}</span>'
+        elif piece.special:
+            text = f'<span class="special" dir="ltr">{text}</span>'
         out.append((" " if piece.space_before else "") + text)
     return f'<p dir="auto">{"".join(out)}</p>'
 

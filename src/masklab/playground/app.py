@@ -20,7 +20,8 @@ import gradio as gr
 from masklab.errors import UserError
 from masklab.generate.settings import parse_settings
 from masklab.playground import render
-from masklab.playground.fillmask import fill_mask, toggle_word, words
+from masklab.evaluate.masked import fill_mask
+from masklab.playground.fillmask import toggle_word, words
 from masklab.playground.maskview import TAGGER_SCRIPTS, preview_text
 from masklab.playground.models import LoadedRun
 from masklab.playground.scores import score_kinds, score_sentences

@@ -17,7 +17,9 @@ CSS = ("textarea,input[type=text],[dir=auto]{unicode-bidi:plaintext}"  # each pa
        ".ml-notice{color:#7a5200;background:#fff6e0;border:1px solid #f0d58a;padding:.4em .8em;border-radius:4px}"
        ".ml-table{border-collapse:collapse}.ml-table td,.ml-table th{border:1px solid #ccc;padding:3px 8px}"
        ".ml-best{font-weight:bold;background:#e8f4e8}.ml-step .mask{padding:0 3px}"
-       "iframe.ml-report{width:100%;height:42em;border:1px solid #ccc}" + PIECE_STYLE)
+       "iframe.ml-report{width:100%;height:42em;border:1px solid #ccc}.ml-curves svg{max-width:100%;height:auto}"
+       ".ml-summary table{border-collapse:collapse;font-size:.85em}.ml-summary td,.ml-summary th{border:1px solid #ddd;padding:1px 6px}"
+       + PIECE_STYLE)
 
 
 def error(message: str) -> str:
@@ -67,7 +69,7 @@ def step_texts(texts: list[str], step: int, steps: int, mask_token: str = "[MASK
     """The samples after `step` of `steps`, every remaining mask in the [MASK] colour."""
     out = []
     for text in texts:
-        body = html.escape(text).replace(html.escape(mask_token), f"<span class='mask'>{html.escape(mask_token)}</span>")
+        body = html.escape(text).replace(html.escape(mask_token), f"<span class='mask' dir='ltr'>{html.escape(mask_token)}</span>")
         out.append(f"<p class='ml-step' dir='auto'>{body}</p>")
     return f"<p><b>step {step} / {steps}</b></p>" + "".join(out)
 

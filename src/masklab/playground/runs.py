@@ -85,7 +85,7 @@ def study_of(run: Path) -> Path | None:
 def run_page(run) -> str:
     """The Runs tab's HTML for one LoadedRun."""
     directory = run.run
-    parts = [f"<h3 dir='auto'>{html.escape(run.name)}</h3><p><code>{html.escape(str(directory))}</code> · {run.family}"
+    parts = [f"<p><code>{html.escape(str(directory))}</code> · {run.family}"
              f" · {sum(p.numel() for p in run.model.parameters()):,} parameters</p>"]
     if run.notice:
         parts.append(f"<p class='ml-notice'>{html.escape(run.notice)}</p>")
@@ -93,14 +93,15 @@ def run_page(run) -> str:
     if summary_path.exists():
         try:
             summary = json.loads(summary_path.read_text(encoding="utf-8"))
-            parts.append("<h4>summary.json</h4>" + html_table(["figure", "value"], [list(r) for r in _flat(summary)]))
+            parts.append("<h4>summary.json</h4><div class='ml-summary'>"
+                         + html_table(["figure", "value"], [list(r) for r in _flat(summary)]) + "</div>")
         except json.JSONDecodeError:
             parts.append("<p>summary.json is unreadable (cut short?)</p>")
     else:
         parts.append("<p>no summary.json: the run has not finished (or this is a bare checkpoint)</p>")
     svg = curves_svg(read_records(directory / "metrics.jsonl"))
     if svg:
-        parts.append("<h4>learning curves</h4>" + svg)
+        parts.append("<h4>learning curves</h4><div class='ml-curves'>" + svg + "</div>")
     study = study_of(directory) or (directory if (directory / "report.html").exists() else None)
     if study is not None:
         report = (study / "report.html").read_text(encoding="utf-8")

@@ -42,8 +42,8 @@ def run_quickstart(out: Path, overrides=()) -> dict:
     model, tokenizer = load_masked_lm(out)
     typer.echo("\nfill-mask examples:")
     for text in EXAMPLES:
-        candidates = fill_mask(model, tokenizer, text, top_k=5)[0]
-        typer.echo(f"  {text}\n    -> " + "  ".join(f"{tok} ({p:.2f})" for tok, p in candidates))
+        candidates = fill_mask(model, tokenizer, text, top_k=5).proposals[0]
+        typer.echo(f"  {text}\n    -> " + "  ".join(f"{c['token_str'].strip()} ({c['score']:.2f})" for c in candidates))
     from masklab.generate.run import GenerateConfig, generate
 
     report = generate(out, GenerateConfig(n=1, seed=0), texts=[GENERATE_EXAMPLE], show_progress=False)

@@ -284,8 +284,10 @@ def build_app(runs: list[LoadedRun], example: str = "The state of the [MASK] is 
         app.load(view_runs, None, runs_out, **private)
         app.load(view_fill, [fill_text, fill_k], [fill_out, fill_words], **private)
 
-        gr.api(_api(api_fill_mask), api_name="fill_mask")
-        gr.api(_api(api_mask_preview), api_name="mask_preview")
+        # Unqueued: a direct POST answers in one round trip (the queue's event stream costs ~140 ms per call);
+        # generation streams, which needs the queue.
+        gr.api(_api(api_fill_mask), api_name="fill_mask", queue=False)
+        gr.api(_api(api_mask_preview), api_name="mask_preview", queue=False)
         gr.api(_api(api_generate), api_name="generate")
-        gr.api(_api(api_score), api_name="score")
+        gr.api(_api(api_score), api_name="score", queue=False)
     return app

@@ -19,4 +19,11 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
   fi
 fi
 .venv/bin/pip install -q -e ".[dev]"
+# The playground's browser test drives Debian's chromium through playwright (never `playwright install`,
+# which downloads a browser). As root on Debian/Ubuntu, install it; elsewhere the browser test skips.
+if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 \
+    || { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1; } \
+    || echo "could not install chromium: the browser test will skip"
+fi
 echo "masklab set up in .venv (torch $(.venv/bin/python -c 'import torch; print(torch.__version__)'))"

@@ -192,6 +192,17 @@ def test_generation_streams_steps_until_no_mask_is_left(loaded):
     assert all(s["given_text_intact"] for s in report["samples"])
 
 
+def test_strategy_settings_typed_as_the_page_writes_them():
+    from masklab.generate.settings import parse_settings
+    from masklab.playground.app import strategy_defaults
+
+    assert parse_settings("k=2, burn_in=0.5") == {"k": 2, "burn_in": 0.5}
+    assert parse_settings(strategy_defaults("diffusion")) == {"remasking": "low_confidence", "block_length": 0}
+    assert parse_settings("") == {}
+    with pytest.raises(UserError, match="not KEY=VALUE"):
+        parse_settings("k2")
+
+
 def test_generation_errors_reach_the_caller(loaded):
     from masklab.generate.run import GenerateConfig
     from masklab.playground.stream import stream_generate
@@ -249,6 +260,12 @@ def test_runs_without_a_checkpoint_are_clear_errors(tmp_path):
         load_run(tmp_path / "study")
     with pytest.raises(UserError, match="one run or two"):
         load_runs([])
+    from transformers import BertConfig, BertForSequenceClassification
+
+    BertForSequenceClassification(BertConfig(vocab_size=50, hidden_size=8, num_hidden_layers=1, num_attention_heads=1,
+                                             intermediate_size=8)).save_pretrained(tmp_path / "classifier")
+    with pytest.raises(UserError, match="fine-tuned classifier"):
+        load_run(tmp_path / "classifier")
 
 
 def test_address_checks():

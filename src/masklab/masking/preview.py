@@ -151,6 +151,8 @@ def pieces_html(pieces: list[Piece]) -> str:
         text = html.escape(piece.text)
         if piece.kind:
             text = f'<span class="{piece.kind}" dir="ltr" title="original: {html.escape(piece.original)}">{text}</span>'
+            if piece.kind == "random":
+                text += f'<small class="original" dir="ltr">[{html.escape(piece.original)}]</small>'
         elif piece.special:
             text = f'<span class="special" dir="ltr">{text}</span>'
         out.append((" " if piece.space_before else "") + text)

@@ -145,22 +145,21 @@ def build_app(runs: list[LoadedRun], example: str = "The state of the [MASK] is 
         return render.columns([(r.name, _answer(r, one)[0]) for r in runs]), _segments(text)
 
     def _segments(text):
-        mask = runs[0].tokenizer.mask_token or "[MASK]"
+        """The text as clickable segments (the page always writes [MASK]; fill_mask maps it to the tokenizer's)."""
         out, last = [], 0
-        for word, start, end in words(text or "", mask):
+        for word, start, end in words(text or ""):
             if start > last:
                 out.append((text[last:start], None))
-            out.append((word, "mask" if word == mask else None))
+            out.append((word, "mask" if word == "[MASK]" else None))
             last = end
         return out
 
     def view_click(text, top_k, evt: gr.SelectData):
         segments = _segments(text)
         index = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
-        word_index = sum(1 for word, _ in segments[:index] if word.strip())
-        if index is None or index >= len(segments) or not segments[index][0].strip():
+        if not isinstance(index, int) or not 0 <= index < len(segments) or not segments[index][0].strip():
             return (text, *view_fill(text, top_k))
-        new = toggle_word(text, word_index, runs[0].tokenizer.mask_token or "[MASK]")
+        new = toggle_word(text, sum(1 for word, _ in segments[:index] if word.strip()))
         return (new, *view_fill(new, top_k))
 
     def view_preview(text, strategy, rate, seed, tagger):

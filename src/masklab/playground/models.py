@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,6 +79,10 @@ def load_run(path: str | Path, name: str = "") -> LoadedRun:
 
     hub_offline()
     run, checkpoint, notice = locate(path)
+    architectures = " ".join(json.loads((checkpoint / "config.json").read_text(encoding="utf-8")).get("architectures") or [])
+    if "Classification" in architectures:
+        raise UserError(f"{checkpoint} is a fine-tuned classifier ({architectures}): its language-model head was replaced by "
+                        "the task's, so it cannot fill masks or score text; pass the pretraining run it started from")
     model, tokenizer, family = load_language_model(checkpoint)
     config = None
     if (run / "config.yaml").exists():

@@ -16,7 +16,11 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def quiet_gradio() -> None:
-    """Before gradio is imported: no analytics, no telemetry, no update check."""
+    """Before gradio (and with it huggingface_hub) is imported: no analytics, no telemetry, no update
+    check, no hub access (the hub library reads these once, at import)."""
+    from masklab.playground.models import hub_offline
+
+    hub_offline()
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     os.environ.setdefault("DO_NOT_TRACK", "1")

@@ -207,6 +207,13 @@ def test_generation_errors_reach_the_caller(loaded):
     from masklab.generate.run import GenerateConfig
     from masklab.playground.stream import stream_generate
 
+    long = " ".join(["w10 w11"] * 5000)  # 10,000 words
+    with pytest.raises(UserError, match="the model reads at most 64"):
+        list(stream_generate(loaded, GenerateConfig(), template=long + " [MASK]"))
+    *steps, report = stream_generate(loaded, GenerateConfig(length=8, steps=2), prompt=long)
+    assert "its last 54" in report["notice"] and len(steps) == 2
+    assert report["samples"][0]["text"].startswith("w10 w11") or report["samples"][0]["text"].startswith("w11")
+
     with pytest.raises(UserError, match="gibbs"):
         list(stream_generate(loaded, GenerateConfig(strategy="gibbs", settings={"k": 0}), template="w1 [MASK]*3"))
 
@@ -399,14 +406,16 @@ def test_browser_fill_mask_preview_generate(served, tmp_path):
         page.on("request", lambda r: requests.append(r.url))
         page.goto(served)
         box = page.locator("#fill-text textarea")
-        box.fill("w10 w11 w10 w11 [MASK] w11")
+        page.wait_for_selector("#fill-out .ml-bar", timeout=20_000)  # the example, answered on load
+        box.fill("w10 w11 w10 w11 w10 w11 [MASK] w11")  # its best filling is longer than anything the example gives
         page.locator("#fill-go").click()
-        page.wait_for_function("document.querySelector('#fill-out').innerText.includes('w10 w11 w10 w11 w10 w11')", timeout=20_000)
+        page.wait_for_function("document.querySelector('#fill-out').innerText.includes('w10 w11 w10 w11 w10 w11 w10 w11')",
+                               timeout=20_000)
         out = page.locator("#fill-out")
         assert out.locator(".ml-bar").count() == 10  # top-5 for each of the two runs
         assert out.locator(".ml-word").first.inner_text().strip() == "w10"
         page.locator("#fill-words").get_by_text("w11").first.click()  # click a word: it becomes a second [MASK]
-        page.wait_for_function("document.querySelector('#fill-text textarea').value.startsWith('w10 [MASK]')", timeout=20_000)
+        page.wait_for_function("document.querySelector('#fill-text textarea').value.startsWith('w10 [MASK] w10')", timeout=20_000)
         page.wait_for_function("document.querySelector('#fill-out').innerText.includes('[MASK] 2')", timeout=20_000)
         box.fill("w10 w11 w10 w11")
         page.locator("#fill-go").click()

@@ -158,6 +158,11 @@ def generate(checkpoint, cfg: GenerateConfig, texts: list[str] = (), prompts: li
             predictor = FusedPredictor(predictor, CausalPredictor(causal, cfg.precision), cfg.fusion_weight)
     rng = random.Random(cfg.seed)
     rows = [(q, layout(req.parts, tokenizer, rng)) for q, req in enumerate(reqs) for _ in range(cfg.n)]
+    limit = getattr(model.config, "max_position_embeddings", None)
+    for q, row in rows:
+        if limit and len(row.ids) > limit:
+            raise UserError(f"the request {reqs[q].label[:40]!r}... is {len(row.ids):,} tokens with its gaps; the model reads "
+                            f"at most {limit:,}: shorten the text, the gaps or --length")
     samples, generated, started = [], [], time.perf_counter()
     steps_used = None
     from tqdm.auto import tqdm

@@ -184,7 +184,8 @@ def build_app(runs: list[LoadedRun], example: str = "The state of the [MASK] is 
                         trajectories[i].append(event.texts)
                         shown[i] = render.step_texts(event.texts, event.step, event.steps, run.tokenizer.mask_token)
                     else:
-                        shown[i] += f"<p>{event['generated_tokens']} tokens in {event['seconds']:.2f} s</p>"
+                        shown[i] = render.notice(event["notice"]) + shown[i] + \
+                            f"<p>{event['generated_tokens']} tokens in {event['seconds']:.2f} s</p>"
                     yield render.columns(list(zip([r.name for r in runs], shown))), gr.update(), trajectories
             except UserError as exc:
                 shown[i] = render.error(str(exc))

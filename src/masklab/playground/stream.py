@@ -12,6 +12,7 @@ import threading
 from dataclasses import dataclass
 from typing import Iterator
 
+from masklab.errors import UserError
 from masklab.generate.run import GenerateConfig
 
 DONE = object()
@@ -24,11 +25,28 @@ class Step:
     texts: list[str]  # one per sample
 
 
+def fit_prompt(run, prompt: str, length: int) -> tuple[str, str]:
+    """(prompt, notice): a prompt too long for the model with `length` new tokens keeps its end (what a
+    continuation depends on), with a notice saying how much was cut."""
+    ids = run.tokenizer(prompt, add_special_tokens=False, verbose=False)["input_ids"]
+    budget = run.max_tokens - 2 - length
+    if budget < 1:
+        raise UserError(f"length {length} leaves no room for a prompt: {run.name} reads {run.max_tokens} tokens; lower the length")
+    if len(ids) <= budget:
+        return prompt, ""
+    return (run.tokenizer.decode(ids[-budget:]),
+            f"the prompt is {len(ids):,} tokens; with {length} new ones the model reads its last {budget:,}, the rest was cut")
+
+
 def stream_generate(run, cfg: GenerateConfig, template: str = "", prompt: str = "") -> Iterator[Step | dict]:
-    """Yield a Step after every unmasking step, then generate()'s report (samples, speed); errors re-raise here."""
+    """Yield a Step after every unmasking step, then generate()'s report (samples, speed, and a "notice" when
+    the prompt was cut to fit); errors re-raise here."""
     from masklab.generate.run import generate
 
     run.require_masked("generation")
+    notice = ""
+    if prompt and not template:
+        prompt, notice = fit_prompt(run, prompt, cfg.length)
     events: queue.Queue = queue.Queue()
 
     def on_step(step, steps, texts):
@@ -38,7 +56,7 @@ def stream_generate(run, cfg: GenerateConfig, template: str = "", prompt: str = 
         try:
             report = generate(run.checkpoint, cfg, texts=[template] if template else [], prompts=[] if template else [prompt],
                               show_progress=False, save=False, loaded=(run.model, run.tokenizer), on_step=on_step)
-            events.put(report)
+            events.put({**report, "notice": notice})
         except BaseException as exc:  # handed to the caller's thread, which shows it
             events.put(exc)
         events.put(DONE)

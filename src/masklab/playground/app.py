@@ -247,6 +247,10 @@ def build_app(runs: list[LoadedRun], example: str = "The state of the [MASK] is 
                 gen_mode = gr.Radio([(label, key) for key, label in MODES.items()], value="template", label="mode")
                 gen_strategy = gr.Dropdown(names("unmask"), value="maskgit", label="strategy", elem_id="gen-strategy")
             gen_text = gr.Textbox(value=example.replace("[MASK]", "[MASK]*2-4"), label="template or prompt", lines=2, elem_id="gen-text")
+            gr.Examples([["template", "We will [MASK]*3 our schools and [MASK]*2-5 for every family."],  # inpainting
+                         ["template", "[MASK]*6 . The state of the union is strong ."],
+                         ["prompt", "Tonight I ask the Congress to"], ["unconditional", ""]],
+                        [gen_mode, gen_text], label="examples (a template's [MASK]*A-B gaps take A to B tokens)")
             with gr.Row():
                 gen_steps = gr.Number(0, precision=0, label="steps (0 = the strategy's default)")
                 gen_temperature = gr.Slider(0, 2, value=1.0, step=0.05, label="temperature (0 = greedy)")

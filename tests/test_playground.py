@@ -16,11 +16,8 @@ import torch
 
 from masklab.errors import UserError
 
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # read when gradio is imported, as `masklab playground` sets it
 gr = pytest.importorskip("gradio")
-
-from masklab.playground.serve import quiet_gradio  # noqa: E402
-
-quiet_gradio()
 
 MASKLAB = [sys.executable, "-m", "masklab.cli"]
 PAIR = "w10 w11 w10 w11 w10 w11 w10 w11"
@@ -273,6 +270,16 @@ def test_runs_without_a_checkpoint_are_clear_errors(tmp_path):
                                              intermediate_size=8)).save_pretrained(tmp_path / "classifier")
     with pytest.raises(UserError, match="fine-tuned classifier"):
         load_run(tmp_path / "classifier")
+
+
+def test_the_served_process_is_offline_and_quiet(monkeypatch):
+    from masklab.playground.serve import quiet_gradio
+
+    for name in ("GRADIO_ANALYTICS_ENABLED", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_HUB_DISABLE_TELEMETRY"):
+        monkeypatch.delenv(name, raising=False)
+    quiet_gradio()
+    assert os.environ["GRADIO_ANALYTICS_ENABLED"] == "False" and os.environ["HF_HUB_OFFLINE"] == "1"
+    assert os.environ["TRANSFORMERS_OFFLINE"] == "1" and os.environ["HF_HUB_DISABLE_TELEMETRY"] == "1"
 
 
 def test_address_checks():

@@ -14,7 +14,6 @@ same process: masklab's fill_mask and a transformers fill-mask pipeline on the s
 from __future__ import annotations
 
 import argparse
-import statistics
 import subprocess
 import sys
 import time
@@ -60,8 +59,6 @@ def main() -> None:
         if not (run / "checkpoint").exists():
             subprocess.run([sys.executable, "-m", "masklab.cli", "pretrain", "--set", "model.preset=mini", "--set", "train.max_steps=2",
                             "--set", "eval.pppl_sequences=2", "--out", str(run), "--quiet"], check=True)
-    import socket
-
     import torch
     from gradio_client import Client
     from transformers import pipeline
@@ -69,14 +66,12 @@ def main() -> None:
     from masklab.evaluate.masked import fill_mask
     from masklab.playground.app import build_app
     from masklab.playground.models import load_runs
-    from masklab.playground.serve import launch
+    from masklab.playground.serve import any_free_port, launch
 
     loaded = load_runs([run])[0]
     short = "The state of the [MASK] is strong, and our people are proud."
     long = " ".join(["We will build a stronger economy for every family in this country."] * 30) + " The [MASK] is strong."
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = any_free_port()
     app = build_app([loaded])
     launch(app, port=port, block=False)
     client = Client(f"http://127.0.0.1:{port}/", verbose=False)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import socket
 from pathlib import Path
 
 
@@ -36,11 +35,9 @@ def main() -> None:
 
     from masklab.playground.app import build_app
     from masklab.playground.models import load_runs
-    from masklab.playground.serve import launch
+    from masklab.playground.serve import any_free_port, launch
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = any_free_port()
     app = build_app(load_runs(args.runs), "The state of the [MASK] is strong.")
     launch(app, port=port, block=False)
     args.out.mkdir(parents=True, exist_ok=True)

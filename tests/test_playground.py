@@ -315,21 +315,15 @@ def test_command_errors_are_one_line(args, message, trained_run, tmp_path):
 
 # ---------------------------------------------------------------------------------------------- the served app
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def served(trained_run, tiny_checkpoint):
     """The app on two runs (the memorising one and a random one), on a free loopback port."""
     from masklab.playground.app import build_app
     from masklab.playground.models import load_runs
-    from masklab.playground.serve import launch
+    from masklab.playground.serve import any_free_port, launch
 
     app = build_app(load_runs([trained_run[0], tiny_checkpoint]), example="w10 w11 w10 [MASK] w10 w11")
-    port = _free_port()
+    port = any_free_port()
     launch(app, port=port, block=False)
     yield f"http://127.0.0.1:{port}/"
     app.close()

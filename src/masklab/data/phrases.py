@@ -268,10 +268,9 @@ def pmi_key(settings: PmiSettings) -> str:
 def pmi_table(shards: Shards, tokenizer, settings: PmiSettings) -> dict[int, np.ndarray]:
     """{n: sorted n-gram hashes} of the corpus' high-PMI units, learned from the training split on first use
     and kept beside the shards as pmi-KEY.json (readable: text, count, PMI of every unit)."""
-    word_ok = word_characters(tokenizer)
-    sep = tokenizer.sep_token_id
     path = shards.directory / f"pmi-{pmi_key(settings)}.json"
     if not path.exists():
+        word_ok, sep = word_characters(tokenizer), tokenizer.sep_token_id
         tokens, starts = shards.tokens("train"), shards.sidecar("train", "words")
         end = min(len(tokens), settings.count_tokens)
         if end < len(tokens):

@@ -1,4 +1,4 @@
-"""The playground page: six tabs over one or two runs, and an API named after the views.
+"""The playground page: five tabs over one or two runs, and an API named after the views.
 
 API (gradio_client: `Client(url).predict(..., api_name="/fill_mask")`), each with `run` = 0 or 1:
     fill_mask(text, top_k)        -> the fill-mask pipeline's schema: [{"score", "token", "token_str", "sequence"}]
@@ -18,9 +18,9 @@ from typing import Iterator
 import gradio as gr
 
 from masklab.errors import UserError
+from masklab.evaluate.masked import fill_mask
 from masklab.generate.settings import parse_settings
 from masklab.playground import render
-from masklab.evaluate.masked import fill_mask
 from masklab.playground.fillmask import toggle_word, words
 from masklab.playground.maskview import TAGGER_SCRIPTS, preview_text
 from masklab.playground.models import LoadedRun
@@ -33,16 +33,16 @@ MODES = {"template": "fill a template ([MASK], [MASK]*3, [MASK]*2-6)", "prompt":
 MAX_SAMPLES = 4  # samples per request in the page: each one streams
 
 
-def _answer(run: LoadedRun, fn, *args):
-    """(html, value) of one run's answer; a UserError becomes a red box, anything else a one-line box
-    (and one line in the terminal), never a trace in the page."""
+def _answer(run: LoadedRun, fn, *args) -> str:
+    """One run's answer as HTML; a UserError becomes a red box, anything else a one-line box (and one line
+    in the terminal), never a trace in the page."""
     try:
         return fn(run, *args)
     except UserError as exc:
-        return render.error(str(exc)), None
+        return render.error(str(exc))
     except Exception as exc:  # a bug: say what happened in one line; the terminal keeps the cause
         log.warning("playground: %s: %s", type(exc).__name__, exc)
-        return render.error(f"internal error ({type(exc).__name__}: {exc}); the terminal has the details"), None
+        return render.error(f"internal error ({type(exc).__name__}: {exc}); the terminal has the details")
 
 
 def _pick(runs: list[LoadedRun], run: int) -> LoadedRun:
@@ -141,8 +141,8 @@ def build_app(runs: list[LoadedRun], example: str = "The state of the [MASK] is 
         def one(run):
             run.require_masked("fill-mask")
             filled = fill_mask(run.model, run.tokenizer, text, int(top_k), run.max_tokens)
-            return render.fill_bars(filled.proposals, filled.notice), filled
-        return render.columns([(r.name, _answer(r, one)[0]) for r in runs]), _segments(text)
+            return render.fill_bars(filled.proposals, filled.notice)
+        return render.columns([(r.name, _answer(r, one)) for r in runs]), _segments(text)
 
     def _segments(text):
         """The text as clickable segments (the page always writes [MASK]; fill_mask maps it to the tokenizer's)."""
@@ -164,8 +164,8 @@ def build_app(runs: list[LoadedRun], example: str = "The state of the [MASK] is 
 
     def view_preview(text, strategy, rate, seed, tagger):
         def one(run):
-            return render.masked_text(preview_text(run, text, strategy, float(rate), int(seed), tagger)), None
-        return render.columns([(r.name, _answer(r, one)[0]) for r in runs])
+            return render.masked_text(preview_text(run, text, strategy, float(rate), int(seed), tagger))
+        return render.columns([(r.name, _answer(r, one)) for r in runs])
 
     def view_generate(mode, text, strategy, steps, temperature, top_p, top_k, length, n, seed, settings, banned):
         """Streams (html, slider, trajectories) as the runs' steps arrive; the runs take turns."""
@@ -210,8 +210,8 @@ def build_app(runs: list[LoadedRun], example: str = "The state of the [MASK] is 
         sentences = [line for line in (text or "").splitlines() if line.strip()]
 
         def one(run):
-            return render.score_table(score_sentences(run, sentences, kind if kind in score_kinds(run) else "")), None
-        return render.columns([(r.name, _answer(r, one)[0]) for r in runs])
+            return render.score_table(score_sentences(run, sentences, kind if kind in score_kinds(run) else ""))
+        return render.columns([(r.name, _answer(r, one)) for r in runs])
 
     def view_runs():
         from masklab.playground.runs import run_page

@@ -61,9 +61,14 @@ def _tags(name: str, text: str, strategy: str, pos: bool = True, entities: bool 
 
 
 def _pmi(run, masking, tokenizer):
-    from masklab.data.phrases import pmi_table
+    """(n-gram table, word-character table) of the run's corpus, prepared once per run and settings: reading
+    the corpus back costs seconds, a preview should not."""
+    from masklab.data.phrases import pmi_key, pmi_table, word_characters
     from masklab.data.pipeline import prepare_data
 
+    key = ("pmi", pmi_key(masking.pmi))
+    if key in run.tables:
+        return run.tables[key]
     if run.config is None:
         raise UserError(f"strategy pmi learns its n-grams from the training corpus, and {run.run} names none (no config.yaml); "
                         "preview a pretraining run's directory, or choose another strategy")
@@ -71,17 +76,18 @@ def _pmi(run, masking, tokenizer):
     if len(data.tokenizer) != len(tokenizer):
         raise UserError(f"the corpus of {run.run} is tokenised with another vocabulary than its checkpoint; "
                         "strategy pmi cannot be previewed for this run")
-    return pmi_table(data.shards, tokenizer, masking.pmi)
+    run.tables[key] = pmi_table(data.shards, tokenizer, masking.pmi), word_characters(tokenizer)
+    return run.tables[key]
 
 
 def features(run, masking, text: str, max_tokens: int) -> tuple[np.ndarray, dict, str]:
     """(ids (T,), {feature: (T,) uint8}, notice) of the block `[CLS] text [SEP]` for `masking.strategy`."""
-    from masklab.data.phrases import entity_marks, gazetteer_vocab, mark_matches, word_characters
-    from masklab.data.shards import unpadded_backend, word_starts
+    from masklab.data.phrases import entity_marks, gazetteer_vocab, mark_matches
+    from masklab.data.shards import word_starts
     from masklab.data.tagging import token_pos
 
     tokenizer = run.tokenizer
-    enc = unpadded_backend(tokenizer).encode(text, add_special_tokens=False)
+    enc = run.backend.encode(text, add_special_tokens=False)
     notice = ""
     if len(enc.ids) > max_tokens - 2:
         notice = f"the text is {len(enc.ids):,} tokens long; the preview shows the first {max_tokens - 2:,}"
@@ -108,8 +114,7 @@ def features(run, masking, text: str, max_tokens: int) -> tuple[np.ndarray, dict
             if settings.gazetteer:
                 mark_matches(phrases, ids, out["words"], tokenizer.sep_token_id, gazetteer_vocab(settings.gazetteer, tokenizer))
         else:
-            mark_matches(phrases, ids, out["words"], tokenizer.sep_token_id, _pmi(run, masking, tokenizer),
-                         word_characters(tokenizer))
+            mark_matches(phrases, ids, out["words"], tokenizer.sep_token_id, *_pmi(run, masking, tokenizer))
         out["phrases"] = phrases
     return ids, out, notice
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import csv
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from masklab.errors import UserError
@@ -29,6 +30,14 @@ class LoadedRun:
     family: str  # "mlm", "clm" or "seq2seq"
     config: object | None  # the run's RunConfig (config.yaml), None for a bare save_pretrained directory
     notice: str = ""  # what the page should say about how this run was chosen
+    tables: dict = field(default_factory=dict, repr=False)  # tables learned from the run's corpus, made once per page
+
+    @cached_property
+    def backend(self):
+        """The tokenizer's backend without padding or truncation (a copy: made once, not per request)."""
+        from masklab.data.shards import unpadded_backend
+
+        return unpadded_backend(self.tokenizer)
 
     @property
     def max_tokens(self) -> int:

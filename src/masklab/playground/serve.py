@@ -36,6 +36,13 @@ def port_free(host: str, port: int) -> bool:
     return True
 
 
+def any_free_port(host: str = "127.0.0.1") -> int:
+    """A port the system says is free now (for pages started by scripts and tests)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
 def free_port(host: str, start: int) -> int:
     for port in range(start + 1, start + 200):
         if port_free(host, port):

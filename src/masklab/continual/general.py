@@ -14,11 +14,13 @@ from __future__ import annotations
 import copy
 import hashlib
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
 
 from masklab.data.sources import iter_documents
 from masklab.errors import UserError
@@ -157,14 +159,16 @@ def start_head(cm, source: str, text: GeneralText, tokenizer, steps: int, max_le
     if head is None:
         head = AutoModelForMaskedLM.from_config(config)
         digest = hashlib.sha256(f"{source}|{len(text.train_texts)}|{text.train_texts[:3]}|{steps}|{max_length}".encode()).hexdigest()[:16]
-        cached = default_cache_root() / "continual-mlm-heads" / f"{digest}.pt"
+        cached = default_cache_root() / "continual-mlm-heads" / f"{digest}.safetensors"
         if Path(source).is_dir() and cached.exists():
-            head.load_state_dict(torch.load(cached), strict=False)
+            head.load_state_dict(load_file(cached), strict=False)
         else:
             _fit_head(head, cm, text, tokenizer, steps, max_length, precision, show_progress)
             if Path(source).is_dir():  # a random start differs per seed: never cached
                 cached.parent.mkdir(parents=True, exist_ok=True)
-                torch.save(_head_state(head), cached)
+                tmp = cached.with_suffix(f".{os.getpid()}.tmp")  # concurrent trials read whole files only
+                save_file({k: v.contiguous().clone() for k, v in _head_state(head).items()}, str(tmp))
+                os.replace(tmp, cached)
         origin = f"fitted on the frozen start encoder ({steps} steps on general_corpus)"
     setattr(head, head.base_model_prefix, torch.nn.Module())  # only the head is used: drop its copy of the encoder
     return GeneralProbe(head, model_type), origin

@@ -1,7 +1,7 @@
 """A task sequence, stage by stage, through the one loop; measured after every stage.
 
 Per seed, DIR/seed-N/ holds `stage-K/` (the loop's metrics.jsonl, and `checkpoint/` while the stage
-trains), `progress.pt` (everything measured so far, the replay memory and the regularizers' anchors,
+trains), `progress.safetensors` (everything measured so far, the replay memory and the regularizers' anchors,
 written atomically after each stage), `model/` (the continual model after the last finished stage) and
 `summary.json`. DIR/summary.json holds the means over seeds and `_std` keys; DIR/report.html and
 report.md the report. A killed sequence resumes at the stage and step where it stopped.
@@ -41,6 +41,7 @@ from masklab.errors import UserError
 from masklab.evaluate.classify import evaluate_classifier
 from masklab.finetune.layers import layer_cka, relative_weight_change
 from masklab.finetune.modes import anatomy
+from masklab.fsutil import read_tree, write_tree_atomic
 from masklab.objectives.classify import ClassifyObjective
 from masklab.regularizers import build_regularizer
 from masklab.regularizers.fisher import FinishedTask
@@ -126,10 +127,7 @@ def _probe(cm: ContinualModel, j: int, data: TaskData, cfg: ContinualConfig, pad
                           pad, precision)
 
 
-def _save_atomic(obj, path: Path) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+PROGRESS = "progress.safetensors"  # tensors as safetensors, the rest as JSON in its metadata: loads without running code
 
 
 class Sequence:
@@ -311,11 +309,11 @@ class Sequence:
         shutil.rmtree(self.out / ".model-old", ignore_errors=True)
         self.progress["stage"] = k
         self.progress["regularizers"] = [r.state_dict() for r in self.regs]
-        _save_atomic(self.progress, self.out / "progress.pt")
+        write_tree_atomic(self.out / PROGRESS, self.progress)
         shutil.rmtree(self.out / f"stage-{k}" / "checkpoint", ignore_errors=True)
 
     def restore(self) -> None:
-        self.progress = torch.load(self.out / "progress.pt", weights_only=False)
+        self.progress = read_tree(self.out / PROGRESS)
         if self.progress["stage"]:  # killed inside stage 1: the start is rebuilt, there is no model/ yet
             self.cm.load(self.out / "model" if (self.out / "model").exists() else self.out / ".model-old")
         for r, state in zip(self.regs, self.progress["regularizers"]):
@@ -325,12 +323,12 @@ class Sequence:
 def run_seed(cfg: ContinualConfig, cure: Cure, tasks: list[Task], out: Path, seed: int, show_progress: bool,
              resume: bool, halt: tuple[int, int] | None) -> dict | None:
     seq = Sequence(cfg, cure, tasks, out, seed, show_progress)
-    if resume and (out / "progress.pt").exists():
+    if resume and (out / PROGRESS).exists():
         seq.restore()
     plain = seq.cm.plain_model(max(seq.progress["stage"] - 1, 0))
     if seq.progress["stage"] == 0 and not seq.progress["rows"]:
         _, plain = seq.measure(0, None)
-        _save_atomic(seq.progress, out / "progress.pt")
+        write_tree_atomic(out / PROGRESS, seq.progress)
     for k in range(seq.progress["stage"], len(tasks)):
         halt_step = halt[1] if halt and halt[0] == k + 1 else None
         stage_resume = resume and (out / f"stage-{k + 1}" / "checkpoint").exists()
@@ -438,7 +436,7 @@ def run_continual(cfg: ContinualConfig, out: Path, show_progress: bool = True, r
                             "settings (drop the changed --set / flags)")
         if (out / "summary.json").exists():
             raise UserError(f"{out} holds a finished continual run (summary.json); nothing to resume; use another --out")
-    elif any((out / n / f).exists() for n in names for f in ("progress.pt", "summary.json")):
+    elif any((out / n / f).exists() for n in names for f in (PROGRESS, "summary.json")):
         raise UserError(f"{out} already holds a continual run; continue it with --resume or choose another --out")
     tasks = load_tasks(cfg)
     out.mkdir(parents=True, exist_ok=True)

@@ -23,7 +23,8 @@ from masklab.fsutil import publish, staged_directory
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 SENTINELS = [f"<extra_id_{i}>" for i in range(100)]  # T5's names and count: enough spans for 512-token blocks at 15%
-TOKENIZER_VERSION = 2  # bump when the recipe below changes, so cached tokenizers are rebuilt (2: sentinels, BOS/EOS)
+TOKENIZER_VERSION = 3  # bump when the recipe below changes, so cached tokenizers are rebuilt
+# (2: sentinels, BOS/EOS; 3: deterministic trainers, the same vocabulary in every process)
 
 # objective -> (what it needs, test on the tokenizer) for tokenizers that come from elsewhere
 NEEDED_TOKENS = {
@@ -37,48 +38,62 @@ NEEDED_TOKENS = {
 }
 
 
-def _components(cfg: TokenizerConfig):
-    """(model, trainer, pre-tokenizer, decoder) for the configured tokenizer type."""
-    from tokenizers import decoders, models, pre_tokenizers, trainers
+def _pipeline(cfg: TokenizerConfig):
+    """(normalizer, pre-tokenizer, decoder) for the configured tokenizer type."""
+    from tokenizers import decoders, normalizers, pre_tokenizers
+
+    steps = [normalizers.NFC()] + ([normalizers.Lowercase()] if cfg.lowercase else [])
+    normalizer = normalizers.Sequence(steps)
+    if cfg.model == "wordpiece":
+        return normalizer, pre_tokenizers.BertPreTokenizer(), decoders.WordPiece(prefix="##")
+    if cfg.model == "bpe":
+        return normalizer, pre_tokenizers.ByteLevel(add_prefix_space=True), decoders.ByteLevel()
+    return normalizer, pre_tokenizers.Sequence([pre_tokenizers.Punctuation(), pre_tokenizers.Metaspace()]), decoders.Metaspace()
+
+
+def _learn_model(cfg: TokenizerConfig, counts):
+    """The trained `tokenizers` model, learned by the deterministic trainers in `data/trainers.py`."""
+    from tokenizers import models, pre_tokenizers
+
+    from masklab.data.trainers import learn_merges, learn_unigram
 
     if cfg.model == "wordpiece":
-        return (
-            models.WordPiece(unk_token="[UNK]", continuing_subword_prefix="##"),
-            trainers.WordPieceTrainer(vocab_size=cfg.vocab_size, min_frequency=cfg.min_frequency,
-                                      special_tokens=SPECIAL_TOKENS, continuing_subword_prefix="##", show_progress=False),
-            pre_tokenizers.BertPreTokenizer(),
-            decoders.WordPiece(prefix="##"),
-        )
+        vocab, _ = learn_merges(counts, cfg.vocab_size, SPECIAL_TOKENS, cfg.min_frequency, prefix="##")
+        return models.WordPiece({t: i for i, t in enumerate(vocab)}, unk_token="[UNK]", continuing_subword_prefix="##",
+                                max_input_chars_per_word=100)
     if cfg.model == "bpe":
-        return (
-            models.BPE(unk_token="[UNK]"),
-            trainers.BpeTrainer(vocab_size=cfg.vocab_size, min_frequency=cfg.min_frequency, special_tokens=SPECIAL_TOKENS,
-                                initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False),
-            pre_tokenizers.ByteLevel(add_prefix_space=True),
-            decoders.ByteLevel(),
-        )
-    return (
-        models.Unigram(),
-        trainers.UnigramTrainer(vocab_size=cfg.vocab_size, special_tokens=SPECIAL_TOKENS, unk_token="[UNK]", show_progress=False),
-        pre_tokenizers.Sequence([pre_tokenizers.Punctuation(), pre_tokenizers.Metaspace()]),
-        decoders.Metaspace(),
-    )
+        vocab, merges = learn_merges(counts, cfg.vocab_size, SPECIAL_TOKENS, cfg.min_frequency,
+                                     alphabet=pre_tokenizers.ByteLevel.alphabet())
+        return models.BPE({t: i for i, t in enumerate(vocab)}, merges, unk_token="[UNK]")
+    n_chars = len({c for word in counts for c in word})
+    try:  # SentencePiece counts its own unknown piece, which [UNK] replaces
+        pieces = learn_unigram(counts, max(cfg.vocab_size - len(SPECIAL_TOKENS) + 1, n_chars + 2))
+    except RuntimeError as exc:
+        raise UserError(f"unigram training failed on this corpus ({str(exc).splitlines()[-1][:200]}); "
+                        "use more text or tokenizer.model=wordpiece") from None
+    return models.Unigram([(t, 0.0) for t in SPECIAL_TOKENS] + pieces, unk_id=SPECIAL_TOKENS.index("[UNK]"),
+                          byte_fallback=False)
 
 
 def train_tokenizer(lines: Iterable[str], cfg: TokenizerConfig, out_dir: Path, model_max_length: int = 512):
-    """Train on an iterator of text lines and save to `out_dir` (atomically); return the HF tokenizer."""
-    from tokenizers import Tokenizer, normalizers, processors
+    """Train on an iterator of text lines and save to `out_dir` (atomically); return the HF tokenizer.
+
+    The same text and settings give a byte-identical tokenizer.json in any process, on any machine,
+    with any thread count (see `data/trainers.py` for the order every step follows)."""
+    from tokenizers import AddedToken, Tokenizer, processors
     from transformers import PreTrainedTokenizerFast
 
-    model, trainer, pre_tokenizer, decoder = _components(cfg)
-    tok = Tokenizer(model)
-    steps = [normalizers.NFC()]
-    if cfg.lowercase:
-        steps.append(normalizers.Lowercase())
-    tok.normalizer = normalizers.Sequence(steps)
+    from masklab.data.trainers import count_words
+
+    normalizer, pre_tokenizer, decoder = _pipeline(cfg)
+    counts = count_words(lines, normalizer, pre_tokenizer)
+    if not counts:
+        raise UserError("the tokenizer learned no vocabulary: the corpus has too little text; use a larger corpus")
+    tok = Tokenizer(_learn_model(cfg, counts))
+    tok.normalizer = normalizer
     tok.pre_tokenizer = pre_tokenizer
     tok.decoder = decoder
-    tok.train_from_iterator(lines, trainer=trainer)
+    tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in SPECIAL_TOKENS])
     if tok.get_vocab_size() <= len(SPECIAL_TOKENS):
         raise UserError("the tokenizer learned no vocabulary: the corpus has too little text; use a larger corpus")
     cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")

@@ -19,6 +19,7 @@ count from which the masked LM is slower than the cached causal LM (linear inter
     python benchmarks/generation_throughput.py --mlm runs/generation-quality/mlm15 --clm runs/generation-quality/clm
     python benchmarks/generation_throughput.py                              # fresh models
     python benchmarks/generation_throughput.py --preset tiny --reps 1      # quick look
+    python benchmarks/generation_throughput.py --smoke                     # seconds: does it still run?
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import math
 import time
 
 import torch
-from machine import machine
+from machine import SMOKE_DOCUMENTS, machine, parse_args, ratio_line
 
 
 def load(mlm: str, clm: str):
@@ -38,12 +39,12 @@ def load(mlm: str, clm: str):
     return tokenizer, {"mlm": model, "clm": load_causal(clm, "--clm")[0]}
 
 
-def build(preset: str, length: int):
+def build(preset: str, length: int, max_documents: int = 0):
     from masklab.config import build_config
     from masklab.data.pipeline import prepare_data
     from masklab.models import build_model
 
-    cfg = build_config({}, [])
+    cfg = build_config({}, [f"data.max_documents={max_documents}"])
     tokenizer = prepare_data(cfg.data, cfg.tokenizer, show_progress=False).tokenizer
     models = {}
     for objective in ("mlm", "clm"):
@@ -75,9 +76,11 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--steps", type=int, nargs="+", default=[8, 32, 128])
     parser.add_argument("--reps", type=int, default=3)
-    args = parser.parse_args()
+    parser.add_argument("--max-documents", type=int, default=0, help="fresh models: the tokenizer's corpus slice (0 = all of it)")
+    args = parse_args(parser, smoke=dict(preset="tiny", length=16, batch=2, steps=[2, 8], reps=1, max_documents=SMOKE_DOCUMENTS))
     print(machine())
-    tokenizer, models = load(args.mlm, args.clm) if args.mlm and args.clm else build(args.preset, args.length)
+    tokenizer, models = (load(args.mlm, args.clm) if args.mlm and args.clm
+                         else build(args.preset, args.length, args.max_documents))
     B, L = args.batch, args.length
     special = sorted(set(tokenizer.all_special_ids))
     source = torch.full((B, 1), tokenizer.cls_token_id)
@@ -119,6 +122,9 @@ def main() -> None:
         print(f"the masked LM is faster at every step count measured (up to T = {args.steps[-1]})")
     else:
         print(f"the masked LM is slower at every step count measured (from T = {args.steps[0]})")
+    for steps, rate in zip(args.steps, rates):
+        ratio_line(f"generation_throughput mask-predict T={steps} vs clm generate()", rate, hf_rate, "tok/s",
+                   masklab="masklab mlm", baseline="hf generate()")
 
 
 if __name__ == "__main__":

@@ -1,10 +1,16 @@
-"""What benchmarks share: the machine line every benchmark prints with its figures, and best-of timing."""
+"""What benchmarks share: the machine line every benchmark prints with its figures, best-of timing, `--smoke`,
+and the RATIO line every benchmark prints per comparison."""
 
 from __future__ import annotations
 
+import argparse
+import atexit
 import os
 import platform
+import shutil
+import tempfile
 import time
+from pathlib import Path
 
 import torch
 
@@ -35,3 +41,53 @@ def best_pass_seconds(fn, batches: list, reps: int) -> float:
             fn(batch)
         best = min(best, time.perf_counter() - start)
     return best
+
+
+# --smoke: every benchmark's own code path at a size that runs in seconds, so the benchmarks cannot rot
+# (tests/test_benchmarks.py runs each one so). Scripts pass their smoke sizes as argument defaults.
+SMOKE_DOCUMENTS = 20  # builtin:sotu speeches in a smoke run: ~48k training tokens, one held-out speech
+TEMP_DIR = object()  # a smoke default meaning "a fresh temporary directory, removed at exit"
+
+
+def parse_args(parser: argparse.ArgumentParser, smoke: dict) -> argparse.Namespace:
+    """`parser.parse_args()` plus `--smoke`: the same run at the sizes in `smoke` (argument dest -> value;
+    TEMP_DIR = a fresh temporary directory). Arguments given on the command line still win, and an
+    argument that `smoke` fills in is no longer required."""
+    parser.add_argument("--smoke", action="store_true",
+                        help="the same code path at a size that runs in seconds (a check that the benchmark works, not a figure)")
+    probe = argparse.ArgumentParser(add_help=False)
+    probe.add_argument("--smoke", action="store_true")
+    if probe.parse_known_args()[0].smoke:
+        values = {dest: _temp_dir() if value is TEMP_DIR else value for dest, value in smoke.items()}
+        for action in parser._actions:
+            if action.dest in values:
+                action.required = False
+        parser.set_defaults(**values)
+    return parser.parse_args()
+
+
+def _temp_dir() -> Path:
+    path = Path(tempfile.mkdtemp(prefix="masklab-smoke-"))
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
+
+
+def ratio_line(name: str, masklab_value: float, baseline_value: float, unit: str, *, masklab: str = "masklab",
+               baseline: str = "hf", lower_is_better: bool = False) -> str:
+    """Print (and return) the one line every benchmark prints per comparison, in one form:
+    `RATIO NAME: masklab 1.23e+05 tok/s vs hf 4.5e+04 tok/s = 2.73x`. The ratio is masklab / baseline, or
+    baseline / masklab where lower is better (times, perplexities), so above 1 always means masklab ahead."""
+    if lower_is_better:
+        numerator, denominator = baseline_value, masklab_value
+    else:
+        numerator, denominator = masklab_value, baseline_value
+    if denominator:
+        value = numerator / denominator
+        ratio = f"{value:.2f}x" if abs(value) >= 0.01 else f"{value:.6f}x"
+    else:
+        ratio = "undefined (the divisor is 0)"
+    order = f" ({baseline} / {masklab}: lower is better)" if lower_is_better else ""
+    line = (f"RATIO {name}: {masklab} {masklab_value:.4g} {unit} vs {baseline} {baseline_value:.4g} {unit} "
+            f"= {ratio}{order}")
+    print(line, flush=True)
+    return line

@@ -12,6 +12,7 @@ All collators mask the same (batch, seq_length) blocks of `builtin:sotu` on one 
 
     python benchmarks/masking_throughput.py                   # all strategies, full corpus
     python benchmarks/masking_throughput.py --max-documents 40 --batches 20   # quick look
+    python benchmarks/masking_throughput.py --smoke           # seconds: does it still run?
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import warnings
 
 import numpy as np
 import torch
+from machine import SMOKE_DOCUMENTS, best_pass_seconds, machine, parse_args, ratio_line
 
 STRATEGIES = ["random", "whole_word", "span", "pos", "entity", "pmi"]
 
@@ -53,7 +55,7 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--rate", type=float, default=0.15)
     parser.add_argument("--max-documents", type=int, default=0, help="0 = the whole corpus (POS tagging it takes minutes once)")
-    args = parser.parse_args()
+    args = parse_args(parser, smoke=dict(max_documents=SMOKE_DOCUMENTS, batches=2, reps=1, batch_size=8))
     torch.set_num_threads(1)
 
     from transformers import DataCollatorForLanguageModeling
@@ -71,6 +73,7 @@ def main() -> None:
     blocks = packed_blocks(data.shards, "train", args.seq_length, tokenizer.cls_token_id)
     n = min(args.batches, len(blocks) // args.batch_size)
     order = np.random.default_rng(0).permutation(len(blocks))[: n * args.batch_size].reshape(n, args.batch_size)
+    print(machine())
     print(f"{n} batches of {args.batch_size} x {args.seq_length} tokens from builtin:sotu, one thread, best of {args.reps}")
 
     results = []
@@ -99,6 +102,12 @@ def main() -> None:
     print(f"\n{'collator':<26}{'tokens/s':>14}{'vs HF random':>14}{'vs HF whole-word':>18}{'sidecar build s':>17}")
     for name, tps, built in results:
         print(f"{name:<26}{tps:>14,.0f}{tps / hf['random']:>13.1f}x{tps / hf['whole_word']:>17.1f}x{built:>17.1f}")
+    print()
+    for name, tps, _ in results:
+        if name.startswith("masklab"):
+            strategy = name.split()[-1]
+            against = "random" if strategy == "random" else "whole_word"  # HF's nearest collator
+            ratio_line(f"masking_throughput {strategy} vs hf {against}", tps, hf[against], "tok/s", baseline=f"hf {against}")
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ Each timing is the wall clock over all sentences, best of `--reps`, after a warm
 
     python benchmarks/sentence_scoring.py                      # 128 sentences
     python benchmarks/sentence_scoring.py --sentences 16 --reps 1   # quick look
+    python benchmarks/sentence_scoring.py --smoke                   # seconds: does it still run?
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import time
 
 import numpy as np
 import torch
-from machine import machine
+from machine import SMOKE_DOCUMENTS, machine, parse_args, ratio_line
 
 KINDS = {"pll": "mlm", "pll_word": "mlm", "causal": "clm", "sentinel": "seq2seq"}  # score -> objective of its model
 
@@ -60,7 +61,9 @@ def main() -> None:
     parser.add_argument("--sentences", type=int, default=128)
     parser.add_argument("--reps", type=int, default=2)
     parser.add_argument("--naive-reps", type=int, default=1, help="the naive loop is slow: one pass is plenty")
-    args = parser.parse_args()
+    parser.add_argument("--preset", default="mini")
+    parser.add_argument("--max-documents", type=int, default=0, help="0 = the whole corpus")
+    args = parse_args(parser, smoke=dict(sentences=4, reps=1, preset="tiny", max_documents=SMOKE_DOCUMENTS))
 
     from masklab.config import build_config
     from masklab.data.pipeline import prepare_data
@@ -68,7 +71,7 @@ def main() -> None:
     from masklab.evaluate.scoring import SentenceScorer
     from masklab.models import build_model
 
-    cfg = build_config({}, ["model.preset=mini"])
+    cfg = build_config({}, [f"model.preset={args.preset}", f"data.max_documents={args.max_documents}"])
     data = prepare_data(cfg.data, cfg.tokenizer, show_progress=False)
     tokenizer = data.tokenizer
     sentences = heldout_sentences(data.corpus.documents("val"), args.sentences)
@@ -79,7 +82,7 @@ def main() -> None:
     scorers = {objective: SentenceScorer(model, tokenizer) for objective, model in models.items()}
     tokens = scorers["mlm"].token_counts(sentences)
     print(f"{machine()}\n{len(sentences)} held-out sotu sentences, {tokens.mean():.1f} tokens each on average "
-          f"(vocab {len(tokenizer):,}); mini preset, fp32, best of {args.reps}\n")
+          f"(vocab {len(tokenizer):,}); {args.preset} preset, fp32, best of {args.reps}\n")
     print("| score | model | queries | masklab sentences/s | naive sentences/s | batching speed-up |")
     print("|---|---|---:|---:|---:|---:|")
     figures = {}
@@ -95,10 +98,12 @@ def main() -> None:
             naive_seconds, naive_scores = best_time(lambda: naive_pll(models["mlm"], tokenizer, sentences), args.naive_reps)
             naive, ratio = f"{len(sentences) / naive_seconds:,.1f}", f"**{naive_seconds / seconds:.1f}x**"
             difference = np.abs(naive_scores - scores).max()
+            pll_rates = len(sentences) / seconds, len(sentences) / naive_seconds
         name = type(models[objective]).__name__
         print(f"| {kind} | {name} | {queries:,} | {len(sentences) / seconds:,.1f} | {naive} | {ratio} |")
     print(f"\nnaive vs batched PLL: largest |difference| of a sentence's log-probability {difference:.2e} nats "
           f"(scores {figures['pll'].mean():.1f} on average)")
+    ratio_line("sentence_scoring pll batched vs naive", *pll_rates, "sentences/s", baseline="naive PLL")
 
 
 if __name__ == "__main__":

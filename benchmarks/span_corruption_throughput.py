@@ -15,6 +15,7 @@ mean span 3) on one core (torch.set_num_threads(1)), timed per batch, best of `-
 
     python benchmarks/span_corruption_throughput.py                       # 64 x 128 and 32 x 512
     python benchmarks/span_corruption_throughput.py --batches 5 --reps 1  # quick look
+    python benchmarks/span_corruption_throughput.py --smoke               # seconds: does it still run?
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import argparse
 
 import torch
 from hf_baseline import T5SpanCollator
-from machine import best_pass_seconds, machine
+from machine import SMOKE_DOCUMENTS, best_pass_seconds, machine, parse_args, ratio_line
 
 TARGET = 1_000_000  # tokens/s masklab's corruptor should reach on one core
 
@@ -38,7 +39,8 @@ def main() -> None:
     parser.add_argument("--shapes", default="64x128,32x512", help="batch x seq_length, comma-separated")
     parser.add_argument("--batches", type=int, default=20)
     parser.add_argument("--reps", type=int, default=3)
-    args = parser.parse_args()
+    parser.add_argument("--max-documents", type=int, default=0, help="0 = the whole corpus")
+    args = parse_args(parser, smoke=dict(shapes="8x128,4x512", batches=2, reps=1, max_documents=SMOKE_DOCUMENTS))
 
     from masklab.config import build_config
     from masklab.data.pipeline import prepare_data
@@ -46,14 +48,14 @@ def main() -> None:
     from masklab.objectives.seq2seq import SpanCorruptor
 
     torch.set_num_threads(1)
-    cfg = build_config({}, ["train.objective=seq2seq"])
+    cfg = build_config({}, ["train.objective=seq2seq", f"data.max_documents={args.max_documents}"])
     data = prepare_data(cfg.data, cfg.tokenizer, show_progress=False, objective="seq2seq")
     tokenizer = data.tokenizer
     print(f"{machine()}\nspan corruption rate {cfg.seq2seq.rate}, mean span {cfg.seq2seq.mean_span:g}; "
           f"{args.batches} batches, best of {args.reps}\n")
     print("| batch x seq | masklab enc / dec length | baseline enc / dec length | masklab tok/s | baseline tok/s | ratio |")
     print("|---|---|---|---:|---:|---:|")
-    verdicts = []
+    verdicts, ratios = [], []
     for shape in args.shapes.split(","):
         batch, seq = (int(x) for x in shape.split("x"))
         blocks = packed_blocks(data.shards, "train", seq, tokenizer.cls_token_id)
@@ -68,8 +70,11 @@ def main() -> None:
         theirs = best_rate(collator, examples, batch * seq, args.reps)
         lengths = [f"{o['input_ids'].shape[1]} / {o['labels'].shape[1]}" for o in (ours_out, theirs_out)]
         print(f"| {batch} x {seq} | {lengths[0]} | {lengths[1]} | {ours:,.0f} | {theirs:,.0f} | **{ours / theirs:.1f}x** |")
+        ratios.append((f"span_corruption_throughput {batch}x{seq}", ours, theirs))
         verdicts.append(f"{batch} x {seq}: {'met' if ours >= TARGET else 'NOT met'}")
     print(f"\ntarget masklab >= {TARGET:,} tok/s on one core: " + "; ".join(verdicts))
+    for name, ours, theirs in ratios:
+        ratio_line(name, ours, theirs, "tok/s", baseline="baseline")
 
 
 if __name__ == "__main__":

@@ -459,7 +459,7 @@ def test_diffusion_config_checks():
 
 def test_a_diffusion_trained_mlm_writes_the_corpus_pattern_and_compare_shows_it(corpus_file, tmp_path):
     """Pretrain with masked diffusion on the repeated-phrase corpus (every document repeats two words), then
-    fill most of a document from two given words: the phrase must continue. The figures land in
+    fill most of a document from the phrase given twice: it must continue, alternating. The figures land in
     evaluation.json and in `masklab compare`."""
     from conftest import tiny_overrides
     from masklab.config import build_config
@@ -472,13 +472,17 @@ def test_a_diffusion_trained_mlm_writes_the_corpus_pattern_and_compare_shows_it(
                                                        model__hidden_size=64, model__intermediate_size=128,
                                                        masking__diffusion__schedule="linear")), out, show_progress=False)
     assert summary["masked_accuracy"] > 0.6  # scored at the fixed 15%, like any MLM (measured: 1.0)
-    report = generate(out, GenerateConfig(temperature=0.0, strategy="left-to-right"), texts=["w10 w11 [MASK]*10 ."],
-                      evaluate=True, show_progress=False)
-    words = report["samples"][0]["text"].split()
-    assert words[:2] == ["w10", "w11"] and words[-1] == "."
-    written = words[2:-1]
-    assert sum(w in ("w10", "w11") for w in written) >= 7, words  # the phrase goes on (measured: 9 of 10)
-    assert sum(a != b for a, b in zip(words[1:-1], written)) >= 5, words  # alternating, not one word repeated
+    pairs = [("w10", "w11"), ("w3", "w42"), ("w27", "w8"), ("w51", "w19"), ("w33", "w5"), ("w14", "w56")]
+    report = generate(out, GenerateConfig(temperature=0.0, strategy="left-to-right"),
+                      texts=[f"{a} {b} {a} {b} [MASK]*8 ." for a, b in pairs], evaluate=True, show_progress=False)
+    continued = 0
+    for (a, b), sample in zip(pairs, report["samples"]):
+        words = sample["text"].split()
+        assert words[:4] == [a, b, a, b] and words[-1] == ".", words
+        continued += sum(w == (a, b)[i % 2] for i, w in enumerate(words[4:-1]))
+    # 70% of the written words continue the alternation: one word repeated scores 1/2, chance 1/60
+    # (measured over train seeds 0 and 3: 0.81 and 1.0).
+    assert continued / (8 * len(pairs)) >= 0.7, continued
     generate(out, GenerateConfig(strategy="mask-predict", steps=8), texts=["w10 w11 [MASK]*10 ."], evaluate=True, show_progress=False)
     saved = json.loads((out / "evaluation.json").read_text())["generation"]
     assert {"left-to-right@10", "mask-predict@8"} <= set(saved) and saved["mask-predict@8"]["given_text_intact"] == 1.0

@@ -14,11 +14,13 @@ def study(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Study directory (default studies/NAME): trials/, "
                                        "journal.log, report.md, report.html, results.csv."),
     scale: Optional[str] = typer.Option(None, "--scale", help="quick (fits 2 CPU cores; the default) or full (GPUs)."),
-    jobs: int = typer.Option(1, "--jobs", "-j", help="Worker processes on this machine; they split the cores (one GPU each)."),
+    jobs: int = typer.Option(0, "--jobs", "-j", help="Worker processes on this machine (0 = cores / --threads, or one "
+                             "per GPU). Any --jobs gives every trial the same numbers."),
     storage: Optional[str] = typer.Option(None, "--storage", help="An optuna storage URL (postgresql://...) shared by "
                                           "workers on many machines; default a journal file in the study directory."),
     worker: bool = typer.Option(False, "--worker", help="Join the study as one worker: take trials until none is left."),
-    threads: int = typer.Option(0, "--threads", help="Torch threads for this worker (0 = all cores)."),
+    threads: int = typer.Option(1, "--threads", help="Torch threads per trial (the same whatever --jobs is: another "
+                                "thread count sums floats in another order, so its trials differ in the last bits)."),
     status: bool = typer.Option(False, "--status", help="Print the trial counts per state and the finding so far; run nothing."),
     report_only: bool = typer.Option(False, "--report", help="Rewrite report.md / report.html / results.csv; run nothing."),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Queue the failed trials again (after fixing what made "
@@ -67,7 +69,8 @@ def study(
             typer.echo(f"study {spec.name}: {line}", err=True)
             last[:] = [line]
 
-    headline = run_study(spec, source, directory, jobs=jobs, storage_url=storage, show_progress=not quiet, on_progress=progress)
+    headline = run_study(spec, source, directory, jobs=jobs, storage_url=storage, show_progress=not quiet, on_progress=progress,
+                         threads=threads)
     columns, table = headline["table"]
     if table:
         from masklab.report.pages import markdown_table

@@ -41,7 +41,9 @@ from masklab.errors import UserError
 from masklab.evaluate.classify import evaluate_classifier
 from masklab.finetune.layers import layer_cka, relative_weight_change
 from masklab.finetune.modes import anatomy
-from masklab.fsutil import read_tree, write_tree_atomic
+from masklab.fsutil import read_tree, write_text_atomic, write_tree_atomic
+from masklab.preflight import padding_facts, preflight
+from masklab.preflight import report as preflight_report
 from masklab.objectives.classify import ClassifyObjective
 from masklab.regularizers import build_regularizer
 from masklab.regularizers.fisher import FinishedTask
@@ -166,6 +168,10 @@ class Sequence:
                 memory_size(len(d.train), cfg.replay_fraction, cfg.replay_min, d.task.name)
         self.precision, _ = choose_precision(cfg.precision, *model_shape(self.cm.tasks[0]),
                                              cfg.batch_size * max(1, int(mean_length(self.data[0].train))))
+        texts = [" ".join(t) if isinstance(t, list) else t for task in tasks for t in task.train.texts[:64 // len(tasks)]]
+        lengths = [len(e["input_ids"]) for d in self.data for e in d.train]
+        self.preflight = preflight_report(preflight(self.tokenizer, texts, self.cm.tasks[0], self.precision,
+                                                    batching=padding_facts(lengths, cfg.batch_size)), show_progress)
         self.lr = cure.learning_rate(cfg)
         self.regs = _regularizers(cure, cfg, self.cm, self.lr, seed)
         self.general = None
@@ -377,10 +383,10 @@ def seed_summary(seq: Sequence) -> dict:
         "fisher_estimators": next((r.estimators for r in seq.regs if hasattr(r, "estimators")), None),
         "alone_accuracy": alone, "learning_gap": [a - b for a, b in zip(alone, metrics["learning_accuracy"])] if alone else None,
         "wall_seconds": time.perf_counter() - seq.started,
-        "models": export_models(seq) if cfg.save_models else None,
+        "models": export_models(seq) if cfg.save_models else None, "preflight": seq.preflight,
     }
     summary["mean_learning_gap"] = sum(summary["learning_gap"]) / len(alone) if alone else None
-    (seq.out / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    write_text_atomic(seq.out / "summary.json", json.dumps(summary, indent=2))
     return summary
 
 

@@ -153,3 +153,14 @@ def training_lines(corpus: PreparedCorpus, max_chars: int = 1000) -> Iterator[st
                 chunk = f"{chunk} {sentence}" if chunk else sentence
             if chunk:
                 yield chunk
+
+
+def sample_lines(corpus: PreparedCorpus, n: int = 64, max_chars: int = 400) -> list[str]:
+    """The first `n` lines of the validation split (else train), cut to `max_chars`: a preflight sample."""
+    out: list[str] = []
+    for split in ("val", "train"):
+        for doc in corpus.documents(split):
+            out += [line[:max_chars] for line in doc.split("\n") if line.strip()][: n - len(out)]
+            if len(out) >= n:
+                return out
+    return out

@@ -37,6 +37,8 @@ from masklab.finetune.modes import anatomy, make_optimizer, set_trainable, train
 from masklab.finetune.start import load_start
 from masklab.models import count_parameters
 from masklab.objectives.classify import ClassifyObjective, can_cache_features, model_inputs
+from masklab.preflight import padding_facts, preflight
+from masklab.preflight import report as preflight_report
 from masklab.runtime import autocast_context, choose_precision, model_shape
 from masklab.train import Term, train
 
@@ -189,6 +191,10 @@ def train_seed(cfg: FinetuneConfig, encoded: Encoded, run_dir: Path, seed: int, 
     train_ex, val_ex, test_ex = encoded.splits(cfg, tokenizer, max_length)
     precision, precision_info = choose_precision(cfg.precision, *model_shape(model), cfg.batch_size * max(1, int(mean_length(train_ex))))
     analysis = batches(val_ex[:cfg.analysis_examples], EVAL_BATCH, tokenizer.pad_token_id)
+    order = torch.randperm(len(train_ex), generator=torch.Generator().manual_seed(seed)).tolist()
+    facts = preflight_report(preflight(tokenizer, _plain_texts(task)[:64], model, precision,
+                                       batching=padding_facts([len(train_ex[i]["input_ids"]) for i in order], cfg.batch_size)),
+                             show_progress and state.is_main_process)
     cached = cfg.mode == "probe" and cfg.cache_features and can_cache_features(model)
     if cached:
         train_ex, val_ex, test_ex = (cache_features(model, ex, task.kind, precision) for ex in (train_ex, val_ex, test_ex))
@@ -246,7 +252,7 @@ def train_seed(cfg: FinetuneConfig, encoded: Encoded, run_dir: Path, seed: int, 
         "wall_seconds": time.perf_counter() - started,  # this session's loading, encoding, training, testing, analysis
         "train_seconds": result.train_seconds,  # the training steps, across resumes
         "trainable_parameters": sum(p.numel() for p in trainable_params),
-        "total_parameters": count_parameters(model), "layers": layers,
+        "total_parameters": count_parameters(model), "layers": layers, "preflight": facts,
     }
     if state.is_main_process:
         if cfg.save_model:

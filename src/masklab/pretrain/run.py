@@ -15,7 +15,7 @@ import torch
 
 from masklab.config import RunConfig, load_config, save_config
 from masklab.data.pipeline import prepare_data
-from masklab.data.prepare import cache_root
+from masklab.data.prepare import cache_root, sample_lines
 from masklab.data.shards import PackedBlocks, packed_blocks
 from masklab.errors import UserError
 from masklab.fsutil import write_text_atomic
@@ -24,6 +24,8 @@ from masklab.models import build_model, count_parameters
 from masklab.models.build import pretraining_lr
 from masklab.models.checkpoint import find_checkpoint
 from masklab.models.matching import parameter_counts
+from masklab.preflight import packing_facts, preflight
+from masklab.preflight import report as preflight_report
 from masklab.pretrain.objectives import OBJECTIVES, Setting, loop_config
 from masklab.runtime import choose_precision, model_shape
 from masklab.train import make_optimizer, train
@@ -108,6 +110,10 @@ def pretrain(cfg: RunConfig, out: Path, resume: bool = False, halt_at_step: int 
     precision, precision_info = choose_precision(cfg.train.precision, *model_shape(model),
                                                  cfg.train.batch_size * cfg.data.seq_length, cache_root(cfg.data))
 
+    facts = preflight_report(preflight(
+        tokenizer, sample_lines(data.corpus), model, precision, cfg.masking.strategy if objective in ("mlm", "hybrid") else None,
+        packing_facts(train_blocks, tokenizer.sep_token_id, cfg.data.block_diagonal)), show_progress and state.is_main_process)
+
     result, final = train_pretraining(model, tokenizer, train_blocks, val_blocks, cfg, out, precision, resume=resume,
                                       halt_at_step=halt_at_step, show_progress=show_progress and state.is_main_process,
                                       unigram_counts=data.shards.unigram_counts(), on_eval=on_eval)
@@ -131,6 +137,7 @@ def pretrain(cfg: RunConfig, out: Path, resume: bool = False, halt_at_step: int 
         "processes": state.num_processes,
         "corpus": {**data.corpus.stats, **{k: data.shards.meta[k] for k in ("train_tokens", "val_tokens")}},
         "checkpoint": str(out / "checkpoint"),
+        "preflight": facts,
     }
     if state.is_main_process:
         write_json_atomic(out / "summary.json", summary)

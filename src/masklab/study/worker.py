@@ -1,8 +1,9 @@
 """Workers: processes that take trials from the study's queue until it is empty.
 
 `run_study` makes the needs, warms the shared caches, then runs `jobs` workers: itself when jobs is 1,
-else that many `masklab study --worker` processes that split the cores (each sets its thread count, so
-two workers on two cores don't oversubscribe; with GPUs each gets one). Each finished trial rewrites the
+else that many `masklab study --worker` processes. Every trial runs with the same thread count
+(TRIAL_THREADS) whatever --jobs is, so its numbers are the same bits under any --jobs; by default as
+many workers start as the cores hold at that count (with GPUs, one per GPU). Each finished trial rewrites the
 report; the launcher writes the final one. `--worker --storage URL` on another machine joins the study.
 """
 
@@ -118,6 +119,13 @@ def _enqueue_confirm(study, spec: StudySpec) -> bool:
                 queue.enqueue(study, json.loads(point), seed, "confirm")
     study.set_user_attr("confirmed", best)
     return True
+
+
+# Torch threads per trial, however many workers run: a thread count splits fp32 sums differently
+# (LayerNorm's weight gradient, whole-tensor sums such as the gradient norm, MKL's long matmuls), so with
+# cores / jobs threads a trial's last bits would depend on --jobs. Measured on 2 cores: two 1-thread
+# workers run a grid at 0.89x the speed of one 2-thread worker (README, *Studies*).
+TRIAL_THREADS = 1
 
 
 def _set_threads(threads: int) -> None:
@@ -243,14 +251,15 @@ def _worker_command(source: str, scale: str, study_dir: Path, storage: str | Non
     return cmd
 
 
-def run_study(spec: StudySpec, source: str, study_dir: Path, jobs: int = 1, storage_url: str | None = None,
-              show_progress: bool = True, on_progress=None) -> dict:
-    """The whole study: check every point, make needs, warm caches, run `jobs` workers, write the report
-    (returns its headline: finding, verdict, counts, table)."""
+def run_study(spec: StudySpec, source: str, study_dir: Path, jobs: int = 0, storage_url: str | None = None,
+              show_progress: bool = True, on_progress=None, threads: int = TRIAL_THREADS) -> dict:
+    """The whole study: check every point, make needs, warm caches, run `jobs` workers (0 = one per GPU,
+    else as many as the cores hold at `threads` each), write the report (returns its headline: finding,
+    verdict, counts, table)."""
     from masklab.report.study import write_study_report
 
-    if jobs < 1:
-        raise UserError(f"--jobs must be >= 1 (got {jobs})")
+    if jobs < 0 or threads < 1:
+        raise UserError(f"--jobs must be >= 0 (0 = as many as fit) and --threads >= 1 (got {jobs}, {threads})")
     for seed in spec.seeds[:1]:
         for point in (spec.grid_points() if not spec.is_search else [_search_corner(spec, "low"), _search_corner(spec, "high")]):
             build_plan(spec, point, seed, study_dir)  # every bad key or value fails now, before anything runs
@@ -259,12 +268,12 @@ def run_study(spec: StudySpec, source: str, study_dir: Path, jobs: int = 1, stor
     queue.enqueue_grid(study, spec, created)
     ensure_needs(spec, study_dir, show_progress)
     warm_caches(spec, study_dir, show_progress)
-    cores = os.cpu_count() or 1
+    gpus = _gpu_count()
+    if jobs == 0:
+        jobs = gpus or max(1, (os.cpu_count() or 1) // threads)
     if jobs == 1:
-        work(spec, study_dir, storage_url, show_progress=show_progress, threads=0)
+        work(spec, study_dir, storage_url, show_progress=show_progress, threads=threads)
     else:
-        threads = max(1, cores // jobs)
-        gpus = _gpu_count()
         procs = []
         for i in range(jobs):
             env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}

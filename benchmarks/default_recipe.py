@@ -9,6 +9,7 @@ not beat the unigram baseline has learned nothing about context). Finished trial
 
     python benchmarks/default_recipe.py                                   # the README table: 3 corpora, 2 and 10 min, 3 seeds
     python benchmarks/default_recipe.py --budgets 2 --seeds 0 --corpora builtin:fa-chat    # one cell
+    python benchmarks/default_recipe.py --smoke                           # seconds: does it still run?
 
 Run it on an otherwise idle machine: the budget is wall-clock time.
 """
@@ -22,6 +23,8 @@ import statistics
 import subprocess
 import sys
 from pathlib import Path
+
+from machine import SMOKE_DOCUMENTS, TEMP_DIR, parse_args, ratio_line
 
 # recipe -> overrides (the mini preset unless a recipe names another). "bert-5e-4" is masklab's earlier
 # default (post-LN BERT, BERT-era learning rate); "modernbert-tiny-3e-3" is the quickstart's recipe.
@@ -39,13 +42,13 @@ COMMON = ["train.max_steps=1000000", "train.eval_every=0", "train.save_every=0",
           "eval.pppl_sequences=4"]
 
 
-def trial(out: Path, corpus: str, recipe: str, minutes: float, seed: int) -> dict:
+def trial(out: Path, corpus: str, recipe: str, minutes: float, seed: int, extra: list[str] = ()) -> dict:
     run_dir = out / f"{corpus.replace(':', '-').replace('/', '_')}-{minutes:g}min-{recipe}-seed{seed}"
     if not (run_dir / "summary.json").exists():
         if run_dir.exists():  # an interrupted trial restarts: a time budget cannot be resumed fairly
             subprocess.run(["rm", "-rf", str(run_dir)], check=True)
         sets = [f"data.corpus={corpus}", *CORPUS_SETTINGS.get(corpus, []), f"train.max_minutes={minutes}",
-                f"train.seed={seed}", *COMMON, *RECIPES[recipe]]
+                f"train.seed={seed}", *COMMON, *RECIPES[recipe], *extra]
         args = [a for s in sets for a in ("--set", s)]
         done = subprocess.run([sys.executable, "-m", "masklab.cli", "pretrain", "--quiet", "--out", str(run_dir), *args],
                               capture_output=True, text=True, env=os.environ)
@@ -81,7 +84,11 @@ def main() -> None:
     parser.add_argument("--budgets", nargs="+", type=float, default=[2, 10], help="minutes per trial")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--out", type=Path, default=Path("runs/default-recipe"))
-    args = parser.parse_args()
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="an extra `masklab pretrain --set` for every trial (repeatable), after the recipe's own")
+    args = parse_args(parser, smoke=dict(corpora=["builtin:sotu"], recipes=["bert-tiny-1e-3", "modernbert-tiny-3e-3"], budgets=[0.03],
+                                         seeds=[0], out=TEMP_DIR, set=[f"data.max_documents={SMOKE_DOCUMENTS}", "train.batch_size=8",
+                                                                       "eval.max_blocks=8", "eval.pppl_sequences=2"]))
 
     args.out.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -89,12 +96,17 @@ def main() -> None:
         for corpus in args.corpora:
             for seed in args.seeds:
                 for recipe in args.recipes:
-                    rows.append(trial(args.out, corpus, recipe, minutes, seed))
+                    rows.append(trial(args.out, corpus, recipe, minutes, seed, args.set))
                     print(json.dumps(rows[-1]), flush=True)
     (args.out / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     print(f"\nmasklab pretrain with config defaults apart from each recipe's overrides; {os.cpu_count()} CPUs; "
           "budget = wall-clock minutes of training\n")
-    print(table(rows))
+    print(table(rows) + "\n")
+    for corpus, minutes, recipe in dict.fromkeys((r["corpus"], r["minutes"], r["recipe"]) for r in rows):
+        cell = [r for r in rows if (r["corpus"], r["minutes"], r["recipe"]) == (corpus, minutes, recipe)]
+        ratio_line(f"default_recipe {corpus} {minutes:g} min {recipe} masked accuracy vs unigram",
+                   statistics.fmean(r["masked_accuracy"] for r in cell), statistics.fmean(r["unigram_accuracy"] for r in cell),
+                   "accuracy", masklab=recipe, baseline="unigram baseline")
 
 
 if __name__ == "__main__":

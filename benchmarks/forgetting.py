@@ -2,6 +2,7 @@
 then `masklab compare` over them (table + learning-vs-forgetting curve) into --out.
 
     python benchmarks/forgetting.py --out /tmp/forgetting [--seeds 3] [--tasks builtin:rt-sentiment,builtin:sotu-era]
+    python benchmarks/forgetting.py --smoke          # seconds: does it still run?
 
 Each entry is an ordinary `masklab continual` run in --out/NAME (finished ones are kept, so a killed
 benchmark continues where it stopped). The figures in docs/forgetting.md come from this script.
@@ -15,6 +16,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from machine import TEMP_DIR, parse_args, ratio_line
 
 # name -> (method, extra settings): the cures at their defaults, and the strengths that trace the curves
 RUNS = {
@@ -41,7 +44,11 @@ def main() -> None:
     parser.add_argument("--tasks", default="builtin:rt-sentiment,builtin:sotu-era")
     parser.add_argument("--init", default="builtin:minilm")
     parser.add_argument("--only", default="", help="comma-separated subset of: " + ", ".join(RUNS))
-    args = parser.parse_args()
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="an extra `masklab continual --set` for every entry (repeatable), after the entry's own")
+    args = parse_args(parser, smoke=dict(out=TEMP_DIR, seeds=1, only="naive", set=[
+        "max_train_examples=32", "max_test_examples=16", "probe_examples=32", "general_blocks=4", "pll_sentences=2",
+        "max_steps=2", "mlm_head_steps=2", "fisher_examples=8"]))
     chosen = [n for n in RUNS if not args.only or n in args.only.split(",")]
     timings = {}
     for name in chosen:
@@ -51,7 +58,7 @@ def main() -> None:
             continue
         started = time.perf_counter()
         command = [sys.executable, "-m", "masklab.cli", "continual", "--tasks", args.tasks, "--init", args.init, "--method", method,
-                   "--seeds", str(args.seeds), "--out", str(out), "--quiet", *[a for s in COMMON + extra for a in ("--set", s)]]
+                   "--seeds", str(args.seeds), "--out", str(out), "--quiet", *[a for s in COMMON + extra + args.set for a in ("--set", s)]]
         if (out / "config.yaml").exists():
             command.append("--resume")
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
@@ -62,6 +69,13 @@ def main() -> None:
                            check=True, capture_output=True, text=True).stdout
     print(table)
     (args.out / "timings.json").write_text(json.dumps(timings, indent=2), encoding="utf-8")
+    summaries = {d.name: json.loads((d / "summary.json").read_text()) for d in done}
+    for name, s in summaries.items():  # what the sequence kept of what each task reached right after learning it
+        ratio_line(f"forgetting {name} final accuracy vs just-learned accuracy", s["average_accuracy"],
+                   s["mean_learning_accuracy"], "accuracy", masklab=name, baseline="just learned")
+        if name != "naive" and "naive" in summaries:
+            ratio_line(f"forgetting {name} vs naive final average accuracy", s["average_accuracy"],
+                       summaries["naive"]["average_accuracy"], "accuracy", masklab=name, baseline="naive")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ self-BLEU and tokens/s. Writes --out/generation.md, generation.json and generati
 
     python benchmarks/generation_quality.py                                   # mini, sotu, 2M tokens
     python benchmarks/generation_quality.py --preset tiny --tokens 300000 --samples 8 --steps 4 16   # quick look
+    python benchmarks/generation_quality.py --smoke                           # seconds: does it still run?
 
 Run it on an otherwise idle machine: tokens/s are part of the table.
 """
@@ -28,6 +29,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from machine import SMOKE_DOCUMENTS, TEMP_DIR, parse_args, ratio_line
+
 MASKLAB = [sys.executable, "-m", "masklab.cli"]
 STRATEGIES = ("mask-predict", "gibbs", "left-to-right", "random-order", "maskgit", "diffusion")
 FIGURES = ("judge_perplexity", "unigram_entropy", "distinct_2", "repetition_4", "self_bleu", "tokens_per_second")
@@ -38,6 +41,9 @@ def masklab(*args: str) -> str:
     if done.returncode != 0:
         raise SystemExit(f"masklab {' '.join(args[:2])} failed:\n{done.stderr[-2000:]}")
     return done.stdout
+
+
+MODELS = ("mlm15", "diffusion")  # the masked LMs sampled
 
 
 def train(out: Path, name: str, sets: list[str]) -> Path:
@@ -57,7 +63,7 @@ def cell(cache: dict, key: str, args: list[str]) -> dict:
     return cache[key]
 
 
-def plot(results: dict, steps: list[int], path: Path) -> None:
+def plot(results: dict, steps: list[int], path: Path, models=MODELS, strategies=STRATEGIES) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -65,7 +71,9 @@ def plot(results: dict, steps: list[int], path: Path) -> None:
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharex=True)
     for model, style in (("mlm15", "--"), ("diffusion", "-")):
-        for colour, strategy in enumerate(STRATEGIES):  # colour = strategy, line style = model
+        if model not in models:
+            continue
+        for colour, strategy in enumerate(strategies):  # colour = strategy, line style = model
             rows = [results[f"{model}/{strategy}@{t}"] for t in steps]
             for ax, figure in zip(axes, ("judge_perplexity", "unigram_entropy")):
                 ax.plot(steps, [r[figure] for r in rows], style, color=f"C{colour}", marker="o", label=f"{model} {strategy}")
@@ -91,23 +99,31 @@ def main() -> None:
     parser.add_argument("--length", type=int, default=48)
     parser.add_argument("--steps", type=int, nargs="+", default=[4, 16, 64])
     parser.add_argument("--out", type=Path, default=Path("runs/generation-quality"))
-    args = parser.parse_args()
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS, help="the masked LMs to train and sample")
+    parser.add_argument("--strategies", nargs="+", default=list(STRATEGIES), choices=STRATEGIES)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="an extra `masklab pretrain --set` for every run (repeatable), e.g. data.max_documents=40")
+    args = parse_args(parser, smoke=dict(preset="tiny", tokens=8192, judge_preset="tiny", judge_tokens=8192, samples=2, length=8,
+                                         steps=[2], models=["mlm15"], strategies=["mask-predict"], out=TEMP_DIR,
+                                         set=[f"data.max_documents={SMOKE_DOCUMENTS}", "train.batch_size=8", "eval.max_blocks=8",
+                                              "eval.pppl_sequences=2", "eval.score_sentences=4"]))
     args.out.mkdir(parents=True, exist_ok=True)
-    base = [f"data.corpus={args.corpus}", f"model.preset={args.preset}", f"train.max_tokens={args.tokens}", "train.seed=0"]
-    runs = {"mlm15": train(args.out, "mlm15", base),
-            "diffusion": train(args.out, "diffusion", [*base, "masking.diffusion.schedule=linear"]),
-            "clm": train(args.out, "clm", [*base, "train.objective=clm"]),
-            "judge": train(args.out, "judge", [f"data.corpus={args.corpus}", f"model.preset={args.judge_preset}",
-                                                f"train.max_tokens={args.judge_tokens}", "train.objective=clm", "train.seed=0"])}
+    base = [f"data.corpus={args.corpus}", f"model.preset={args.preset}", f"train.max_tokens={args.tokens}", "train.seed=0",
+            *args.set]
+    masked = {"mlm15": base, "diffusion": [*base, "masking.diffusion.schedule=linear"]}
+    runs = {model: train(args.out, model, masked[model]) for model in args.models}
+    runs["clm"] = train(args.out, "clm", [*base, "train.objective=clm"])
+    runs["judge"] = train(args.out, "judge", [f"data.corpus={args.corpus}", f"model.preset={args.judge_preset}",
+                                              f"train.max_tokens={args.judge_tokens}", "train.objective=clm", "train.seed=0", *args.set])
     cache_file = args.out / "generation.json"
     results = json.loads(cache_file.read_text()) if cache_file.exists() else {}
     common = ["--n", str(args.samples), "--length", str(args.length), "--judge", str(runs["judge"]), "--top-p", "0.9"]
-    for model in ("mlm15", "diffusion"):
-        for strategy in STRATEGIES:
+    for model in args.models:
+        for strategy in args.strategies:
             for t in args.steps:
                 cell(results, f"{model}/{strategy}@{t}", [str(runs[model]), "--strategy", strategy, "--steps", str(t), *common])
                 cache_file.write_text(json.dumps(results, indent=1))
-    cell(results, "clm/top-p", [str(runs["mlm15"]), "--fusion", str(runs["clm"]), "--fusion-weight", "1", "--strategy",
+    cell(results, "clm/top-p", [str(runs[args.models[0]]), "--fusion", str(runs["clm"]), "--fusion-weight", "1", "--strategy",
                                 "left-to-right", *common])
     cache_file.write_text(json.dumps(results, indent=1))
     lines = [f"| model | strategy | T | {' | '.join(f.replace('_', ' ') for f in FIGURES)} |",
@@ -120,9 +136,14 @@ def main() -> None:
     lines += ["", "Examples (first sample of each cell at the largest T):", ""]
     lines += [f"- {k}: {v['example']}" for k, v in results.items() if k.endswith(f"@{args.steps[-1]}") or k == "clm/top-p"]
     (args.out / "generation.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    plot(results, args.steps, args.out / "generation.png")
+    plot(results, args.steps, args.out / "generation.png", args.models, args.strategies)
     print("\n".join(lines))
-    print(f"wrote {args.out / 'generation.md'} and {args.out / 'generation.png'}")
+    print(f"wrote {args.out / 'generation.md'} and {args.out / 'generation.png'}\n")
+    clm = results["clm/top-p"]["judge_perplexity"]
+    for key, row in results.items():
+        if key != "clm/top-p":
+            ratio_line(f"generation_quality {key} judge perplexity vs clm top-p", row["judge_perplexity"], clm, "ppl",
+                       masklab=key, baseline="clm top-p", lower_is_better=True)
 
 
 if __name__ == "__main__":

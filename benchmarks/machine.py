@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import json
 import os
 import platform
 import shutil
@@ -46,19 +47,18 @@ def best_pass_seconds(fn, batches: list, reps: int) -> float:
 # --smoke: every benchmark's own code path at a size that runs in seconds, so the benchmarks cannot rot
 # (tests/test_benchmarks.py runs each one so). Scripts pass their smoke sizes as argument defaults.
 SMOKE_DOCUMENTS = 20  # builtin:sotu speeches in a smoke run: ~48k training tokens, one held-out speech
-TEMP_DIR = object()  # a smoke default meaning "a fresh temporary directory, removed at exit"
 
 
 def parse_args(parser: argparse.ArgumentParser, smoke: dict) -> argparse.Namespace:
-    """`parser.parse_args()` plus `--smoke`: the same run at the sizes in `smoke` (argument dest -> value;
-    TEMP_DIR = a fresh temporary directory). Arguments given on the command line still win, and an
-    argument that `smoke` fills in is no longer required."""
+    """`parser.parse_args()` plus `--smoke`: the same run at the sizes in `smoke` (argument dest -> value, or a
+    function called only in a smoke run, e.g. TEMP_DIR). Arguments given on the command line still win, and
+    an argument that `smoke` fills in is no longer required."""
     parser.add_argument("--smoke", action="store_true",
                         help="the same code path at a size that runs in seconds (a check that the benchmark works, not a figure)")
     probe = argparse.ArgumentParser(add_help=False)
     probe.add_argument("--smoke", action="store_true")
     if probe.parse_known_args()[0].smoke:
-        values = {dest: _temp_dir() if value is TEMP_DIR else value for dest, value in smoke.items()}
+        values = {dest: value() if callable(value) else value for dest, value in smoke.items()}
         for action in parser._actions:
             if action.dest in values:
                 action.required = False
@@ -66,10 +66,41 @@ def parse_args(parser: argparse.ArgumentParser, smoke: dict) -> argparse.Namespa
     return parser.parse_args()
 
 
-def _temp_dir() -> Path:
+def temp_dir() -> Path:
+    """A fresh temporary directory, removed when the process exits."""
     path = Path(tempfile.mkdtemp(prefix="masklab-smoke-"))
     atexit.register(shutil.rmtree, path, ignore_errors=True)
     return path
+
+
+TEMP_DIR = temp_dir  # as a smoke value: a fresh temporary directory per smoke run
+
+
+def smoke_pairs(spec: str = "builtin:en", n: int = 70) -> str:
+    """A BLiMP-format JSONL file of `n` pairs spread over the suite `spec` (every phenomenon), for smoke runs."""
+    from masklab.evaluate.pairs import load_pairs
+
+    pairs = load_pairs(spec)
+    path = temp_dir() / "pairs.jsonl"
+    rows = [{"sentence_good": p.good, "sentence_bad": p.bad, "phenomenon": p.phenomenon}
+            for p in pairs[:: max(1, len(pairs) // n)][:n]]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return str(path)
+
+
+def smoke_task(spec: str = "builtin:sotu-era", per_label: int = 40) -> str:
+    """A JSONL task file (text, label) of `per_label` examples per label spread over the task `spec`, for smoke runs."""
+    from masklab.data.tasks import read_examples
+
+    examples = read_examples(spec, "text", "", "label")
+    by_label: dict[str, list[str]] = {}
+    for text, label in zip(examples.texts, examples.labels):
+        by_label.setdefault(label, []).append(text)
+    path = temp_dir() / f"{spec.replace(':', '-')}.jsonl"
+    rows = [{"text": text, "label": label} for label, texts in sorted(by_label.items())
+            for text in texts[:: max(1, len(texts) // per_label)][:per_label]]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return str(path)
 
 
 def ratio_line(name: str, masklab_value: float, baseline_value: float, unit: str, *, masklab: str = "masklab",

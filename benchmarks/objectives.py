@@ -8,6 +8,7 @@ evaluations are kept in --out and never repeated, so an interrupted comparison r
 
     python benchmarks/objectives.py                                # mini, builtin:sotu, 2M tokens, seeds 0 1 2
     python benchmarks/objectives.py --preset tiny --tokens 500000 --seeds 0     # a quick look
+    python benchmarks/objectives.py --smoke                        # seconds: does it still run?
 
 Run it on an otherwise idle machine: tokens/s and seconds are part of the table.
 """
@@ -17,9 +18,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 from pathlib import Path
+
+from machine import SMOKE_DOCUMENTS, TEMP_DIR, parse_args, ratio_line, smoke_pairs, smoke_task
 
 MASKLAB = [sys.executable, "-m", "masklab.cli"]
 OBJECTIVES = ("mlm", "clm", "seq2seq", "hybrid")
@@ -37,7 +41,7 @@ def run(out: Path, objective: str, seed: int, args) -> Path:
     if not (run_dir / "summary.json").exists():
         sets = [f"train.objective={objective}", f"model.preset={args.preset}", f"data.corpus={args.corpus}",
                 f"train.max_tokens={args.tokens}", "train.max_steps=1000000", f"train.seed={seed}", "train.eval_every=0",
-                "train.save_every=200", "eval.pppl_sequences=8"]
+                "train.save_every=200", "eval.pppl_sequences=8", *args.set]
         resume = ["--resume"] if (run_dir / "config.yaml").exists() else []
         masklab("pretrain", "--quiet", "--out", str(run_dir), *resume, *[a for s in sets for a in ("--set", s)])
     evaluation = run_dir / "evaluation.json"
@@ -61,7 +65,12 @@ def main() -> None:
     parser.add_argument("--downstream", default="builtin:sotu-era")
     parser.add_argument("--downstream-steps", type=int, default=200)
     parser.add_argument("--out", type=Path, default=Path("runs/objectives"))
-    args = parser.parse_args()
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="an extra `masklab pretrain --set` for every run (repeatable), e.g. data.max_documents=40")
+    args = parse_args(parser, smoke=dict(objectives=["mlm", "clm"], preset="tiny", tokens=8192, seeds=[0], cloze=8, generate=2,
+                                         downstream_steps=2, out=TEMP_DIR, pairs=smoke_pairs, downstream=smoke_task,
+                                         set=[f"data.max_documents={SMOKE_DOCUMENTS}", "train.batch_size=8", "eval.max_blocks=8",
+                                              "eval.pppl_sequences=2", "eval.score_sentences=4"]))
 
     args.out.mkdir(parents=True, exist_ok=True)
     dirs = []
@@ -71,7 +80,19 @@ def main() -> None:
             print(f"done {dirs[-1].name}", flush=True)
     print(masklab("compare", *map(str, dirs), "--out", str(args.out / "report")))
     print(f"{args.preset} preset, {args.corpus}, {args.tokens:,} training tokens per run, {os.cpu_count()} CPUs; "
-          f"report: {args.out / 'report' / 'compare.html'}")
+          f"report: {args.out / 'report' / 'compare.html'}\n")
+    figures = {objective: [json.loads((d / "evaluation.json").read_text()) for d in dirs if d.name.startswith(f"{objective}-")]
+               for objective in args.objectives}
+    accuracy = {objective: statistics.fmean(e["downstream_full_accuracy"] for e in evals) for objective, evals in figures.items()}
+    first = args.objectives[0]
+    task = args.downstream if args.downstream.startswith("builtin:") else Path(args.downstream).stem
+    for objective, evals in figures.items():
+        majority = statistics.fmean(e["downstream_majority_accuracy"] for e in evals)
+        ratio_line(f"objectives {objective} {task} full fine-tuning accuracy vs the majority class", accuracy[objective],
+                   majority, "accuracy", masklab=objective, baseline="majority class")
+        if objective != first:
+            ratio_line(f"objectives {objective} vs {first} {task} full fine-tuning accuracy", accuracy[objective],
+                       accuracy[first], "accuracy", masklab=objective, baseline=first)
 
 
 if __name__ == "__main__":

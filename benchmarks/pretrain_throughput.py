@@ -29,6 +29,7 @@ and seq2seq from torch's FlopCounterMode over one masklab step, used for both si
 
     python benchmarks/pretrain_throughput.py                  # mlm: mini and small, fp32 and bf16
     python benchmarks/pretrain_throughput.py --objective clm --presets mini --steps 6 --reps 1   # quick look
+    python benchmarks/pretrain_throughput.py --smoke          # seconds: does it still run? (any --objective)
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from pathlib import Path
 
 import torch
 from hf_baseline import HFBaseline, HFCausalBaseline, HFSeq2SeqBaseline
-from machine import machine
+from machine import SMOKE_DOCUMENTS, machine, parse_args, ratio_line
 
 VOCAB = 30522  # mlm only: bert-base's vocabulary on both sides; clm / seq2seq use masklab's default tokenizer
 NOTES = {
@@ -83,13 +84,13 @@ def model_flops_per_step(layers: int, hidden: int, inter: int, batch: int, seq: 
     return 3 * ((layers - 1) * per_layer + last + head)
 
 
-def prepare(seq: int, objective: str = "mlm"):
+def prepare(seq: int, objective: str = "mlm", max_documents: int = 0):
     from masklab.config import build_config
     from masklab.data.pipeline import prepare_data
     from masklab.data.shards import packed_blocks
 
     vocab = [f"tokenizer.vocab_size={VOCAB}"] if objective == "mlm" else []
-    cfg = build_config({}, [f"data.seq_length={seq}", *vocab])
+    cfg = build_config({}, [f"data.seq_length={seq}", f"data.max_documents={max_documents}", *vocab])
     data = prepare_data(cfg.data, cfg.tokenizer, show_progress=False, objective=objective)
     return data.tokenizer, packed_blocks(data.shards, "train", seq, data.tokenizer.cls_token_id)
 
@@ -180,15 +181,18 @@ def main() -> None:
                         help="clm / seq2seq: the baseline's attention (sdpa = transformers' default; eager = masklab's on CPU)")
     parser.add_argument("--tune-hf-allocator", action="store_true",
                         help="give the baseline masklab's malloc settings too (runtime.tune_allocator): the loops alone")
-    args = parser.parse_args()
+    parser.add_argument("--max-documents", type=int, default=0, help="0 = the whole corpus")
+    parser.add_argument("--peak-size", type=int, default=2048, help="n of the n x n matmuls that measure the peak")
+    args = parse_args(parser, smoke=dict(presets=["tiny"], seq_length=64, batch_size=4, steps=3, warmup=1, reps=1,
+                                         max_documents=SMOKE_DOCUMENTS, peak_size=256))
 
     from masklab.models import PRESETS
     from masklab.runtime import choose_precision, tune_allocator
 
     objective = args.objective
     torch.manual_seed(0)
-    tokenizer, blocks = prepare(args.seq_length, objective)
-    peak = {"fp32": matmul_peak_gflops(torch.float32), "bf16": matmul_peak_gflops(torch.bfloat16)}
+    tokenizer, blocks = prepare(args.seq_length, objective, args.max_documents)
+    peak = {p: matmul_peak_gflops(dtype, args.peak_size) for p, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16))}
     precisions = ["fp32", "bf16"]  # both, always: what each costs on this machine is the point
     vocab = VOCAB if objective == "mlm" else len(tokenizer)
     attention = f"; HF attention {args.hf_attention}" if objective != "mlm" else ""
@@ -231,7 +235,9 @@ def main() -> None:
     for preset, what, a, b, ratio, mfu_a, mfu_b in rows:
         mfu = f"{mfu_a:.1%} | {mfu_b:.1%}" if mfu_a == mfu_a else "– | –"
         print(f"| {preset} | {what} | {a:,.0f} | {b:,.0f} | **{ratio:.2f}x** | {mfu} |")
-    print("\n" + "\n".join(ceilings) + f"\nWhat limits the ratios: {NOTES[objective]}.")
+    print("\n" + "\n".join(ceilings) + f"\nWhat limits the ratios: {NOTES[objective]}.\n")
+    for preset, what, a, b, *_ in rows:
+        ratio_line(f"pretrain_throughput {objective} {preset} {what}", a, b, "tok/s")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ dtype casts, memory fills/copies, optimizer, other) and prints each side's milli
 
     python benchmarks/profile_step.py --preset mini             # precision: what masklab picks here
     python benchmarks/profile_step.py --preset small --precision fp32
+    python benchmarks/profile_step.py --smoke                   # seconds: does it still run?
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import contextlib
 
 import torch
 from hf_baseline import HFBaseline
+from machine import SMOKE_DOCUMENTS, parse_args, ratio_line
 from pretrain_throughput import VOCAB, prepare
 
 BUCKETS = {
@@ -53,7 +55,8 @@ def main() -> None:
     parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
                         help="auto = what masklab would pick on this machine")
     parser.add_argument("--batch-size", type=int, default=32)
-    args = parser.parse_args()
+    parser.add_argument("--max-documents", type=int, default=0, help="0 = the whole corpus")
+    args = parse_args(parser, smoke=dict(preset="tiny", batch_size=4, max_documents=SMOKE_DOCUMENTS))
 
     from masklab.config import build_config
     from masklab.masking import MLMBatcher
@@ -65,7 +68,7 @@ def main() -> None:
     tune_allocator()
     cfg = build_config({}, ["model.architecture=bert", f"model.preset={args.preset}", "train.lr=5e-4"])
     args.precision, _ = choose_precision(args.precision, *preset_shape(cfg.model)[1:4:2], args.batch_size * 128)
-    tokenizer, sotu = prepare(128)
+    tokenizer, sotu = prepare(128, max_documents=args.max_documents)
     blocks = sotu.gather(range(args.batch_size))
     autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if args.precision == "bf16" else contextlib.nullcontext
 
@@ -92,7 +95,13 @@ def main() -> None:
     print("|---|---:|---:|")
     for k in keys:
         print(f"| {k} | {rows['masklab'].get(k, 0):.0f} | {rows['Hugging Face'].get(k, 0):.0f} |")
-    print(f"| **total** | {sum(rows['masklab'].values()):.0f} | {sum(rows['Hugging Face'].values()):.0f} |")
+    totals = {side: sum(r.values()) for side, r in rows.items()}
+    print(f"| **total** | {totals['masklab']:.0f} | {totals['Hugging Face']:.0f} |\n")
+    ratio_line(f"profile_step {args.preset} {args.precision} profiled ms per step", totals["masklab"], totals["Hugging Face"],
+               "ms", lower_is_better=True)
+    top = max(rows["Hugging Face"], key=rows["Hugging Face"].get)  # the baseline's biggest bucket
+    ratio_line(f"profile_step {args.preset} {args.precision} '{top}' ms per step", rows["masklab"].get(top, 0.0),
+               rows["Hugging Face"][top], "ms", lower_is_better=True)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Sentence scoring throughput: masklab's batched `SentenceScorer` for every score kind, and naive PLL.
 
-Models: built fresh (untrained: the speed does not depend on the weights) at the mini preset by masklab's
+Models: built fresh (untrained: the speed does not depend on the weights) at `--preset` (mini) by masklab's
 `build_model`, one per objective: ModernBERT (mlm) for "pll" and "pll_word", Llama (clm) for "causal",
 T5 (seq2seq) for "sentinel"; the tokenizer is the one masklab trains on `builtin:sotu` (default config,
 `prepare_data`). Sentences: the first `--sentences` held-out sentences of builtin:sotu's validation split,

@@ -7,6 +7,7 @@ same validation blocks with the same masks. From masklab's periodic evaluations 
 time it needed to reach the baseline's final accuracy (target: at most a third of the budget).
 
     python benchmarks/time_to_accuracy.py --minutes 3
+    python benchmarks/time_to_accuracy.py --smoke        # seconds: does it still run?
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import torch
 from hf_baseline import HFBaseline
+from machine import SMOKE_DOCUMENTS, parse_args, ratio_line
 
 
 def main() -> None:
@@ -29,7 +31,8 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
     parser.add_argument("--eval-every", type=int, default=25, help="masklab steps between evaluations")
-    args = parser.parse_args()
+    parser.add_argument("--max-documents", type=int, default=0, help="0 = the whole corpus")
+    args = parse_args(parser, smoke=dict(minutes=0.05, preset="tiny", batch_size=8, eval_every=5, max_documents=SMOKE_DOCUMENTS))
 
     from masklab.config import build_config
     from masklab.data.pipeline import prepare_data
@@ -45,6 +48,7 @@ def main() -> None:
     cfg = build_config({}, ["model.architecture=bert", f"model.preset={args.preset}", "tokenizer.vocab_size=8000", f"train.batch_size={args.batch_size}",
                             f"train.lr={args.lr}", f"train.precision={args.precision}", f"train.max_minutes={args.minutes}",
                             "train.max_steps=1000000", f"train.eval_every={args.eval_every}", "train.save_every=0",
+                            f"data.max_documents={args.max_documents}",
                             "train.warmup_fraction=0.06", "eval.max_blocks=256"])
     data = prepare_data(cfg.data, cfg.tokenizer, show_progress=False)
     tokenizer = data.tokenizer
@@ -88,6 +92,10 @@ def main() -> None:
     else:
         print(f"\nmasklab reached the baseline's final accuracy ({hf['masked_accuracy']:.4f}) after {reached:.0f} s of training: "
               f"{reached / budget:.2f} of the budget")
+    print()
+    ratio_line(f"time_to_accuracy {args.preset} {args.minutes:g} min masked accuracy", ours["masked_accuracy"],
+               hf["masked_accuracy"], "accuracy")
+    ratio_line(f"time_to_accuracy {args.preset} {args.minutes:g} min tokens trained", result.train_tokens, hf_tokens, "tokens")
 
 
 if __name__ == "__main__":

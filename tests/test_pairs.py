@@ -121,14 +121,15 @@ def test_minimal_pair_accuracy_on_hand_made_scores():
     good = [1.0, 0.0, 2.0, -1.0, 3.0]
     bad = [0.5, 0.0, 1.0, -0.5, 5.0]  # a: win, tie; b: win, loss, loss
     assert minimal_pair_accuracy(pairs, good, bad) == {
-        "minimal_pair_accuracy": pytest.approx((1 + 0.5 + 1) / 5), "pairs": 5,
-        "by_phenomenon": {"a": {"accuracy": pytest.approx(0.75), "pairs": 2},
+        "minimal_pair_accuracy": pytest.approx((1 + 0 + 1) / 5), "pairs": 5, "ties": 1,
+        "by_phenomenon": {"a": {"accuracy": pytest.approx(0.5), "pairs": 2},
                           "b": {"accuracy": pytest.approx(1 / 3), "pairs": 3}}}
 
 
-def test_ties_sit_at_chance_and_lengths_must_match():
+def test_ties_count_as_wrong_and_lengths_must_match():
     pairs = [MinimalPair("g", "b", "x")] * 4
-    assert minimal_pair_accuracy(pairs, [-2.0] * 4, [-2.0] * 4)["minimal_pair_accuracy"] == 0.5
+    constant = minimal_pair_accuracy(pairs, [-2.0] * 4, [-2.0] * 4)  # a model that tells nothing apart
+    assert constant["minimal_pair_accuracy"] == 0.0 and constant["ties"] == 4
     assert minimal_pair_accuracy(pairs, [1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 1.0])["minimal_pair_accuracy"] == 0.5
     with pytest.raises(ValueError, match="4 pairs but 3 good"):
         minimal_pair_accuracy(pairs, [1.0] * 3, [0.0] * 4)

@@ -43,8 +43,8 @@ def write_text_atomic(path: Path, text: str) -> None:
 
 def write_tree_atomic(path: Path, tree) -> None:
     """Save nested dicts / lists / tuples of numbers, strings and tensors as one safetensors file:
-    the tensors as tensors, the structure as JSON in its metadata. Loading it runs no code (unlike a
-    pickle, which `torch.load(weights_only=False)` would execute), and `os.replace` makes it atomic."""
+    the tensors as tensors, the structure as JSON in its metadata. Loading it runs no code (unlike an
+    unpickled file, which can execute anything), and `os.replace` makes it atomic."""
     import json
 
     from safetensors.torch import save_file

@@ -95,6 +95,7 @@ def pair_figures(scorer: SentenceScorer, kinds, spec: str) -> dict:
         suffix = "" if n == 0 else f"_{kind}"
         out[f"minimal_pair_accuracy{suffix}"] = result["minimal_pair_accuracy"]
         out[f"minimal_pair_accuracy_by_phenomenon{suffix}"] = {k: v["accuracy"] for k, v in result["by_phenomenon"].items()}
+        out[f"minimal_pair_ties{suffix}"] = result["ties"]  # counted wrong
         if n == 0:
             out["minimal_pairs"] = result["pairs"]
             out["minimal_pair_score"] = kind

@@ -93,7 +93,7 @@ def _pair(path: Path, number: int, line: str) -> MinimalPair:
         sentences.append(value)
     good, bad = sentences
     if good == bad:
-        # the pair could only tie: it would add 0.5 to every model's accuracy and tell nothing apart
+        # the pair could only tie: it would count against every model and tell nothing apart
         raise UserError(f"{where}: sentence_good and sentence_bad are the same sentence; a pair must differ")
     named = [row[f] for f in PHENOMENON_FIELDS if isinstance(row.get(f), str) and row[f].strip()]
     return MinimalPair(good, bad, named[0] if named else path.stem)
@@ -106,11 +106,12 @@ def _json_type(value) -> str:
 
 def minimal_pair_accuracy(pairs: Sequence[MinimalPair], good_scores: Sequence[float],
                           bad_scores: Sequence[float]) -> dict:
-    """The share of pairs whose good sentence scores higher, overall and per phenomenon.
+    """The share of pairs whose good sentence scores strictly higher, overall and per phenomenon.
 
-    An exact tie counts half: a model that cannot tell the sentences apart (the same score for
-    both, e.g. from a truncation that cuts off the differing word) then sits at chance, 0.5, rather
-    than at 0 or 1. A NaN score counts 0, as a failure to prefer the good sentence.
+    An exact tie counts as wrong: a model that gives both sentences the same score (a constant
+    model, or a truncation that cuts off the differing word) has not preferred the good one, and
+    half credit would hand it chance accuracy for telling nothing apart (a flaw of BabyLM's first
+    evaluation). Ties are counted in "ties" so a score resting on them shows. A NaN score counts 0.
     """
     if not len(pairs) == len(good_scores) == len(bad_scores):
         raise ValueError(f"{len(pairs)} pairs but {len(good_scores)} good and {len(bad_scores)} bad scores")
@@ -118,7 +119,8 @@ def minimal_pair_accuracy(pairs: Sequence[MinimalPair], good_scores: Sequence[fl
         raise ValueError("no pairs to score")
     credit: dict[str, list[float]] = {}
     for pair, good, bad in zip(pairs, good_scores, bad_scores):
-        credit.setdefault(pair.phenomenon, []).append(1.0 if good > bad else 0.5 if good == bad else 0.0)
+        credit.setdefault(pair.phenomenon, []).append(1.0 if good > bad else 0.0)
     total = sum(sum(c) for c in credit.values())
-    return {"minimal_pair_accuracy": total / len(pairs), "pairs": len(pairs),
+    ties = sum(good == bad for good, bad in zip(good_scores, bad_scores))
+    return {"minimal_pair_accuracy": total / len(pairs), "pairs": len(pairs), "ties": ties,
             "by_phenomenon": {name: {"accuracy": sum(c) / len(c), "pairs": len(c)} for name, c in credit.items()}}

@@ -413,6 +413,7 @@ def alone_accuracies(cfg: ContinualConfig, seq: Sequence) -> list[float]:
             alone.data = [d]
             alone.stage(0, False, None)
             accuracy = _task_accuracy(alone.cm, 0, d, alone.pad, alone.precision)
+            shutil.rmtree(alone.out / "stage-1" / "checkpoint", ignore_errors=True)  # only a resume of it would need it
         if cfg.init != "random":
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps({"accuracy": accuracy, "key": json.loads(key)}), encoding="utf-8")

@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from machine import TEMP_DIR, parse_args, ratio_line
+from machine import TEMP_DIR, parse_args, ratio_line, smoke_general_text
 
 # name -> (method, extra settings): the cures at their defaults, and the strengths that trace the curves
 RUNS = {
@@ -46,9 +46,9 @@ def main() -> None:
     parser.add_argument("--only", default="", help="comma-separated subset of: " + ", ".join(RUNS))
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="an extra `masklab continual --set` for every entry (repeatable), after the entry's own")
-    args = parse_args(parser, smoke=dict(out=TEMP_DIR, seeds=1, only="naive", set=[
+    args = parse_args(parser, smoke=dict(out=TEMP_DIR, seeds=1, only="naive", set=lambda: [
         "max_train_examples=32", "max_test_examples=16", "probe_examples=32", "general_blocks=4", "pll_sentences=2",
-        "max_steps=2", "mlm_head_steps=2", "fisher_examples=8"]))
+        "max_steps=2", "batch_size=4", "max_length=32", "mlm_head_steps=2", "fisher_examples=8", f"general_corpus={smoke_general_text()}"]))
     chosen = [n for n in RUNS if not args.only or n in args.only.split(",")]
     timings = {}
     for name in chosen:

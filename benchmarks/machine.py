@@ -88,6 +88,16 @@ def smoke_pairs(spec: str = "builtin:en", n: int = 70) -> str:
     return str(path)
 
 
+def smoke_general_text(spec: str = "builtin:en-chat", n: int = 64) -> str:
+    """A .txt file of `n` lines (3+ words, one per line) spread over the corpus `spec`, for smoke runs."""
+    from masklab.data.sources import iter_documents
+
+    lines = [" ".join(line.split()) for doc in iter_documents(spec) for line in doc.splitlines() if len(line.split()) >= 3]
+    path = temp_dir() / f"{spec.replace(':', '-')}.txt"
+    path.write_text("\n".join(lines[:: max(1, len(lines) // n)][:n]) + "\n", encoding="utf-8")
+    return str(path)
+
+
 def smoke_task(spec: str = "builtin:sotu-era", per_label: int = 40) -> str:
     """A JSONL task file (text, label) of `per_label` examples per label spread over the task `spec`, for smoke runs."""
     from masklab.data.tasks import read_examples

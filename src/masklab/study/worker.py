@@ -14,6 +14,7 @@ import math
 import os
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -251,6 +252,18 @@ def _worker_command(source: str, scale: str, study_dir: Path, storage: str | Non
     return cmd
 
 
+def _relay_stderr(stream, errors: list[str]) -> None:
+    """Copy a worker's stderr to ours as it comes (progress, warnings, tracebacks), but keep its
+    `masklab: error:` lines back in `errors`: the launcher raises the first as its own one line."""
+    prefix = "masklab: error: "
+    for line in stream:
+        if line.startswith(prefix):
+            errors.append(line[len(prefix):].rstrip("\n"))
+        else:
+            sys.stderr.write(line)
+            sys.stderr.flush()
+
+
 def run_study(spec: StudySpec, source: str, study_dir: Path, jobs: int = 0, storage_url: str | None = None,
               show_progress: bool = True, on_progress=None, threads: int = TRIAL_THREADS) -> dict:
     """The whole study: check every point, make needs, warm caches, run `jobs` workers (0 = one per GPU,
@@ -279,7 +292,12 @@ def run_study(spec: StudySpec, source: str, study_dir: Path, jobs: int = 0, stor
             env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
             if gpus:
                 env["CUDA_VISIBLE_DEVICES"] = str(i % gpus)
-            procs.append(subprocess.Popen(_worker_command(source, spec.scale, study_dir, storage_url, threads), env=env))
+            procs.append(subprocess.Popen(_worker_command(source, spec.scale, study_dir, storage_url, threads), env=env,
+                                          stderr=subprocess.PIPE, text=True, errors="replace"))
+        errors: list[str] = []
+        relays = [threading.Thread(target=_relay_stderr, args=(p.stderr, errors), daemon=True) for p in procs]
+        for relay in relays:
+            relay.start()
         try:
             while any(p.poll() is None for p in procs):
                 if on_progress:
@@ -291,9 +309,12 @@ def run_study(spec: StudySpec, source: str, study_dir: Path, jobs: int = 0, stor
             for p in procs:
                 p.wait()
             raise
+        for relay in relays:
+            relay.join(timeout=5)
         bad = [p.returncode for p in procs if p.returncode not in (0, None)]
         if 2 in bad:
-            raise UserError(f"study {spec.name}: a worker stopped on bad input (its message is above)")
+            # the worker's own one-line message is the study's: repeat it rather than point at scrolled-away output
+            raise UserError(errors[0] if errors else f"study {spec.name}: a worker stopped on bad input")
         if bad:
             raise RuntimeError(f"study {spec.name}: {len(bad)} worker(s) exited with {bad}; rerun the same command to resume")
     return write_study_report(spec, study_dir, study)

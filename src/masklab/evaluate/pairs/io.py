@@ -121,6 +121,6 @@ def minimal_pair_accuracy(pairs: Sequence[MinimalPair], good_scores: Sequence[fl
     for pair, good, bad in zip(pairs, good_scores, bad_scores):
         credit.setdefault(pair.phenomenon, []).append(1.0 if good > bad else 0.0)
     total = sum(sum(c) for c in credit.values())
-    ties = sum(good == bad for good, bad in zip(good_scores, bad_scores))
+    ties = sum(int(good == bad) for good, bad in zip(good_scores, bad_scores))  # plain int: numpy scores give numpy bools
     return {"minimal_pair_accuracy": total / len(pairs), "pairs": len(pairs), "ties": ties,
             "by_phenomenon": {name: {"accuracy": sum(c) / len(c), "pairs": len(c)} for name, c in credit.items()}}

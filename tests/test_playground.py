@@ -70,7 +70,7 @@ def loaded(trained_run):
 def test_fill_mask_is_the_hub_pipeline_schema_and_values(loaded):
     from transformers import pipeline
 
-    from masklab.evaluate.masked import fill_mask
+    from masklab.generate.fillmask import fill_mask
 
     hub = pipeline("fill-mask", model=loaded.model, tokenizer=loaded.tokenizer, device="cpu")
     for text in ("w10 w11 w10 [MASK] w10 w11", "w10 [MASK] w10 w11 [MASK] w11"):
@@ -87,7 +87,7 @@ def test_fill_mask_is_the_hub_pipeline_schema_and_values(loaded):
 
 
 def test_fill_mask_bad_input(loaded):
-    from masklab.evaluate.masked import fill_mask
+    from masklab.generate.fillmask import fill_mask
 
     with pytest.raises(UserError, match="no \\[MASK\\]"):
         fill_mask(loaded.model, loaded.tokenizer, "w10 w11 w10")
@@ -229,6 +229,16 @@ def test_scores_rank_sentences_and_refuse_bad_input(loaded):
         score_sentences(loaded, ["w1"] * (MAX_SENTENCES + 1))
     with pytest.raises(UserError, match="not causal"):
         score_sentences(loaded, ["w1"], "causal")
+    with pytest.raises(UserError, match="a string or a list of strings"):
+        score_sentences(loaded, [PAIR, 3])
+
+
+def test_a_string_is_one_sentence_not_its_characters(loaded):
+    from masklab.playground.scores import score_sentences
+
+    one = score_sentences(loaded, PAIR)
+    assert len(one) == 1 and one[0]["sentence"] == PAIR and one[0]["tokens"] == 8
+    assert one == score_sentences(loaded, [PAIR])
 
 
 def test_runs_page_shows_summary_curves_and_a_studys_report(loaded, trained_run, tmp_path):
@@ -313,6 +323,32 @@ def test_command_errors_are_one_line(args, message, trained_run, tmp_path):
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
 
 
+def test_open_address_warns_once(trained_run):
+    """--host other than loopback (127.0.0.2: another address, still only this machine) warns once, not twice."""
+    import urllib.error
+    import urllib.request
+
+    from masklab.playground.serve import any_free_port
+
+    port = any_free_port("127.0.0.2")
+    page = subprocess.Popen([*MASKLAB, "playground", str(trained_run[0]), "--host", "127.0.0.2", "--port", str(port),
+                             "--auth", "ann:secret"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and page.poll() is None:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.2:{port}/", timeout=5)
+                break
+            except urllib.error.HTTPError:  # served (and asking for the password)
+                break
+            except OSError:
+                time.sleep(0.5)
+    finally:
+        page.terminate()
+        _, stderr = page.communicate(timeout=60)
+    assert stderr.count("masklab: warning: serving on 127.0.0.2") == 1, stderr
+
+
 # ---------------------------------------------------------------------------------------------- the served app
 
 @pytest.fixture(scope="module")
@@ -342,7 +378,7 @@ def test_api_names_its_endpoints(client):
 
 
 def test_api_fill_mask_for_each_run(client, loaded):
-    from masklab.evaluate.masked import fill_mask
+    from masklab.generate.fillmask import fill_mask
 
     text = "w10 w11 w10 [MASK] w10 w11"
     first = client.predict(text=text, top_k=3, api_name="/fill_mask")
@@ -367,6 +403,29 @@ def test_api_mask_preview_generate_and_score(client):
     assert outputs[-1]["samples"][0]["text"].startswith("w10 w11")
     rows = client.predict(sentences=[PAIR, "w10 w11 w10 w11 w33 w11 w10 w11"], api_name="/score")
     assert rows[0]["rank"] == 1 and rows[0]["score"] > rows[1]["score"]
+
+
+def test_api_score_takes_a_string_as_one_sentence(client):
+    rows = client.predict(sentences="the cat", api_name="/score")  # not t, h, e, c, a, t
+    assert [r["sentence"] for r in rows] == ["the cat"] and rows[0]["rank"] == 1
+    listed = client.predict(sentences=[PAIR], api_name="/score")
+    assert client.predict(sentences=PAIR, api_name="/score") == listed
+
+
+@pytest.mark.parametrize("size", [1, 1 << 20])
+def test_uploads_are_refused(served, size):
+    """The page has no file input: /gradio_api/upload takes nothing (it took any size, unauthenticated)."""
+    import urllib.error
+    import urllib.request
+
+    boundary = "masklabboundary"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"big.bin\"\r\n"
+            "Content-Type: application/octet-stream\r\n\r\n").encode() + b"x" * size + f"\r\n--{boundary}--\r\n".encode()
+    request = urllib.request.Request(served + "gradio_api/upload", data=body, method="POST",
+                                     headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=30)
+    assert refused.value.code == 413 and b"maximum allowed size of 0 bytes" in refused.value.read()
 
 
 def test_no_file_outside_the_page_is_served(served):

@@ -38,7 +38,7 @@ def playground(
     app = build_app(runs, text)
     shown = f"[{host}]" if ":" in host else host
     print(f"masklab playground: http://{shown}:{port}  (Ctrl+C stops it)", flush=True)
-    launch(app, host, port, credentials)
+    launch(app, host, port, credentials, warned=True)  # the early check said it once
 
 
 def register(app: typer.Typer) -> None:

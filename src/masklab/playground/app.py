@@ -4,7 +4,7 @@ API (gradio_client: `Client(url).predict(..., api_name="/fill_mask")`), each wit
     fill_mask(text, top_k)        -> the fill-mask pipeline's schema: [{"score", "token", "token_str", "sequence"}]
     mask_preview(text, strategy, rate, seed, tagger) -> {"pieces": [{"text", "kind", "original"}], "stats", "targets"}
     generate(text, mode, strategy, steps, ...)        -> streams {"step", "steps", "texts"}, then {"samples", ...}
-    score(sentences, kind)        -> [{"sentence", "score", "tokens", "per_token", "rank", "kind"}]
+    score(sentences, kind)        -> [{"sentence", "score", "tokens", "per_token", "rank", "kind"}] (a string: one sentence)
 A bad input is a gr.Error with one line saying what to change; in the page it is a red box, never a trace.
 """
 
@@ -18,7 +18,7 @@ from typing import Iterator
 import gradio as gr
 
 from masklab.errors import UserError
-from masklab.evaluate.masked import fill_mask
+from masklab.generate.fillmask import fill_mask
 from masklab.generate.settings import parse_settings
 from masklab.playground import render
 from masklab.playground.fillmask import toggle_word, words
@@ -132,9 +132,10 @@ def build_app(runs: list[LoadedRun], example: str = "The state of the [MASK] is 
         for event in stream_generate(_pick(runs, run), cfg, template, prompt):
             yield asdict(event) if isinstance(event, Step) else event
 
-    def api_score(sentences: list[str], kind: str = "", run: int = 0) -> list[dict]:
-        """Sentence scores (pseudo-log-likelihood or log-likelihood), ranked: a minimal-pair explorer."""
-        return score_sentences(_pick(runs, run), list(sentences), kind)
+    def api_score(sentences: list[str] | str, kind: str = "", run: int = 0) -> list[dict]:
+        """Sentence scores (pseudo-log-likelihood or log-likelihood), ranked: a minimal-pair explorer.
+        A string is one sentence; a list is several."""
+        return score_sentences(_pick(runs, run), sentences, kind)
 
     # ------------------------------------------------------------------ views: HTML for every run, side by side
     def view_fill(text, top_k):

@@ -13,16 +13,21 @@ MAX_SENTENCES = 32  # one page: more is a job for `masklab evaluate --pairs`
 
 
 def score_kinds(run) -> list[str]:
-    from masklab.evaluate.scoring import OBJECTIVE_SCORES, objective_of
+    from masklab.evaluate.scoring import objective_of
+    from masklab.objectives.record import record
 
-    best, others = OBJECTIVE_SCORES[objective_of(run.model)]
-    return [best, *others]
+    return list(record(objective_of(run.model)).scores)  # a checkpoint's family: its main score first
 
 
-def score_sentences(run, sentences: list[str], kind: str = "") -> list[dict]:
-    """[{"sentence", "score", "tokens", "per_token", "rank"}] in the given order; rank 1 = the most likely."""
+def score_sentences(run, sentences: list[str] | str, kind: str = "") -> list[dict]:
+    """[{"sentence", "score", "tokens", "per_token", "rank"}] in the given order; rank 1 = the most likely.
+    A string is one sentence (not a sequence of characters to score one by one)."""
     from masklab.evaluate.scoring import SentenceScorer
 
+    if isinstance(sentences, str):
+        sentences = [sentences]
+    if not all(isinstance(s, str) for s in sentences):
+        raise UserError("sentences must be a string or a list of strings")
     sentences = [s.strip() for s in sentences if s.strip()]
     if not sentences:
         raise UserError("give at least one sentence (one per line) to score")

@@ -2,6 +2,7 @@
 
 Gradio's analytics and version check are off (set before gradio is imported), share links are never
 made, the theme uses the system's fonts (no font CDN), and no file is served: every image is inline.
+Nor is one taken: the page has no file input, so `/gradio_api/upload` refuses every byte (413).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import sys
 from masklab.errors import UserError
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+MAX_UPLOAD_BYTES = 0  # no view takes a file: an upload could only fill the disk (Gradio answers 413 above this)
 
 
 def quiet_gradio() -> None:
@@ -59,15 +61,18 @@ def parse_auth(auth: str) -> tuple[str, str] | None:
     return user, password
 
 
-def check_address(host: str, port: int, auth: tuple[str, str] | None) -> None:
+def check_address(host: str, port: int, auth: tuple[str, str] | None, warn: bool = True) -> None:
+    """Refuse a bad port, a busy one, or another machine's access without a password; `warn`: say once
+    that the page is open to other machines (the command checks early, then `launch` checks again quietly)."""
     if not 1 <= port <= 65535:
         raise UserError(f"--port must be between 1 and 65535 (got {port})")
     if host not in LOOPBACK:
         if auth is None:
             raise UserError(f"--host {host} opens the playground to other machines: give --auth USER:PASSWORD too "
                             "(or keep the default 127.0.0.1)")
-        print(f"masklab: warning: serving on {host}: anyone who can reach this machine and knows the password can use it",
-              file=sys.stderr)
+        if warn:
+            print(f"masklab: warning: serving on {host}: anyone who can reach this machine and knows the password can use it",
+                  file=sys.stderr)
     if not port_free(host, port):
         raise UserError(f"port {port} is in use on {host}; pass --port {free_port(host, port)} (free now)")
 
@@ -79,12 +84,15 @@ def theme():
                           font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "monospace"])
 
 
-def launch(app, host: str = "127.0.0.1", port: int = 7860, auth: tuple[str, str] | None = None, block: bool = True):
-    """Serve `app`; with block=False return at once (tests, benchmarks) and leave closing to the caller."""
+def launch(app, host: str = "127.0.0.1", port: int = 7860, auth: tuple[str, str] | None = None, block: bool = True,
+           warned: bool = False):
+    """Serve `app`; with block=False return at once (tests, benchmarks) and leave closing to the caller.
+    `warned`: the caller already printed the open-address warning (`check_address`)."""
     from masklab.playground.render import CSS
 
-    check_address(host, port, auth)
+    check_address(host, port, auth, warn=not warned)
     app.queue(default_concurrency_limit=2)  # one request per run of a two-run page at a time: CPU cores are few
     return app.launch(server_name=host, server_port=port, share=False, auth=auth, prevent_thread_lock=not block, quiet=True,
                       show_error=False, theme=theme(), css=CSS, footer_links=["api"], allowed_paths=[], ssr_mode=False, pwa=False,
-                      mcp_server=False, enable_monitoring=False, inbrowser=False)
+                      mcp_server=False, enable_monitoring=False, inbrowser=False,
+                      max_file_size=MAX_UPLOAD_BYTES)

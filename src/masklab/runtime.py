@@ -132,6 +132,32 @@ def choose_precision(precision: str, hidden: int = 256, intermediate: int = 1024
     return ("bf16" if faster else "fp32"), {"precision_rule": f"measured: bf16 if >= {BF16_MARGIN}x fp32", **rates}
 
 
+def process_shortfall(processes: int, env: dict | None = None) -> str | None:
+    """One warning line when the launcher asked for more processes than the run has (`processes`), else None.
+
+    torchrun and `accelerate launch --multi_gpu` export WORLD_SIZE. accelerate's simple launcher (`--cpu`,
+    or no `--multi_gpu` on a CPU-only machine) exports no process count and starts one process whatever
+    `--num_processes` says; it sets MASTER_PORT only when asked for more than one process or machine."""
+    env = os.environ if env is None else env
+    fix = "for N processes on CPU use `accelerate launch --multi_gpu --num_processes N` (gloo) or `torchrun --nproc_per_node N`"
+    asked = int(env.get("WORLD_SIZE") or 0)
+    if asked > processes:
+        return f"masklab: warning: the launcher asked for {asked} processes (WORLD_SIZE) but this run has {processes}; {fix}"
+    if processes == 1 and not asked and "ACCELERATE_USE_CPU" in env and "MASTER_PORT" in env:
+        return ("masklab: warning: accelerate launch was asked for several processes but started one "
+                f"(`--cpu`, or no `--multi_gpu`, runs one process); {fix}")
+    return None
+
+
+def warn_process_shortfall() -> None:
+    """At a run's start, on the main process: `process_shortfall`'s line, if any, on stderr."""
+    from accelerate import PartialState
+
+    state = PartialState(cpu=not torch.cuda.is_available())  # the run's own state (a singleton), made a little earlier
+    if state.is_main_process and (line := process_shortfall(state.num_processes)):
+        print(line, file=sys.stderr, flush=True)
+
+
 def model_shape(model) -> tuple[int, int]:
     """(hidden, intermediate) of a transformers model config, for `choose_precision`."""
     config = model.config

@@ -46,19 +46,26 @@ def finetune(
     into the loss with --set objectives.mlm=0.5, or pull the weights towards the start with
     --set regularizers.l2sp=0.01.
 
-    Several processes: `accelerate launch --num_processes N -m masklab.cli finetune ...`.
+    Several processes: `accelerate launch --multi_gpu --num_processes N -m masklab.cli finetune ...`
+    (gloo on CPU-only machines; not `--cpu`, which starts one process whatever N is).
     """
+    from accelerate import PartialState
+
     from masklab.finetune.config import load_finetune_config
     from masklab.finetune.run import run_finetune
     from masklab.report.compare import markdown_table
     from masklab.report.runs import Run
+    from masklab.runtime import warn_process_shortfall
 
     given = locals()
+    warn_process_shortfall()
     flags = [f"{name}={given[name]}" for name in FLAGS if given[name] is not None]
     if resume and config is None and (out / "config.yaml").exists():
         config = out / "config.yaml"  # the run's own settings, as pretrain --resume does
     cfg = load_finetune_config(str(config) if config else None, [*flags, *set_])
     summary = run_finetune(cfg, out, show_progress=not quiet, resume=resume, halt_at_step=stop_at_step)
+    if not PartialState().is_main_process:  # every process returns the summary; one prints it
+        return
     if summary is None:
         typer.echo(f"paused at step {stop_at_step}; continue with: masklab finetune --out {out} --resume")
         return

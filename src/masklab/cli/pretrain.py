@@ -25,10 +25,14 @@ def pretrain(
     causal, sequence-to-sequence or hybrid, with --set train.objective=mlm|clm|seq2seq|hybrid.
 
     Defaults train the recipe masklab measured best on small budgets (see the README); any setting is
-    one --set away. Several processes: `accelerate launch --num_processes N -m masklab.cli pretrain ...`
-    (or torchrun); on CPU-only machines the processes use gloo.
+    one --set away. Several processes: `accelerate launch --multi_gpu --num_processes N -m masklab.cli
+    pretrain ...` (or `torchrun --nproc_per_node N -m masklab.cli pretrain ...`); on CPU-only machines
+    the processes use gloo. Not `--cpu`: accelerate then starts one process whatever N is.
     """
     from masklab.pretrain.run import pretrain as run, resolve_run_config
+    from masklab.runtime import warn_process_shortfall
+
+    warn_process_shortfall()
 
     cfg = resolve_run_config(str(config) if config else None, set_, out, resume)
     summary = run(cfg, out, resume=resume, halt_at_step=stop_at_step, show_progress=not quiet)

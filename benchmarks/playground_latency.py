@@ -80,7 +80,7 @@ def main() -> None:
     import torch
     from transformers import pipeline
 
-    from masklab.evaluate.masked import fill_mask
+    from masklab.generate.fillmask import fill_mask
     from masklab.playground.models import load_runs
 
     loaded = load_runs([run])[0]

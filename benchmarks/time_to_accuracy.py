@@ -37,7 +37,7 @@ def main() -> None:
     from masklab.config import build_config
     from masklab.data.pipeline import prepare_data
     from masklab.data.shards import packed_blocks
-    from masklab.evaluate.masked import masked_lm_metrics
+    from masklab.objectives.mlm import masked_lm_metrics
     from masklab.models import build_model, preset_shape
     from masklab.objectives.mlm import MaskedLMObjective
     from masklab.pretrain.run import train_pretraining

@@ -19,7 +19,7 @@ import torch
 
 from conftest import tiny_overrides
 from masklab.config import UPOS_TAGS, build_config
-from masklab.data.batches import TrainBatches
+from masklab.masking.batches import TrainBatches
 from masklab.data.pipeline import prepare_data
 from masklab.data.shards import packed_blocks
 from masklab.errors import UserError

@@ -141,7 +141,7 @@ def test_text_infilling_decodes_the_whole_block(tiny_tokenizer):
 
 
 def test_models_are_parameter_matched_at_every_preset():
-    from masklab.models.matching import parameter_table
+    from masklab.models.build import parameter_table
     from masklab.models.presets import PRESETS
 
     rows = parameter_table(list(PRESETS), ["mlm", "clm", "seq2seq", "hybrid"])
@@ -207,7 +207,7 @@ def test_objectives_learn_the_corpus_and_load_in_pipelines(corpus_file, tmp_path
 
 
 def test_objective_bad_input(corpus_file, tmp_path, tiny_tokenizer):
-    with pytest.raises(UserError, match="train.objective must be one of"):
+    with pytest.raises(UserError, match="unknown train.objective .diffusion.; choose one of: mlm, clm, seq2seq, hybrid"):
         build_config({}, ["train.objective=diffusion"])
     with pytest.raises(UserError, match="masking settings do nothing with train.objective=clm"):
         build_config({}, ["train.objective=clm", "masking.strategy=span"])

@@ -70,7 +70,7 @@ def loaded(trained_run):
 def test_fill_mask_is_the_hub_pipeline_schema_and_values(loaded):
     from transformers import pipeline
 
-    from masklab.evaluate.masked import fill_mask
+    from masklab.generate.fillmask import fill_mask
 
     hub = pipeline("fill-mask", model=loaded.model, tokenizer=loaded.tokenizer, device="cpu")
     for text in ("w10 w11 w10 [MASK] w10 w11", "w10 [MASK] w10 w11 [MASK] w11"):
@@ -87,7 +87,7 @@ def test_fill_mask_is_the_hub_pipeline_schema_and_values(loaded):
 
 
 def test_fill_mask_bad_input(loaded):
-    from masklab.evaluate.masked import fill_mask
+    from masklab.generate.fillmask import fill_mask
 
     with pytest.raises(UserError, match="no \\[MASK\\]"):
         fill_mask(loaded.model, loaded.tokenizer, "w10 w11 w10")
@@ -378,7 +378,7 @@ def test_api_names_its_endpoints(client):
 
 
 def test_api_fill_mask_for_each_run(client, loaded):
-    from masklab.evaluate.masked import fill_mask
+    from masklab.generate.fillmask import fill_mask
 
     text = "w10 w11 w10 [MASK] w10 w11"
     first = client.predict(text=text, top_k=3, api_name="/fill_mask")

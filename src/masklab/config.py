@@ -17,6 +17,7 @@ from typing import Any, Literal
 import yaml
 
 from masklab.errors import UserError
+from masklab.objective_records import RECORDS, record
 
 
 @dataclass
@@ -236,7 +237,7 @@ class TrainConfig:
     save_every: int = 500  # steps between checkpoints; 0 = only at the end
     num_workers: int = 0  # dataloader processes; batches are cheap, so 0 leaves both cores to the model
     compile: bool = False  # torch.compile the encoder (slow first steps, faster later)
-    objective: Literal["mlm", "clm", "seq2seq", "hybrid"] = "mlm"  # what pretraining predicts: masked tokens, the next token, corrupted spans (encoder-decoder), or both causal and masked (GPT-BERT)
+    objective: str = "mlm"  # what pretraining predicts: one of objective_records.RECORDS (masked tokens, the next token, corrupted spans, or both causal and masked)
 
     def __post_init__(self):
         check(self.batch_size >= 1 and self.grad_accum >= 1, "train.batch_size and train.grad_accum must be >= 1")
@@ -254,11 +255,6 @@ class EvalConfig:
     pppl_max_length: int = 64  # tokens per pseudo-perplexity sequence
     score_sentences: int = 64  # held-out sentences for the sentence-score perplexities of `masklab evaluate`
     seed: int = 1234  # masking seed: every evaluation of every model sees the same masks
-
-
-# train.objective -> the model.architecture values that can train it (the first is what auto means)
-OBJECTIVE_ARCHITECTURES = {"mlm": ("modernbert", "bert"), "clm": ("llama", "gpt2"), "hybrid": ("llama", "gpt2"),
-                           "seq2seq": ("t5",)}
 
 
 @dataclass
@@ -293,16 +289,18 @@ class RunConfig:
     hybrid: HybridConfig = field(default_factory=HybridConfig)  # the causal:masked mix, with train.objective=hybrid
 
     def __post_init__(self):
-        objective = self.train.objective
-        allowed = OBJECTIVE_ARCHITECTURES[objective]
+        objective = record(self.train.objective)  # an unknown name fails here, listing the valid ones
+        allowed = objective.architectures
         check(self.model.architecture in ("auto", *allowed) or bool(self.model.init),
-              f"model.architecture={self.model.architecture} cannot train train.objective={objective}; "
+              f"model.architecture={self.model.architecture} cannot train train.objective={objective.name}; "
               f"choose {' or '.join(allowed)} (or auto)")
-        if objective in ("clm", "seq2seq") and self.masking != MaskingConfig():
-            raise UserError(f"masking settings do nothing with train.objective={objective} (it masks no tokens); "
-                            "drop the masking.* settings, or use train.objective=mlm or hybrid")
-        if objective == "seq2seq":
-            check(not self.data.block_diagonal, "data.block_diagonal applies to mlm, clm and hybrid; set it false for seq2seq")
+        if not objective.masks_tokens and self.masking != MaskingConfig():
+            maskers = " or ".join(r.name for r in RECORDS.values() if r.masks_tokens)
+            raise UserError(f"masking settings do nothing with train.objective={objective.name} (it masks no tokens); "
+                            f"drop the masking.* settings, or use train.objective={maskers}")
+        if not objective.packs_documents:
+            check(not self.data.block_diagonal, f"data.block_diagonal does not apply to train.objective={objective.name}; set it false")
+        if objective.section == "seq2seq":
             corrupted = max(1, round((self.data.seq_length - 1) * self.seq2seq.rate))
             check(self.seq2seq.mean_span <= corrupted,
                   f"seq2seq.mean_span={self.seq2seq.mean_span:g} is longer than the {corrupted} tokens corrupted per "

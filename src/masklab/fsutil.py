@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
 
 
 @contextmanager
@@ -33,35 +38,68 @@ def publish(tmp: Path, final: Path, replace: bool = True) -> None:
     os.replace(tmp, final)
 
 
+@contextmanager
+def atomic_path(path: Path):
+    """Yield a temporary name beside `path` to write the whole file to; on success it replaces `path` in
+    one step, on any failure (a full disk, an interrupt) it is removed. The name carries the pid, so
+    concurrent writers (a study's workers rewriting its report) never share one, and readers see the old
+    file or the new one, whole."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def replace_directory(new: Path, final: Path, old: Path) -> None:
+    """Put the filled directory `new` in place of `final`. The previous `final` is set aside as `old` (not
+    deleted) until the new one is in place, so a crash at any moment leaves one whole copy under `final`
+    or `old`; readers that know `old` (find_checkpoint) fall back to it."""
+    if final.exists():
+        if old.exists():
+            shutil.rmtree(old)
+        os.replace(final, old)
+    try:
+        os.replace(new, final)
+    except OSError:
+        if old.exists() and not final.exists():
+            os.replace(old, final)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
 def write_text_atomic(path: Path, text: str) -> None:
-    """Replace `path` in one step. The temporary name carries the pid, so concurrent writers (a study's
-    workers rewriting its report) never share one, and readers see the old file or the new, whole."""
-    tmp = path.with_suffix(path.suffix + f".{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    """Replace `path` with `text` in one step (see atomic_path)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def _plain(value):
+    """JSON for numpy scalars and arrays (a metric computed with numpy is an int64 or float32, not an int)."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"cannot write a {type(value).__name__} as JSON")
+
+
+def write_json_atomic(path: Path, payload) -> None:
+    """Replace `path` with `payload` as indented JSON in one step; numpy numbers are written as numbers."""
+    write_text_atomic(path, json.dumps(payload, indent=2, default=_plain))
 
 
 def write_tree_atomic(path: Path, tree) -> None:
     """Save nested dicts / lists / tuples of numbers, strings and tensors as one safetensors file:
     the tensors as tensors, the structure as JSON in its metadata. Loading it runs no code (unlike an
-    unpickled file, which can execute anything), and `os.replace` makes it atomic."""
-    import json
-
-    from safetensors.torch import save_file
-
+    unpickled file, which can execute anything), and it is replaced in one step."""
     tensors: dict = {}
     structure = json.dumps(_encode(tree, tensors), allow_nan=True)
-    tmp = path.with_suffix(path.suffix + f".{os.getpid()}.tmp")
-    save_file(tensors, str(tmp), metadata={"tree": structure})
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata={"tree": structure})
 
 
 def read_tree(path: Path):
     """The tree `write_tree_atomic` saved (tuples, int keys and tensors come back as they went in)."""
-    import json
-
-    from safetensors import safe_open
-
     with safe_open(str(path), framework="pt") as f:
         tensors = {k: f.get_tensor(k) for k in f.keys()}
         structure = json.loads(f.metadata()["tree"])
@@ -69,8 +107,6 @@ def read_tree(path: Path):
 
 
 def _encode(node, tensors: dict):
-    import torch
-
     if isinstance(node, torch.Tensor):
         key = f"t{len(tensors)}"
         tensors[key] = node.detach().cpu().contiguous().clone()  # safetensors refuses shared storage

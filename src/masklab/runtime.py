@@ -25,6 +25,8 @@ from pathlib import Path
 
 import torch
 
+from masklab.fsutil import write_json_atomic
+
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
 _KEEP_BYTES = 1 << 30  # freed blocks up to 1 GiB stay mapped for reuse
@@ -109,9 +111,7 @@ def measure_matmul(m: int, k: int, n: int, cache_root: Path | None = None) -> di
         known[key] = _best_rates(m, k, n)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(known, indent=1), encoding="utf-8")
-            os.replace(tmp, path)
+            write_json_atomic(path, known)
         except OSError:  # a read-only cache only costs a re-measurement next time
             pass
     return known[key]

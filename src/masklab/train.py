@@ -35,8 +35,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from masklab.config import TrainConfig
-from masklab.data.batches import collate_single, init_worker
 from masklab.errors import TrainingDiverged, UserError
+from masklab.masking.batches import collate_single, init_worker
 from masklab.models.checkpoint import find_checkpoint, load_trainer_state, load_weights, save_checkpoint
 from masklab.runtime import autocast_context, tune_allocator
 

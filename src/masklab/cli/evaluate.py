@@ -42,7 +42,7 @@ def fill_mask(
     top_k: int = typer.Option(5, "--top-k", "-k"),
 ):
     """Print the top-k fillers, with probabilities, for each [MASK] in the text."""
-    from masklab.evaluate.masked import fill_mask as fill
+    from masklab.generate.fillmask import fill_mask as fill
     from masklab.models.checkpoint import load_masked_lm
 
     model, tokenizer = load_masked_lm(checkpoint)

@@ -19,7 +19,8 @@ def mask_preview(
 ):
     """Show corpus samples as the configured masker hides them, with measured masking statistics."""
     from masklab.config import load_config
-    from masklab.masking.preview import mask_preview as preview_of, print_preview, write_html
+    from masklab.masking.preview import mask_preview as preview_of
+    from masklab.masking.preview import print_preview, write_html
 
     if n < 1:
         raise UserError("--n must be at least 1")

@@ -29,11 +29,11 @@ def pretrain(
     pretrain ...` (or `torchrun --nproc_per_node N -m masklab.cli pretrain ...`); on CPU-only machines
     the processes use gloo. Not `--cpu`: accelerate then starts one process whatever N is.
     """
-    from masklab.pretrain.run import pretrain as run, resolve_run_config
+    from masklab.pretrain.run import pretrain as run
+    from masklab.pretrain.run import resolve_run_config
     from masklab.runtime import warn_process_shortfall
 
     warn_process_shortfall()
-
     cfg = resolve_run_config(str(config) if config else None, set_, out, resume)
     summary = run(cfg, out, resume=resume, halt_at_step=stop_at_step, show_progress=not quiet)
     if summary["is_main_process"]:
@@ -94,15 +94,15 @@ def models(
 
     from masklab.cli.common import console
     from masklab.errors import UserError
-    from masklab.models.build import OBJECTIVE_MODELS
-    from masklab.models.matching import parameter_table
+    from masklab.models.build import parameter_table
     from masklab.models.presets import PRESETS
+    from masklab.objective_records import RECORDS
 
-    for name, valid in (("objective", OBJECTIVE_MODELS), ("preset", PRESETS)):
+    for name, valid in (("objective", RECORDS), ("preset", PRESETS)):
         unknown = [v for v in (objective if name == "objective" else preset) if v not in valid]
         if unknown:
             raise UserError(f"unknown --{name} {unknown[0]!r}; choose from {', '.join(valid)}")
-    rows = parameter_table(preset or list(PRESETS), objective or list(OBJECTIVE_MODELS),
+    rows = parameter_table(preset or list(PRESETS), objective or list(RECORDS),
                            vocab_size)
     if as_json:
         typer.echo(json.dumps(rows))

@@ -14,7 +14,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from safetensors.torch import load_file, save_file
 
 from masklab.data.sources import iter_documents
 from masklab.errors import UserError
+from masklab.fsutil import atomic_path
 from masklab.objectives.mlm import MLM_PARTS
 from masklab.runtime import autocast_context, default_cache_root, device_of
 
@@ -166,9 +166,8 @@ def start_head(cm, source: str, text: GeneralText, tokenizer, steps: int, max_le
             _fit_head(head, cm, text, tokenizer, steps, max_length, precision, show_progress)
             if Path(source).is_dir():  # a random start differs per seed: never cached
                 cached.parent.mkdir(parents=True, exist_ok=True)
-                tmp = cached.with_suffix(f".{os.getpid()}.tmp")  # concurrent trials read whole files only
-                save_file({k: v.contiguous().clone() for k, v in _head_state(head).items()}, str(tmp))
-                os.replace(tmp, cached)
+                with atomic_path(cached) as tmp:  # concurrent trials read whole files only
+                    save_file({k: v.contiguous().clone() for k, v in _head_state(head).items()}, str(tmp))
         origin = f"fitted on the frozen start encoder ({steps} steps on general_corpus)"
     setattr(head, head.base_model_prefix, torch.nn.Module())  # only the head is used: drop its copy of the encoder
     return GeneralProbe(head, model_type), origin

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from masklab.data.labelled import batches as eval_batches
-from masklab.evaluate.classify import classification_metrics
+from masklab.finetune.metrics import classification_metrics
 from masklab.runtime import autocast_context, device_of
 
 PROBE_L2 = 1e-3

@@ -18,7 +18,6 @@ import dataclasses
 import hashlib
 import json
 import math
-import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -38,13 +37,13 @@ from masklab.continual.probe import probe_accuracy
 from masklab.data.labelled import LabelledBatches, batches, collate, encode, mean_length, subsample
 from masklab.data.tasks import Task, load_task
 from masklab.errors import UserError
-from masklab.evaluate.classify import evaluate_classifier
 from masklab.finetune.layers import layer_cka, relative_weight_change
+from masklab.finetune.metrics import evaluate_classifier
 from masklab.finetune.modes import anatomy
-from masklab.fsutil import read_tree, write_text_atomic, write_tree_atomic
+from masklab.fsutil import read_tree, replace_directory, write_json_atomic, write_tree_atomic
+from masklab.objectives.classify import ClassifyObjective
 from masklab.preflight import padding_facts, preflight
 from masklab.preflight import report as preflight_report
-from masklab.objectives.classify import ClassifyObjective
 from masklab.regularizers import build_regularizer
 from masklab.regularizers.fisher import FinishedTask
 from masklab.runtime import choose_precision, default_cache_root, device_of, model_shape
@@ -309,10 +308,7 @@ class Sequence:
     def save(self, k: int) -> None:
         """After stage k (1-based): the model and everything measured, atomically; the stage's checkpoint goes."""
         self.cm.save_pretrained(self.out / ".model-new")
-        if (self.out / "model").exists():  # set aside, not deleted, until the new one is in place
-            os.replace(self.out / "model", self.out / ".model-old")
-        os.replace(self.out / ".model-new", self.out / "model")
-        shutil.rmtree(self.out / ".model-old", ignore_errors=True)
+        replace_directory(self.out / ".model-new", self.out / "model", self.out / ".model-old")
         self.progress["stage"] = k
         self.progress["regularizers"] = [r.state_dict() for r in self.regs]
         write_tree_atomic(self.out / PROGRESS, self.progress)
@@ -386,7 +382,7 @@ def seed_summary(seq: Sequence) -> dict:
         "models": export_models(seq) if cfg.save_models else None, "preflight": seq.preflight,
     }
     summary["mean_learning_gap"] = sum(summary["learning_gap"]) / len(alone) if alone else None
-    write_text_atomic(seq.out / "summary.json", json.dumps(summary, indent=2))
+    write_json_atomic(seq.out / "summary.json", summary)
     return summary
 
 
@@ -416,7 +412,7 @@ def alone_accuracies(cfg: ContinualConfig, seq: Sequence) -> list[float]:
             shutil.rmtree(alone.out / "stage-1" / "checkpoint", ignore_errors=True)  # only a resume of it would need it
         if cfg.init != "random":
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps({"accuracy": accuracy, "key": json.loads(key)}), encoding="utf-8")
+            write_json_atomic(path, {"accuracy": accuracy, "key": json.loads(key)})
         out.append(accuracy)
     return out
 
@@ -460,6 +456,6 @@ def run_continual(cfg: ContinualConfig, out: Path, show_progress: bool = True, r
         summaries.append(summary)
     summary = aggregate_seeds(summaries, NUMERIC)
     summary["runs"] = names
-    (out / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    write_json_atomic(out / "summary.json", summary)
     write_report(out, summary, summaries)
     return summary

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
@@ -25,7 +24,7 @@ from tokenizers import Tokenizer
 
 from masklab.data.prepare import PreparedCorpus
 from masklab.errors import UserError
-from masklab.fsutil import publish, staged_directory
+from masklab.fsutil import atomic_path, publish, staged_directory
 
 SHARD_VERSION = 2  # 2: word-start sidecar and the cleaned corpus' location in meta.json
 ENCODE_BATCH = 512  # documents per encode_batch call: large enough to keep the Rust threads busy
@@ -165,16 +164,11 @@ def ensure_sidecar(shards: Shards, split: str, sidecar: Sidecar, tokenizer, show
         with open(shards.directory / f".{sidecar.name}-{sidecar.key}.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             if not path.exists():
-                tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-                try:
+                with atomic_path(path) as tmp:
                     out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(n,))
                     sidecar.build(shards, split, tokenizer, out, show_progress)
                     out.flush()
                     del out
-                    os.replace(tmp, path)
-                except BaseException:
-                    tmp.unlink(missing_ok=True)
-                    raise
     return np.load(path, mmap_mode="r")
 
 

@@ -17,7 +17,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Literal
 
-from masklab.data.sources import guard_utf8, iter_csv_rows, iter_json_records, open_parquet, open_text, resource_path, split_suffix
+from masklab.data.sources import (
+    guard_utf8,
+    iter_csv_rows,
+    iter_json_records,
+    open_parquet,
+    open_text,
+    resource_path,
+    split_suffix,
+)
 from masklab.errors import UserError
 
 TABLE_SUFFIXES = {".csv", ".tsv", ".jsonl", ".json", ".ndjson", ".parquet"}

@@ -20,21 +20,19 @@ from typing import Iterable
 from masklab.config import TokenizerConfig
 from masklab.errors import UserError
 from masklab.fsutil import publish, staged_directory
+from masklab.objective_records import RECORDS
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 SENTINELS = [f"<extra_id_{i}>" for i in range(100)]  # T5's names and count: enough spans for 512-token blocks at 15%
 TOKENIZER_VERSION = 3  # bump when the recipe below changes, so cached tokenizers are rebuilt
 # (2: sentinels, BOS/EOS; 3: deterministic trainers, the same vocabulary in every process)
 
-# objective -> (what it needs, test on the tokenizer) for tokenizers that come from elsewhere
-NEEDED_TOKENS = {
-    "mlm": [("mask token", lambda t: t.mask_token_id is not None)],
-    "clm": [("BOS and EOS tokens ([CLS]/[SEP] or bos/eos)", lambda t: block_ids(t) is not None)],
-    "seq2seq": [("sentinel tokens <extra_id_0>, <extra_id_1>, ...", lambda t: len(sentinel_ids(t)) > 0),
-                ("mask token (BART-style infilling)", lambda t: t.mask_token_id is not None),
-                ("BOS and EOS tokens ([CLS]/[SEP] or bos/eos)", lambda t: block_ids(t) is not None)],
-    "hybrid": [("mask token", lambda t: t.mask_token_id is not None),
-               ("BOS and EOS tokens ([CLS]/[SEP] or bos/eos)", lambda t: block_ids(t) is not None)],
+# a needed token (an objective record's `needs`) -> (what it is, test on the tokenizer), for tokenizers
+# that come from elsewhere
+TOKEN_CHECKS = {
+    "mask": ("mask token", lambda t: t.mask_token_id is not None),
+    "bos_eos": ("BOS and EOS tokens ([CLS]/[SEP] or bos/eos)", lambda t: block_ids(t) is not None),
+    "sentinels": ("sentinel tokens <extra_id_0>, <extra_id_1>, ...", lambda t: len(sentinel_ids(t)) > 0),
 }
 
 
@@ -147,7 +145,8 @@ def sentinel_ids(tokenizer) -> list[int]:
 
 def check_tokenizer(tokenizer, objective: str, where="the tokenizer") -> None:
     """One clear error naming what a tokenizer lacks for an objective, and how to get it."""
-    for what, ok in NEEDED_TOKENS.get(objective, ()):  # classification needs nothing special
+    needs = RECORDS[objective].needs if objective in RECORDS else ()  # classification needs nothing special
+    for what, ok in (TOKEN_CHECKS[n] for n in needs):
         if not ok(tokenizer):
             raise UserError(f"tokenizer {where} has no {what}, which train.objective={objective} needs; add it "
                             "(tokenizer.add_special_tokens(...) and save_pretrained) or let masklab train a tokenizer "

@@ -20,40 +20,21 @@ import shutil
 import time
 from pathlib import Path
 
-from masklab.config import RunConfig, load_config
+from masklab.config import load_config
 from masklab.data.pipeline import prepare_data
 from masklab.data.prepare import cache_root
 from masklab.data.shards import packed_blocks
 from masklab.evaluate.cloze import SENTENCE_END, cloze_accuracy, cloze_items, word_band
-from masklab.evaluate.heldout import causal_metrics, seq2seq_metrics
-from masklab.evaluate.masked import masked_lm_metrics, pseudo_perplexity
-from masklab.evaluate.scoring import OBJECTIVE_SCORES, SentenceScorer
+from masklab.evaluate.scoring import SentenceScorer
+from masklab.fsutil import write_json_atomic
 from masklab.models.checkpoint import load_language_model, resolve_checkpoint
-from masklab.objectives.clm import build_clm, build_mntp
-from masklab.objectives.mlm import mlm_objective
-from masklab.objectives.seq2seq import SpanCorruptor, build_seq2seq
+from masklab.objectives import behaviour, record
 from masklab.runtime import choose_precision, model_shape
 
 COMPARABLE = ("minimal_pair_accuracy", "cloze_accuracy", "downstream_probe_accuracy", "downstream_full_accuracy", "distinct_1", "distinct_2", "repetition_4", "parameters",
               "tokens_per_second", "train_seconds")
 NOT_COMPARABLE = ("every perplexity (masked, pseudo, causal, span, sentinel) is on its own objective's scale: compare "
                   "them only between models of the same objective and tokenizer")
-
-
-def heldout_metrics(model, tokenizer, objective: str, blocks, cfg: RunConfig, precision: str, unigram=None) -> dict:
-    """The figures pretraining reports for `objective`, on `blocks` (fixed masks and corruptions)."""
-    if objective == "mlm":
-        return {**masked_lm_metrics(mlm_objective(model, tokenizer, cfg), blocks, tokenizer, cfg.eval, cfg.masking, precision,
-                                    unigram),
-                "pseudo_perplexity": pseudo_perplexity(model, tokenizer, blocks, cfg.eval.pppl_sequences,
-                                                       cfg.eval.pppl_max_length, precision)}
-    if objective == "seq2seq":
-        corruptor = SpanCorruptor(cfg.seq2seq, tokenizer, cfg.eval.seed, cfg.data.seq_length)
-        return seq2seq_metrics(build_seq2seq(model, tokenizer), corruptor, blocks, cfg.eval, precision)
-    out = causal_metrics(build_clm(model, tokenizer), blocks, cfg.eval, precision)
-    if objective == "hybrid":
-        out.update(masked_lm_metrics(build_mntp(model, tokenizer), blocks, tokenizer, cfg.eval, cfg.masking, precision))
-    return out
 
 
 def heldout_sentences(docs, n: int) -> list[str]:
@@ -119,12 +100,13 @@ def evaluate_checkpoint(path: str | Path, corpus: str | None = None, overrides=(
     blocks = packed_blocks(data.shards, split, cfg.data.seq_length, tokenizer.cls_token_id)
     precision, _ = choose_precision(cfg.train.precision, *model_shape(model), cfg.eval.batch_size * cfg.data.seq_length,
                                     cache_root(cfg.data))
-    metrics = {"objective": objective, **heldout_metrics(model, tokenizer, objective, blocks, cfg, precision,
-                                                          data.shards.unigram_counts())}
+    # the figures pretraining reports for the objective, on fixed masks and corruptions
+    metrics = {"objective": objective, **behaviour(objective).heldout(model, tokenizer, blocks, cfg, precision,
+                                                                       data.shards.unigram_counts())}
     metrics["evaluated_blocks"] = min(len(blocks), cfg.eval.max_blocks or len(blocks))
 
-    main, others = OBJECTIVE_SCORES[objective]
-    kinds = (main, *others)
+    kinds = record(objective).scores
+    main = kinds[0]
     scorer = SentenceScorer(model, tokenizer, "fp32")  # sums of log-probabilities rank close pairs: no bf16 rounding
     metrics.update(sentence_figures(scorer, kinds, heldout_sentences(data.corpus.documents(split), cfg.eval.score_sentences)))
     if pairs:
@@ -132,9 +114,9 @@ def evaluate_checkpoint(path: str | Path, corpus: str | None = None, overrides=(
     if cloze:
         items = cloze_items(data.corpus.documents(split), word_band(data.corpus.documents("train")), cloze, cfg.eval.seed)
         metrics.update(cloze_accuracy(scorer, main, items))
-        if objective == "hybrid":
+        if "pll_word" in kinds[1:]:  # a decoder that also learned masked prediction: its cloze by that score too
             metrics["cloze_accuracy_pll_word"] = cloze_accuracy(scorer, "pll_word", items)["cloze_accuracy"]
-    if generate and objective != "mlm":
+    if generate and record(objective).family != "mlm":  # an encoder has no prompt to continue
         from masklab.evaluate.generation import generation_metrics
 
         prompts = [" ".join(s.split()[:6]) for s in heldout_sentences(data.corpus.documents(split), generate)]
@@ -180,8 +162,6 @@ def cost_figures(path: Path) -> dict:
 
 def save_evaluation(path: Path, metrics: dict) -> None:
     """Merge into RUN/evaluation.json: a later `evaluate --pairs` adds to an earlier `--cloze`."""
-    from masklab.pretrain.run import write_json_atomic
-
     target = path / "evaluation.json"
     previous = json.loads(target.read_text(encoding="utf-8")) if target.exists() else {}
     write_json_atomic(target, {**previous, **metrics})

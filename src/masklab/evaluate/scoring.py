@@ -27,13 +27,10 @@ import torch
 
 from masklab.data.tokenizer import sentinel_ids
 from masklab.errors import UserError
+from masklab.objective_records import FAMILY_SCORES
 from masklab.objectives.clm import attention_mask_4d
 from masklab.objectives.mlm import MLM_PARTS
 from masklab.runtime import autocast_context, device_of
-
-# train.objective -> (its main sentence score, the others it can give)
-OBJECTIVE_SCORES = {"mlm": ("pll_word", ("pll",)), "clm": ("causal", ()), "hybrid": ("causal", ("pll_word", "pll")),
-                    "seq2seq": ("sentinel", ())}
 
 
 @dataclass
@@ -133,7 +130,7 @@ class SentenceScorer:
 
     # ---- public ------------------------------------------------------------------------------------------
     def check(self, kind: str) -> None:
-        allowed = {"mlm": ("pll", "pll_word"), "clm": ("causal", "pll", "pll_word"), "seq2seq": ("sentinel",)}[self.objective]
+        allowed = FAMILY_SCORES[self.objective]
         if kind not in allowed:
             raise UserError(f"a {self.objective} model cannot give {kind} scores; it gives {', '.join(allowed)}")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 
-from masklab.evaluate.classify import evaluate_classifier
+from masklab.finetune.metrics import evaluate_classifier
 from masklab.finetune.modes import Anatomy, group_grad_norms, set_trainable, trainable_at
 from masklab.train import Hook
 

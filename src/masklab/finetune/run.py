@@ -29,10 +29,10 @@ from masklab.config import TokenizerConfig, TrainConfig, save_config
 from masklab.data.labelled import LabelledBatches, batches, collate, encode, mean_length, subsample
 from masklab.data.tasks import Task, flatten_labels, load_task
 from masklab.errors import UserError
-from masklab.evaluate.classify import evaluate_classifier
 from masklab.finetune.config import FinetuneConfig
 from masklab.finetune.hooks import ModeHook, ValidationHook
 from masklab.finetune.layers import layer_cka, relative_weight_change
+from masklab.finetune.metrics import evaluate_classifier
 from masklab.finetune.modes import anatomy, make_optimizer, set_trainable, trainable_at
 from masklab.finetune.start import load_start
 from masklab.models import count_parameters
@@ -137,10 +137,10 @@ def mlm_term(mlm, tokenizer, tokenizer_dir: Path, corpus: str, fallback_texts: l
     *ForMaskedLM model `mlm`. `corpus` is any corpus spec; "" = `fallback_texts`, one document per line.
     Returns the term and the (name, parameter) pairs of the head, which live outside the task's model."""
     from masklab.config import DataConfig, MaskingConfig
-    from masklab.data.batches import TrainBatches
     from masklab.data.pipeline import prepare_data
     from masklab.data.shards import packed_blocks
     from masklab.masking import MLMBatcher
+    from masklab.masking.batches import TrainBatches
     from masklab.objectives.mlm import build_mlm
 
     data_cfg = DataConfig(corpus=corpus, seq_length=min(max_length, 128), val_fraction=0.0)

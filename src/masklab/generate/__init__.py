@@ -9,6 +9,7 @@
     constraints.py  banned words, allowed vocabulary, word starts: hold exactly in every sample
     fusion.py       the causal LM proposes, the masked LM rescores (pseudo-log-likelihood)
     quality.py      judge perplexity, unigram entropy, distinct-n, repetition, self-BLEU, exactness
+    fillmask.py     the top-k fillers of each [MASK] in a text, in the hub's fill-mask schema
     run.py          `masklab generate`: requests -> batches -> samples (+ trajectories, quality)
 """
 

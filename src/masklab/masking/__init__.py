@@ -5,6 +5,7 @@ Splitting selection from corruption means every strategy keeps the configurable 
     core.py        per-block counter-based random numbers, budgeted unit selection, corrupt()
     strategies.py  random, whole_word, span, pos, entity, pmi (`@register("masker", NAME)`)
     batcher.py     MLMBatcher: blocks + features -> {"input_ids", "labels"}, deterministic per block
+    batches.py     TrainBatches / eval_batches: deterministic batch streams over packed blocks (item m = a pure function of seed, m)
     stats.py       measured masking statistics (rate, 80/10/10 split, unit lengths, share by POS)
     preview.py     `masklab mask-preview`: blocks as the masker hides them, terminal and HTML
 Special tokens and padding are excluded once, in the batcher.

@@ -13,7 +13,15 @@ import torch
 
 from masklab.config import UPOS_TAGS, MaskingConfig
 from masklab.data.phrases import entity_sidecar, pmi_sidecar
-from masklab.masking.core import SELECT, SPAN, BlockRandom, bernoulli_select, exact_count_select, select_units, unit_starts
+from masklab.masking.core import (
+    SELECT,
+    SPAN,
+    BlockRandom,
+    bernoulli_select,
+    exact_count_select,
+    select_units,
+    unit_starts,
+)
 from masklab.registry import register
 
 SELECTORS = {"exact": exact_count_select, "bernoulli": bernoulli_select}

@@ -4,10 +4,17 @@ Face checkpoint of the objective's kind to continue from."""
 
 from __future__ import annotations
 
-from masklab.config import OBJECTIVE_ARCHITECTURES, ModelConfig
+import dataclasses
+from functools import lru_cache
+
+import torch
+
+from masklab.config import ModelConfig
 from masklab.errors import UserError
 from masklab.models.checkpoint import resolve_checkpoint
+from masklab.models.matching import VocabOnly, matched_width, meta_non_embedding, parameter_counts
 from masklab.models.presets import preset_shape
+from masklab.objective_records import record
 
 
 def attention_implementation(choice: str) -> str:
@@ -37,16 +44,9 @@ def apply_dropout(config, hidden: float, attention: float) -> None:
             setattr(config, name, hidden if kind == "hidden" else attention)
 
 
-# train.objective -> the transformers auto class its models are, and the architectures that train it
-# (hybrid: a decoder whose attention is made bidirectional for its masked part)
-AUTO_CLASSES = {"mlm": "AutoModelForMaskedLM", "clm": "AutoModelForCausalLM", "hybrid": "AutoModelForCausalLM",
-                "seq2seq": "AutoModelForSeq2SeqLM"}
-OBJECTIVE_MODELS = {objective: (AUTO_CLASSES[objective], allowed) for objective, allowed in OBJECTIVE_ARCHITECTURES.items()}
-
-
 def architecture_for(cfg: ModelConfig, objective: str) -> str:
     """`model.architecture`, with auto resolved to the objective's default (the first of its list)."""
-    allowed = OBJECTIVE_MODELS[objective][1]
+    allowed = record(objective).architectures
     if cfg.architecture == "auto":
         return allowed[0]
     if cfg.architecture not in allowed:
@@ -58,7 +58,7 @@ def architecture_for(cfg: ModelConfig, objective: str) -> str:
 def auto_class(objective: str):
     import transformers
 
-    return getattr(transformers, OBJECTIVE_MODELS[objective][0])
+    return getattr(transformers, record(objective).auto_class)
 
 
 def build_model(cfg: ModelConfig, tokenizer, seq_length: int, objective: str = "mlm"):
@@ -67,7 +67,7 @@ def build_model(cfg: ModelConfig, tokenizer, seq_length: int, objective: str = "
 
     if cfg.init:
         path = resolve_checkpoint(cfg.init)
-        kind = OBJECTIVE_MODELS[objective][0].removeprefix("AutoModelFor")
+        kind = record(objective).auto_class.removeprefix("AutoModelFor")
         try:
             config = AutoConfig.from_pretrained(str(path))
             apply_dropout(config, cfg.hidden_dropout, cfg.attention_dropout)
@@ -134,15 +134,13 @@ def build_llama(cfg: ModelConfig, tokenizer, seq_length: int, shape=None):
     causal counterpart of ModernBERT, with the feed-forward width that matches its parameter count."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from masklab.models.matching import matched_width
-
     layers, hidden, heads, inter = shape or preset_shape(cfg)
 
     def config_for(width):
         return LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=width, num_hidden_layers=layers,
                            num_attention_heads=heads, num_key_value_heads=heads, max_position_embeddings=max(512, seq_length),
                            tie_word_embeddings=True, attention_dropout=cfg.attention_dropout, **_special_ids(tokenizer))
-    width = cfg.intermediate_size or matched_width(config_for, LlamaForCausalLM, cfg, tokenizer, seq_length)
+    width = cfg.intermediate_size or matched_width(config_for, LlamaForCausalLM, reference_non_embedding(cfg, len(tokenizer), seq_length))
     return _finish(config_for(width), cfg, LlamaForCausalLM)
 
 
@@ -150,15 +148,13 @@ def build_gpt2(cfg: ModelConfig, tokenizer, seq_length: int, shape=None):
     """GPT-2 (post-2019 classic: pre-LayerNorm, learned positions, GELU MLP, biases), matched the same way."""
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    from masklab.models.matching import matched_width
-
     layers, hidden, heads, inter = shape or preset_shape(cfg)
 
     def config_for(width):
         return GPT2Config(vocab_size=len(tokenizer), n_embd=hidden, n_layer=layers, n_head=heads, n_inner=width,
                           n_positions=max(512, seq_length), resid_pdrop=cfg.hidden_dropout, embd_pdrop=cfg.hidden_dropout,
                           attn_pdrop=cfg.attention_dropout, **_special_ids(tokenizer))
-    width = cfg.intermediate_size or matched_width(config_for, GPT2LMHeadModel, cfg, tokenizer, seq_length)
+    width = cfg.intermediate_size or matched_width(config_for, GPT2LMHeadModel, reference_non_embedding(cfg, len(tokenizer), seq_length))
     return _finish(config_for(width), cfg, GPT2LMHeadModel)
 
 
@@ -167,8 +163,6 @@ def build_t5(cfg: ModelConfig, tokenizer, seq_length: int, shape=None):
     The preset's layers are split between encoder (the larger half) and decoder; the feed-forward width
     is set so the total matches the reference encoder despite the decoder's cross-attention."""
     from transformers import T5Config, T5ForConditionalGeneration
-
-    from masklab.models.matching import matched_width
 
     layers, hidden, heads, inter = shape or preset_shape(cfg)
     decoder_layers = max(1, layers // 2)
@@ -179,12 +173,41 @@ def build_t5(cfg: ModelConfig, tokenizer, seq_length: int, shape=None):
                         num_decoder_layers=decoder_layers, num_heads=heads, feed_forward_proj="gated-gelu",
                         dropout_rate=cfg.hidden_dropout, tie_word_embeddings=True, relative_attention_max_distance=max(128, seq_length),
                         decoder_start_token_id=tokenizer.pad_token_id, **_special_ids(tokenizer))
-    width = cfg.intermediate_size or matched_width(config_for, T5ForConditionalGeneration, cfg, tokenizer, seq_length)
+    width = cfg.intermediate_size or matched_width(config_for, T5ForConditionalGeneration, reference_non_embedding(cfg, len(tokenizer), seq_length))
     return _finish(config_for(width), cfg, T5ForConditionalGeneration)
 
 
 # model.architecture -> builder of a fresh model for a tokenizer (shape from the preset)
 ARCHITECTURES = {"bert": build_bert, "modernbert": build_modernbert, "llama": build_llama, "gpt2": build_gpt2, "t5": build_t5}
+
+
+@lru_cache(maxsize=64)
+def _reference(cfg_items: tuple, vocab: int, seq_length: int) -> int:
+    cfg = ModelConfig(**dict(cfg_items))
+    return meta_non_embedding(lambda: build_modernbert(cfg, VocabOnly(vocab), seq_length))
+
+
+def reference_non_embedding(cfg: ModelConfig, vocab: int, seq_length: int) -> int:
+    """Non-embedding parameters of the reference masked LM (ModernBERT) at `cfg`'s preset shape: what every
+    other objective's model is matched to (models/matching.py)."""
+    shape = {k: v for k, v in dataclasses.asdict(cfg).items() if k in ("preset", "num_layers", "hidden_size", "num_heads")}
+    return _reference(tuple(sorted(shape.items())), vocab, seq_length)
+
+
+def parameter_table(presets, objectives, vocab: int = 16100, seq_length: int = 128) -> list[dict]:
+    """One row per objective x architecture x preset: total and non-embedding parameters, and the
+    deviation of the non-embedding count from the reference encoder at the same preset."""
+    rows = []
+    for preset in presets:
+        cfg = ModelConfig(preset=preset)
+        reference = reference_non_embedding(cfg, vocab, seq_length)
+        for objective in objectives:
+            for architecture in record(objective).architectures:
+                with torch.device("meta"):
+                    counts = parameter_counts(ARCHITECTURES[architecture](cfg, VocabOnly(vocab), seq_length))
+                rows.append({"preset": preset, "objective": objective, "architecture": architecture, **counts,
+                             "vs_reference": counts["non_embedding"] / reference - 1.0})
+    return rows
 
 # model_type -> the pretraining learning rate `train.lr: 0` stands for, measured at the default (mini)
 # preset (README: Defaults; benchmarks/default_recipe.py). ModernBERT mini at 1e-3 beat post-LN BERT at

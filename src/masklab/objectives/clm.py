@@ -10,6 +10,10 @@ Masked next-token prediction (GPT-BERT: Charpentier & Samuel 2024, arXiv 2410.24
 decoder, run with bidirectional attention on a masked block, predicts each masked token from the
 position *before* it, so one output head (the next-token head) serves both halves and the model can be
 scored causally and bidirectionally. Only the masked positions reach the vocabulary projection.
+
+Figures: next-token loss, perplexity = exp(loss) and next-token accuracy over every position of the
+validation blocks. This perplexity is over whole text, so it compares causal models with each other
+(same tokenizer), never with a masked LM's masked or pseudo-perplexity.
 """
 
 from __future__ import annotations
@@ -18,8 +22,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from masklab.config import EvalConfig, RunConfig
+from masklab.data.shards import PackedBlocks
 from masklab.objectives.mlm import document_mask, masked_loss
-from masklab.registry import register
+from masklab.objectives.recipe import EvaluateHook, Parts, Setting, block_ranges, term, token_metrics
 
 
 def attention_mask_4d(input_ids: torch.Tensor, causal: bool, eager: bool, sep_id: int | None = None,
@@ -111,13 +117,34 @@ class MaskedNextTokenObjective(nn.Module):
         return {"loss": masked_loss(logits, targets, weight, selected), "logits": logits, "targets": targets}
 
 
-@register("objective", "clm")
 def build_clm(model, tokenizer, block_diagonal: bool = False) -> CausalLMObjective:
     """Next-token loss on a *ForCausalLM model; batches are {"input_ids"} (B, T) packed blocks."""
     return CausalLMObjective(model, tokenizer.sep_token_id if block_diagonal else None)
 
 
-@register("objective", "mntp")
 def build_mntp(model, tokenizer, block_diagonal: bool = False) -> MaskedNextTokenObjective:
     """Masked next-token loss on a *ForCausalLM model; batches are {"input_ids", "labels"} from MLMBatcher."""
     return MaskedNextTokenObjective(model, tokenizer.sep_token_id if block_diagonal else None)
+
+
+def causal_metrics(objective, blocks: PackedBlocks, eval_cfg: EvalConfig, precision: str = "fp32") -> dict:
+    """{"causal_loss", "perplexity", "next_token_accuracy", "predicted_tokens"} of a CausalLMObjective."""
+    batches = ({"input_ids": torch.as_tensor(blocks.gather(ids), dtype=torch.long)} for ids in block_ranges(blocks, eval_cfg))
+    m = token_metrics(objective, batches, precision, "causal_")
+    return {"causal_loss": m["causal_loss"], "perplexity": m["causal_perplexity"],
+            "next_token_accuracy": m["causal_accuracy"], "predicted_tokens": m["causal_tokens"]}
+
+
+def heldout(model, tokenizer, blocks: PackedBlocks, cfg: RunConfig, precision: str, unigram=None) -> dict:
+    return causal_metrics(build_clm(model, tokenizer), blocks, cfg.eval, precision)
+
+
+def parts(s: Setting) -> Parts:
+    """One next-token term on the packed blocks the masked LM trains on."""
+    cfg, tc = s.cfg, s.cfg.train
+    objective = build_clm(s.model, s.tokenizer, cfg.data.block_diagonal)
+
+    def evaluate():
+        return causal_metrics(objective, s.val_blocks, cfg.eval, s.precision)
+    return Parts([term("clm", objective, 1.0, s.train_blocks, CausalBatcher(), tc.batch_size, tc.seed, s)],
+                 [EvaluateHook(evaluate)], evaluate)

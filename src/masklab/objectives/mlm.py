@@ -1,20 +1,34 @@
-"""The masked-LM objective, with sparse prediction.
+"""The masked-LM objective, with sparse prediction, and its honest evaluation figures.
 
 Sparse prediction (Cramming arXiv 2212.14034, MosaicBERT, ModernBERT): the encoder runs on every
 token, but the prediction head and the (B*T, V) vocabulary projection run only at the ~15% masked
 positions. The loss is exactly the dense loss, since unmasked positions carry label -100 anyway.
 With `sparse_final_layer`, the encoder's last layer is also computed at those positions only
 (masklab.models.sparse).
+
+Figures: masked accuracy / loss on validation blocks with a fixed masking seed (every model, every
+evaluation sees the same masks), `masked_perplexity = exp(masked loss)` (over the masked positions
+only: not comparable with a causal LM's perplexity), the unigram baseline (always the most frequent
+training token, on the same masks: a model that doesn't clearly beat it has learned nothing about
+context), and pseudo-perplexity (Salazar et al. 2020, arXiv 1910.14659).
 """
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from masklab.config import EvalConfig, MaskingConfig, RunConfig
+from masklab.data.shards import PackedBlocks
+from masklab.masking import MLMBatcher, measure_masking
+from masklab.masking.batches import eval_batches
 from masklab.models.sparse import encode_selected, supports_sparse_final_layer
-from masklab.registry import register
+from masklab.objectives.recipe import EvaluateHook, Parts, Setting, rate_field, term
+from masklab.runtime import autocast_context, device_of
 
 # model_type -> (encoder attribute, head attributes applied in order): the two halves of a *ForMaskedLM model.
 MLM_PARTS = {
@@ -84,7 +98,6 @@ def masked_loss(logits: torch.Tensor, targets: torch.Tensor, loss_weight: torch.
     return (F.cross_entropy(logits.float(), targets, reduction="none") * loss_weight[selected]).sum()
 
 
-@register("objective", "mlm")
 def build_mlm(model, tokenizer, sparse: bool = True, block_diagonal: bool = False, sparse_final_layer: bool = True):
     """Masked-LM loss on a *ForMaskedLM model; batches are {"input_ids", "labels"[, "loss_weight"]} (B, T) from MLMBatcher."""
     sep = tokenizer.sep_token_id if block_diagonal else None
@@ -94,3 +107,86 @@ def build_mlm(model, tokenizer, sparse: bool = True, block_diagonal: bool = Fals
 def mlm_objective(model, tokenizer, cfg) -> MaskedLMObjective:
     """The objective a run config asks for: sparse or dense head, block-diagonal or full attention."""
     return build_mlm(model, tokenizer, cfg.model.sparse_prediction, cfg.data.block_diagonal, cfg.model.sparse_final_layer)
+
+
+def most_frequent_token(unigram_counts: np.ndarray, special_ids) -> int:
+    counts = unigram_counts.copy()
+    counts[list(special_ids)] = -1
+    return int(counts.argmax())
+
+
+@torch.no_grad()
+def masked_lm_metrics(objective: MaskedLMObjective, blocks: PackedBlocks, tokenizer, eval_cfg: EvalConfig,
+                      masking_cfg: MaskingConfig, precision: str = "fp32", unigram_counts: np.ndarray | None = None) -> dict:
+    """Masked accuracy, loss and perplexity (+ unigram baseline) on fixed-seed masks."""
+    batcher = MLMBatcher(masking_cfg, tokenizer, seed=eval_cfg.seed)
+    baseline = most_frequent_token(unigram_counts, batcher.special_ids.tolist()) if unigram_counts is not None else None
+    was_training = objective.training
+    objective.eval()
+    total_loss = 0.0
+    correct = baseline_correct = n = 0
+    device = device_of(objective)
+    for batch in eval_batches(blocks, batcher, eval_cfg.batch_size, eval_cfg.max_blocks):
+        with autocast_context(precision, device.type):
+            out = objective(batch["input_ids"].to(device), batch["labels"].to(device))
+        m = len(out["targets"])
+        total_loss += float(out["loss"]) * m
+        correct += int((out["logits"].argmax(-1) == out["targets"]).sum())
+        if baseline is not None:
+            baseline_correct += int((out["targets"] == baseline).sum())
+        n += m
+    objective.train(was_training)
+    loss = total_loss / max(n, 1)
+    metrics = {"masked_accuracy": correct / max(n, 1), "masked_loss": loss,
+               "masked_perplexity": math.exp(min(loss, 50.0)), "masked_tokens": n}
+    if baseline is not None:
+        metrics["unigram_accuracy"] = baseline_correct / max(n, 1)
+    return metrics
+
+
+@torch.no_grad()
+def pseudo_perplexity(model, tokenizer, blocks: PackedBlocks, n_sequences: int, max_length: int,
+                      precision: str = "fp32", batch_size: int = 128) -> float:
+    """PPPL over the first `n_sequences` validation blocks, truncated to `max_length` tokens."""
+    was_training = model.training
+    model.eval()
+    device = device_of(model)
+    special = torch.tensor(sorted(set(tokenizer.all_special_ids)))
+    nll, count = 0.0, 0
+    n = min(n_sequences, len(blocks))
+    for ids in torch.as_tensor(blocks.gather(np.arange(n)))[:, :max_length]:
+        positions = torch.nonzero(~torch.isin(ids, special)).squeeze(1)  # (P,)
+        for chunk in positions.split(batch_size):
+            copies = ids.repeat(len(chunk), 1)  # (P', L): one copy per masked position
+            copies[torch.arange(len(chunk)), chunk] = tokenizer.mask_token_id
+            with autocast_context(precision, device.type):
+                logits = model(input_ids=copies.to(device)).logits  # (P', L, V)
+            logp = torch.log_softmax(logits[torch.arange(len(chunk)), chunk.to(device)].float(), dim=-1).cpu()
+            nll -= float(logp[torch.arange(len(chunk)), ids[chunk]].sum())
+            count += len(chunk)
+    model.train(was_training)
+    mean = nll / max(count, 1)
+    return math.exp(mean) if mean < 700 else math.inf  # a diverged model: infinite, not an OverflowError
+
+
+def heldout(model, tokenizer, blocks: PackedBlocks, cfg: RunConfig, precision: str, unigram=None) -> dict:
+    """Masked figures on fixed masks, the unigram baseline and pseudo-perplexity, on `blocks`."""
+    return {**masked_lm_metrics(mlm_objective(model, tokenizer, cfg), blocks, tokenizer, cfg.eval, cfg.masking, precision,
+                                unigram),
+            "pseudo_perplexity": pseudo_perplexity(model, tokenizer, blocks, cfg.eval.pppl_sequences,
+                                                   cfg.eval.pppl_max_length, precision)}
+
+
+def parts(s: Setting) -> Parts:
+    """One masked-LM term (every masking strategy); masked figures at each evaluation, PPPL at the end."""
+    cfg, tc = s.cfg, s.cfg.train
+    objective = mlm_objective(s.model, s.tokenizer, cfg)
+    batcher = MLMBatcher(cfg.masking, s.tokenizer, seed=tc.seed)
+
+    def evaluate():
+        return masked_lm_metrics(objective, s.val_blocks, s.tokenizer, cfg.eval, cfg.masking, s.precision)
+
+    hook = EvaluateHook(evaluate, lambda: {"masking": measure_masking(batcher, s.train_blocks)},
+                        lambda step, total: rate_field(cfg, step, total))
+    return Parts([term("mlm", objective, 1.0, s.train_blocks, batcher, tc.batch_size, tc.seed, s)], [hook],
+                 lambda: heldout(s.model, s.tokenizer, s.val_blocks, cfg, s.precision, s.unigram_counts))

@@ -14,6 +14,9 @@ Every batch has the same shapes (at most one padding position per row):
 Text infilling (BART, Lewis et al. 2019, arXiv 1910.13461) hides each span behind one [MASK] and the
 decoder writes the whole block back. Both draw from per-(seed, block, epoch) random streams, like the
 masked LM's batcher, so a batch is a pure function of its index: exact resume, any worker count.
+
+Figures: decoder loss, perplexity and accuracy on fixed-seed corruptions (`eval.seed`), so every
+evaluation of every model decodes the same spans.
 """
 
 from __future__ import annotations
@@ -23,10 +26,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from masklab.config import Seq2SeqConfig
+from masklab.config import EvalConfig, RunConfig, Seq2SeqConfig
+from masklab.data.shards import PackedBlocks
 from masklab.errors import UserError
 from masklab.masking import derive_seed
-from masklab.registry import register
+from masklab.objectives.recipe import EvaluateHook, Parts, Setting, block_ranges, term, token_metrics
 
 
 def span_counts(length: int, rate: float, mean_span: float) -> tuple[int, int, float]:
@@ -168,7 +172,31 @@ class Seq2SeqObjective(nn.Module):
         return {"loss": loss, "logits": logits, "targets": targets}
 
 
-@register("objective", "seq2seq")
 def build_seq2seq(model, tokenizer) -> Seq2SeqObjective:
     """Decoder cross-entropy on a *ForConditionalGeneration model; batches come from SpanCorruptor."""
     return Seq2SeqObjective(model)
+
+
+def seq2seq_metrics(objective, corruptor, blocks: PackedBlocks, eval_cfg: EvalConfig, precision: str = "fp32") -> dict:
+    """{"span_loss", "span_perplexity", "span_accuracy", "span_tokens"} of a Seq2SeqObjective; `corruptor`
+    must be seeded with eval.seed."""
+    batches = (corruptor.from_blocks(blocks, ids) for ids in block_ranges(blocks, eval_cfg))
+    return token_metrics(objective, batches, precision, "span_")
+
+
+def heldout(model, tokenizer, blocks: PackedBlocks, cfg: RunConfig, precision: str, unigram=None) -> dict:
+    corruptor = SpanCorruptor(cfg.seq2seq, tokenizer, cfg.eval.seed, cfg.data.seq_length)
+    return seq2seq_metrics(build_seq2seq(model, tokenizer), corruptor, blocks, cfg.eval, precision)
+
+
+def parts(s: Setting) -> Parts:
+    """One span-corruption (or text-infilling) term; figures on the same fixed corruptions every time."""
+    cfg, tc = s.cfg, s.cfg.train
+    objective = build_seq2seq(s.model, s.tokenizer)
+    corruptor = SpanCorruptor(cfg.seq2seq, s.tokenizer, tc.seed, cfg.data.seq_length)
+    fixed = SpanCorruptor(cfg.seq2seq, s.tokenizer, cfg.eval.seed, cfg.data.seq_length)
+
+    def evaluate():
+        return seq2seq_metrics(objective, fixed, s.val_blocks, cfg.eval, s.precision)
+    return Parts([term("seq2seq", objective, 1.0, s.train_blocks, corruptor, tc.batch_size, tc.seed, s)],
+                 [EvaluateHook(evaluate)], evaluate)

@@ -1,7 +1,7 @@
 """The local browser playground: `masklab playground RUN [RUN2]`.
 
     models.py     the runs a page serves: model, tokenizer, config, loaded once with hub access off
-    fillmask.py   the words a click masks (proposals: evaluate.masked.fill_mask, the hub's fill-mask schema)
+    fillmask.py   the words a click masks (proposals: generate.fillmask.fill_mask, the hub's fill-mask schema)
     maskview.py   typed text as a masker hides it (every strategy, tags from the run's tagger), with statistics
     stream.py     generation whose steps arrive as they happen (masks filling in)
     scores.py     sentence scores side by side: a minimal-pair explorer

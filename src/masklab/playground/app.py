@@ -18,7 +18,7 @@ from typing import Iterator
 import gradio as gr
 
 from masklab.errors import UserError
-from masklab.evaluate.masked import fill_mask
+from masklab.generate.fillmask import fill_mask
 from masklab.generate.settings import parse_settings
 from masklab.playground import render
 from masklab.playground.fillmask import toggle_word, words

@@ -1,5 +1,5 @@
 """Fill-mask in the page: the words of a text a click can mask (the proposals themselves come from
-`masklab.evaluate.masked.fill_mask`, in the model hub's fill-mask schema)."""
+`masklab.generate.fillmask.fill_mask`, in the model hub's fill-mask schema)."""
 
 from __future__ import annotations
 

@@ -13,10 +13,10 @@ MAX_SENTENCES = 32  # one page: more is a job for `masklab evaluate --pairs`
 
 
 def score_kinds(run) -> list[str]:
-    from masklab.evaluate.scoring import OBJECTIVE_SCORES, objective_of
+    from masklab.evaluate.scoring import objective_of
+    from masklab.objective_records import record
 
-    best, others = OBJECTIVE_SCORES[objective_of(run.model)]
-    return [best, *others]
+    return list(record(objective_of(run.model)).scores)  # a checkpoint's family: its main score first
 
 
 def score_sentences(run, sentences: list[str] | str, kind: str = "") -> list[dict]:

@@ -25,7 +25,7 @@ def quickstart_config_path() -> Path:
 
 
 def run_quickstart(out: Path, overrides=()) -> dict:
-    from masklab.evaluate.masked import fill_mask
+    from masklab.generate.fillmask import fill_mask
     from masklab.models.checkpoint import load_masked_lm
     from masklab.pretrain.run import pretrain
 

@@ -1,5 +1,5 @@
 """`masklab pretrain`: corpus -> tokenizer -> shards -> model -> the one loop -> evaluation -> run directory,
-for every objective (train.objective: mlm, clm, seq2seq, hybrid; see pretrain/objectives.py).
+for every objective (train.objective; each is one record in objective_records.py and one module in objectives/).
 
 A run directory holds `config.yaml` (resolved), `metrics.jsonl`, `summary.json` and `checkpoint/`
 (model + tokenizer in Hugging Face format, plus trainer state for --resume).
@@ -7,6 +7,7 @@ A run directory holds `config.yaml` (resolved), `metrics.jsonl`, `summary.json` 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -17,24 +18,19 @@ from masklab.config import RunConfig, load_config, save_config
 from masklab.data.pipeline import prepare_data
 from masklab.data.prepare import cache_root, sample_lines
 from masklab.data.shards import PackedBlocks, packed_blocks
-from masklab.errors import UserError
-from masklab.fsutil import write_text_atomic
 from masklab.data.tokenizer import causal_tokenizer
+from masklab.errors import UserError
+from masklab.fsutil import write_json_atomic
 from masklab.models import build_model, count_parameters
 from masklab.models.build import pretraining_lr
 from masklab.models.checkpoint import find_checkpoint
 from masklab.models.matching import parameter_counts
+from masklab.objectives import behaviour, record
+from masklab.objectives.recipe import Setting
 from masklab.preflight import packing_facts, preflight
 from masklab.preflight import report as preflight_report
-from masklab.pretrain.objectives import OBJECTIVES, Setting, loop_config
 from masklab.runtime import choose_precision, model_shape
 from masklab.train import make_optimizer, train
-
-CAUSAL = ("clm", "hybrid")  # objectives whose checkpoints are text-generation models: saved with a BOS-only template
-
-
-def write_json_atomic(path: Path, payload: dict) -> None:
-    write_text_atomic(path, json.dumps(payload, indent=2))
 
 
 def resolve_run_config(config_path: str | None, overrides, out: Path, resume: bool) -> RunConfig:
@@ -68,9 +64,10 @@ def train_pretraining(model, tokenizer, train_blocks: PackedBlocks, val_blocks: 
     (seed, block, epoch)); returns (TrainResult, the objective's final figures as a function)."""
     lr = pretraining_lr(cfg.train.lr, model)
     setting = Setting(model, tokenizer, train_blocks, val_blocks, cfg, precision, unigram_counts, show_progress)
-    parts = OBJECTIVES[cfg.train.objective](setting)
-    saved_tokenizer = causal_tokenizer(tokenizer) if cfg.train.objective in CAUSAL else tokenizer
-    tc = loop_config(cfg, lr)
+    parts = behaviour(cfg.train.objective).parts(setting)
+    # a text-generation checkpoint is saved with a BOS-only template
+    saved_tokenizer = causal_tokenizer(tokenizer) if record(cfg.train.objective).causal_checkpoint else tokenizer
+    tc = dataclasses.replace(cfg.train, lr=lr)  # the loop runs at the resolved rate; the saved config keeps lr: 0
     result = train(model, saved_tokenizer, parts.terms, make_optimizer(model, tc), tc, out, precision, hooks=parts.hooks,
                    resume=resume, halt_at_step=halt_at_step, show_progress=show_progress, desc=f"pretraining ({cfg.train.objective})",
                    on_eval=on_eval)
@@ -111,7 +108,7 @@ def pretrain(cfg: RunConfig, out: Path, resume: bool = False, halt_at_step: int 
                                                  cfg.train.batch_size * cfg.data.seq_length, cache_root(cfg.data))
 
     facts = preflight_report(preflight(
-        tokenizer, sample_lines(data.corpus), model, precision, cfg.masking.strategy if objective in ("mlm", "hybrid") else None,
+        tokenizer, sample_lines(data.corpus), model, precision, cfg.masking.strategy if record(objective).masks_tokens else None,
         packing_facts(train_blocks, tokenizer.sep_token_id, cfg.data.block_diagonal)), show_progress and state.is_main_process)
 
     result, final = train_pretraining(model, tokenizer, train_blocks, val_blocks, cfg, out, precision, resume=resume,

@@ -11,8 +11,8 @@ It may also scale the optimizer's step and act after it (`step_scale`, `after_st
     fisher.py   the diagonal Fisher estimators EWC uses
 """
 
-from masklab.regularizers import ewc, l2sp, recadam  # noqa: F401  (registers the regularizers)
 from masklab.registry import build
+from masklab.regularizers import ewc, l2sp, recadam  # noqa: F401  (registers the regularizers)
 
 
 def build_regularizer(name: str, strength: float, **options):

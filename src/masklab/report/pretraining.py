@@ -19,6 +19,7 @@ from pathlib import Path
 import yaml
 
 from masklab.errors import UserError
+from masklab.objective_records import record
 from masklab.report.pages import html_table, markdown_table
 from masklab.report.plots import _pyplot
 
@@ -36,8 +37,6 @@ YARDSTICKS = [
 # `masklab generate --evaluate` figures, per strategy@steps (evaluation.json "generation")
 GENERATION = [("judge ppl", "judge_perplexity", 1), ("entropy", "unigram_entropy", 2), ("distinct-2", "distinct_2", 3),
               ("rep-4", "repetition_4", 3), ("self-BLEU", "self_bleu", 1), ("tokens/s", "tokens_per_second", 0)]
-OWN_FIGURE = {"mlm": ("masked acc", "masked_accuracy"), "clm": ("perplexity", "perplexity"),
-              "hybrid": ("perplexity", "perplexity"), "seq2seq": ("span acc", "span_accuracy")}
 
 
 @dataclass
@@ -117,7 +116,7 @@ def table(groups: list[Group]) -> tuple[list[str], list[list[str]]]:
     rows = []
     for g in groups:
         objective = g.runs[0].figures["objective"]
-        own_name, own_key = OWN_FIGURE[objective]
+        own_name, own_key = record(objective).headline
         rows.append([g.label, str(len(g.runs)), g.cell("parameters", 0), *[g.cell(key, d) for _, key, d, _ in YARDSTICKS],
                      f"{own_name} {g.cell(own_key, 3)}"])
     return columns, rows

@@ -9,4 +9,5 @@ metric that answers the question; each trial is an ordinary masklab run in its o
     results.py  trials read back from the storage; grouped per point; results.csv
     stats.py    mean ± sd, Student-t intervals, paired comparisons
     finding.py  the finding in plain words and the verdict on the published claim
+    report.py   report.md / report.html / results.csv: tables with CIs, paired comparisons, plots
 """

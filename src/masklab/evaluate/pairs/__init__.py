@@ -1,6 +1,7 @@
 """Minimal pairs: a model should score the acceptable sentence of each pair above the unacceptable one.
 
-    io.py       MinimalPair, load_pairs (BLiMP-format JSONL or builtin:NAME), minimal_pair_accuracy
+    pair.py     MinimalPair, and the fixed subsample the suites draw
+    io.py       load_pairs (BLiMP-format JSONL or builtin:NAME), minimal_pair_accuracy
     english.py  builtin:en, rule-built pairs in the register of the State of the Union addresses
     persian.py  builtin:fa, rule-built Persian pairs (verb agreement, the object marker را)
 """

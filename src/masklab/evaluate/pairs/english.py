@@ -23,10 +23,9 @@ Where a template's product is large, a fixed subsample (`random.Random(0)`) keep
 
 from __future__ import annotations
 
-import random
 from itertools import product
 
-from masklab.evaluate.pairs.io import MinimalPair
+from masklab.evaluate.pairs.pair import MinimalPair, subsample
 
 # (singular, plural, kind); the kind picks predicates and verbs that make sense of the noun
 NOUNS = [
@@ -129,14 +128,6 @@ POLARITY_PHRASES = ["faced a greater test", "known such prosperity", "broken thi
 def sentence(text: str) -> str:
     """Capitalise the first letter (and only it: "Congress" and "Union" keep theirs) and end with a period."""
     return text[0].upper() + text[1:] + "."
-
-
-def subsample(items: list, k: int, seed: int = 0) -> list:
-    """A fixed `k` of `items` in their original order (all of them when there are fewer)."""
-    if len(items) <= k:
-        return items
-    keep = sorted(random.Random(seed).sample(range(len(items)), k))
-    return [items[i] for i in keep]
 
 
 def _pairs(phenomenon: str, sentences: list[tuple[str, str]]) -> list[MinimalPair]:

@@ -10,33 +10,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from masklab.errors import UserError
-
-
-@dataclass(frozen=True)
-class MinimalPair:
-    good: str
-    bad: str
-    phenomenon: str  # the group its accuracy is reported under
-
-
-def _english() -> list[MinimalPair]:
-    from masklab.evaluate.pairs.english import english_pairs
-
-    return english_pairs()
-
-
-def _persian() -> list[MinimalPair]:
-    from masklab.evaluate.pairs.persian import persian_pairs
-
-    return persian_pairs()
-
+from masklab.evaluate.pairs.english import english_pairs
+from masklab.evaluate.pairs.pair import MinimalPair
+from masklab.evaluate.pairs.persian import persian_pairs
 
 # builtin:NAME -> the suite's generator; called only when that suite is asked for
-BUILTIN_SUITES: dict[str, Callable[[], list[MinimalPair]]] = {"en": _english, "fa": _persian}
+BUILTIN_SUITES: dict[str, Callable[[], list[MinimalPair]]] = {"en": english_pairs, "fa": persian_pairs}
 
 # Where a BLiMP-style row names its group, most specific last: our own field, then BLiMP's
 # `linguistics_term` (12 phenomena, e.g. "anaphor_agreement"), then its `UID` (67 paradigms).

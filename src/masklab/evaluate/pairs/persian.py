@@ -23,8 +23,7 @@ from __future__ import annotations
 
 from itertools import product
 
-from masklab.evaluate.pairs.english import subsample
-from masklab.evaluate.pairs.io import MinimalPair
+from masklab.evaluate.pairs.pair import MinimalPair, subsample
 
 ZWNJ = "\u200c"
 

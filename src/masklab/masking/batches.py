@@ -17,7 +17,8 @@ import torch
 from torch.utils.data import Dataset
 
 from masklab.data.shards import PackedBlocks
-from masklab.masking import MLMBatcher, derive_seed
+from masklab.masking.batcher import MLMBatcher
+from masklab.masking.core import derive_seed
 
 
 class TrainBatches(Dataset):

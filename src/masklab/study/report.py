@@ -218,9 +218,9 @@ def plot_search(spec: StudySpec, study, all_rows: list[Row]):
 
 
 def search_importances(study) -> dict[str, float]:
-    import optuna
-
     import warnings
+
+    import optuna
 
     try:
         with warnings.catch_warnings():  # "too few trials": the plot says so instead

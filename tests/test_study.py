@@ -18,6 +18,7 @@ import yaml
 from conftest import tiny_overrides
 
 from masklab import cli
+from masklab.study.storage import open_storage
 
 
 def masklab(monkeypatch, capsys, *argv) -> tuple[int, str, str]:
@@ -52,7 +53,7 @@ def trials(directory: Path):
     from masklab.study.spec import load_spec
 
     spec = load_spec(str(directory / "study.yaml"))
-    study, _ = queue.open_study(spec, queue.open_storage(None, directory))
+    study, _ = queue.open_study(spec, open_storage(None, directory))
     return rows(study)
 
 
@@ -110,9 +111,10 @@ def test_bad_study_files_are_one_line_and_exit_2(tmp_path, corpus_file, monkeypa
 
 def test_a_storage_that_cannot_be_reached_is_one_line(tmp_path, corpus_file, monkeypatch, capsys):
     path = write_study(tmp_path / "s.yaml", corpus_file)
-    for url in ("postgresql://user:pw@127.0.0.1:9/none", f"sqlite:///{tmp_path}/no/such/dir/x.db"):
+    for url in ("postgresql://user:hunter2-pw@127.0.0.1:9/none", f"sqlite:///{tmp_path}/no/such/dir/x.db"):
         code, _, err = masklab(monkeypatch, capsys, "study", path, "--storage", url, "--out", tmp_path / "o", "--quiet")
         assert code == 2 and err.count("\n") == 1 and "cannot reach the study storage" in err, err
+        assert "hunter2-pw" not in err  # the password never reaches a message
 
 
 # -- running: in process ------------------------------------------------------------------------------
@@ -167,7 +169,7 @@ def test_a_failing_trial_is_recorded_and_the_study_completes(tmp_path, corpus_fi
     from masklab.study import queue
 
     spec = load_spec(str(path))
-    assert queue.retry_failed(queue.open_study(spec, queue.open_storage(None, out))[0]) == 1
+    assert queue.retry_failed(queue.open_study(spec, open_storage(None, out))[0]) == 1
     work(spec, out)
     assert sorted(r.state for r in trials(out)) == ["complete", "complete", "retried"]
 
@@ -307,7 +309,7 @@ def fabricated_study(values: dict[float, list[float]], goal: str = "maximize"):
 
 
 def test_report_numbers_equal_a_hand_computation(tmp_path, corpus_file):
-    from masklab.study.report import point_table, write_study_report
+    from masklab.report.study import point_table, write_study_report
     from masklab.study.finding import finding, verdict
     from masklab.study.results import by_point, rows
     from masklab.study.spec import load_spec
@@ -350,7 +352,7 @@ def test_report_numbers_equal_a_hand_computation(tmp_path, corpus_file):
 
 
 def test_the_html_report_is_self_contained(tmp_path, corpus_file):
-    from masklab.study.report import write_study_report
+    from masklab.report.study import write_study_report
     from masklab.study.spec import load_spec
 
     path = write_study(tmp_path / "s.yaml", corpus_file, grid={"masking.rate": [0.15, 0.4]}, seeds=[0, 1, 2])
@@ -375,7 +377,7 @@ def test_a_database_storage_holds_the_study_like_the_journal(tmp_path, corpus_fi
     url = f"sqlite:///{tmp_path / 'optuna.db'}"
     work(spec, out, url)
     assert not (out / "journal.log").exists()
-    study, created = queue.open_study(spec, queue.open_storage(url, out))
+    study, created = queue.open_study(spec, open_storage(url, out))
     assert not created and sorted(r.point["masking.rate"] for r in rows(study) if r.state == "complete") == [0.15, 0.3]
 
 

@@ -16,8 +16,10 @@ def study(
     scale: Optional[str] = typer.Option(None, "--scale", help="quick (fits 2 CPU cores; the default) or full (GPUs)."),
     jobs: int = typer.Option(0, "--jobs", "-j", help="Worker processes on this machine (0 = cores / --threads, or one "
                              "per GPU). Any --jobs gives every trial the same numbers."),
-    storage: Optional[str] = typer.Option(None, "--storage", help="An optuna storage URL (postgresql://...) shared by "
-                                          "workers on many machines; default a journal file in the study directory."),
+    storage: Optional[str] = typer.Option(None, "--storage", envvar="MASKLAB_STUDY_STORAGE", show_envvar=True,
+                                          help="An optuna storage URL (postgresql://...) shared by workers on many machines; "
+                                          "default a journal file in the study directory. Set it in the environment "
+                                          "instead to keep its password off the command line."),
     worker: bool = typer.Option(False, "--worker", help="Join the study as one worker: take trials until none is left."),
     threads: int = typer.Option(1, "--threads", help="Torch threads per trial (the same whatever --jobs is: another "
                                 "thread count sums floats in another order, so its trials differ in the last bits)."),
@@ -30,9 +32,10 @@ def study(
     """Run a study: a base run, a grid (or an optuna search) crossed with seeds, the metric that answers
     the question, and a report (mean ± sd, 95% CIs, paired comparisons, plots, the finding next to the
     published one). Killed studies resume; finished trials are never re-run; failed ones are recorded."""
-    from masklab.study.report import write_study_report
     from masklab.study import queue
+    from masklab.report.study import write_study_report
     from masklab.study.spec import load_spec
+    from masklab.study.storage import open_storage
     from masklab.study.worker import run_study, work
 
     spec = load_spec(source, scale)
@@ -41,11 +44,12 @@ def study(
         if not storage and not (directory / "journal.log").exists():
             typer.echo(f"{directory} holds no study yet; start it with: masklab study {source}")
             raise typer.Exit(0)
-        store = queue.open_storage(storage, directory)
+        store = open_storage(storage, directory)
         if not queue.exists(spec, store):
             typer.echo(f"the storage holds no study {spec.name} yet; start it with: masklab study {source}")
             raise typer.Exit(0)
         handle, _ = queue.open_study(spec, store)
+        directory.mkdir(parents=True, exist_ok=True)  # a report written on another machine than the workers'
         headline = write_study_report(spec, directory, handle)
         counts = headline["counts"]
         typer.echo(f"study {spec.name} ({directory}): " + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no trials"))
@@ -54,7 +58,7 @@ def study(
             typer.echo(headline["verdict"])
         return
     if retry_failed:
-        handle, _ = queue.open_study(spec, queue.open_storage(storage, directory))
+        handle, _ = queue.open_study(spec, open_storage(storage, directory))
         typer.echo(f"queued {queue.retry_failed(handle)} failed trial(s) again")
     if worker:
         done = work(spec, directory, storage, show_progress=not quiet, threads=threads)

@@ -1,9 +1,13 @@
 """optuna is the queue for every study: grids are enqueued trials, searches are sampled ones.
 
 - Storage: a journal file in the study directory by default (no server); any optuna storage URL
-  (postgresql://, mysql://, sqlite:///) lets workers on many machines join one study.
+  (postgresql://, mysql://, sqlite:///) lets workers on many machines join one study (storage.py).
+  The study and these functions share one storage object per process, so a trial popped here is a
+  trial the study knows.
 - Exactly once: the process whose `create_study` succeeds enqueues the grid (creation is atomic in
   every storage); trials are popped WAITING -> RUNNING by a state change that only one process wins.
+  A second copy of a (point, seed) (two joiners finishing a dead creator's grid, two --retry-failed at
+  once, an enqueue retried after a dropped connection) is popped and set aside as a duplicate, never run.
 - Liveness: optuna's journal storage has no heartbeat, so workers write one into each running trial's
   system attributes (with host and pid); a running trial whose worker is gone (pid dead on this host,
   or no heartbeat for GRACE seconds) is failed and enqueued again with the same point and seed.
@@ -16,7 +20,6 @@ import os
 import socket
 import threading
 import time
-from pathlib import Path
 
 from masklab.errors import UserError
 from masklab.study.spec import StudySpec, canonical
@@ -30,30 +33,6 @@ def optuna():
 
     module.logging.set_verbosity(module.logging.WARNING)
     return module
-
-
-def open_storage(url: str | None, study_dir: Path):
-    """The journal file STUDY/journal.log, or the storage at `url` (checked by connecting)."""
-    op = optuna()
-    if not url:
-        study_dir.mkdir(parents=True, exist_ok=True)
-        from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
-
-        path = str(study_dir / "journal.log")
-        return op.storages.JournalStorage(JournalFileBackend(path, lock_obj=JournalFileOpenLock(path)))
-    if url.endswith(".log") and "://" not in url:
-        from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
-
-        return op.storages.JournalStorage(JournalFileBackend(url, lock_obj=JournalFileOpenLock(url)))
-    if url.startswith("postgresql://"):  # SQLAlchemy's default driver is psycopg2; masklab[postgres] installs psycopg 3
-        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    try:
-        return op.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
-    except Exception as exc:  # sqlalchemy's connection and driver errors, and malformed URLs
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"cannot reach the study storage {url!r} ({first[:200]}); check the URL, that the server runs "
-                        "and that its driver is installed (pip install 'masklab[postgres]' for postgresql://), or leave --storage out for a "
-                        "journal file in the study directory") from None
 
 
 def _sampler(spec: StudySpec):
@@ -134,14 +113,36 @@ def enqueue_grid(study, spec: StudySpec, created: bool, wait_seconds: float = 60
 
 
 def pop_waiting(study, storage):
-    """A WAITING trial turned RUNNING by this process (None when none is left)."""
+    """A WAITING trial turned RUNNING by this process (None when none is left). `storage` is the study's own
+    storage object, so the trial is one its study can write parameters to."""
     op = optuna()
     for frozen in storage.get_all_trials(study._study_id, deepcopy=False, states=(op.trial.TrialState.WAITING,)):
         try:
-            if storage.set_trial_state_values(frozen._trial_id, state=op.trial.TrialState.RUNNING):
-                return op.trial.Trial(study, frozen._trial_id)
+            if not storage.set_trial_state_values(frozen._trial_id, state=op.trial.TrialState.RUNNING):
+                continue
         except op.exceptions.UpdateFinishedTrialError:
             continue
+        twin = _twin(storage.get_all_trials(study._study_id, deepcopy=False), frozen)
+        if twin is None:
+            return op.trial.Trial(study, frozen._trial_id)
+        storage.set_trial_user_attr(frozen._trial_id, "duplicate_of", twin.number)
+        storage.set_trial_state_values(frozen._trial_id, state=op.trial.TrialState.FAIL)
+    return None
+
+
+def _twin(trials, mine):
+    """The copy of this (point, seed) that runs instead of `mine`, or None. The earliest-created copy that has
+    not failed is the one: of copies popped at the same instant only it runs, a copy popped after it finished
+    is never run, and when it fails (or its worker dies and it is re-queued) the next copy takes its place."""
+    op = optuna()
+    key = (mine.user_attrs.get("point"), mine.user_attrs.get("seed"))
+    if key[0] is None:
+        return None
+    done = (op.trial.TrialState.COMPLETE, op.trial.TrialState.PRUNED)
+    for t in trials:
+        if t._trial_id != mine._trial_id and (t.user_attrs.get("point"), t.user_attrs.get("seed")) == key and (
+                t.state in done or (t.state != op.trial.TrialState.FAIL and t._trial_id < mine._trial_id)):
+            return t
     return None
 
 
@@ -185,10 +186,15 @@ def _alive(pid: int) -> bool:
     return True
 
 
+# trial id -> when this process first saw it RUNNING with no claim yet. Timed on this process's clock: the
+# pop time optuna stores is the popping machine's local time, hours off on a machine in another time zone.
+_UNCLAIMED_SINCE: dict[int, float] = {}
+
+
 def is_stale(frozen, now: float, grace: float = GRACE_SECONDS) -> bool:
     attrs = frozen.system_attrs
-    if "masklab_pid" not in attrs:
-        return False  # popped a moment ago; its claim is being written
+    if "masklab_pid" not in attrs:  # popped a moment ago and its claim is being written, or its worker died in between
+        return now - _UNCLAIMED_SINCE.setdefault(frozen._trial_id, now) > grace
     if attrs.get("masklab_host") == socket.gethostname() and attrs["masklab_pid"] != os.getpid():
         return not _alive(int(attrs["masklab_pid"]))
     return now - float(attrs.get("masklab_heartbeat", now)) > grace
@@ -226,8 +232,10 @@ def retry_failed(study) -> int:
     retried = {t.user_attrs.get("retry_of") for t in trials}
     n = 0
     for t in trials:
-        if t.state == op.trial.TrialState.FAIL and t.number not in retried and "point" in t.user_attrs:
-            enqueue(study, json.loads(t.user_attrs["point"]), t.user_attrs.get("seed", 0), t.user_attrs.get("phase", "grid"),
+        if (t.state == op.trial.TrialState.FAIL and t.number not in retried and "point" in t.user_attrs
+                and "duplicate_of" not in t.user_attrs):
+            attrs = t.user_attrs
+            enqueue(study, json.loads(attrs["point"]), attrs.get("seed", 0), attrs.get("phase", "grid"),
                     retry_of=t.number)
             n += 1
     return n

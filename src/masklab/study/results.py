@@ -20,7 +20,7 @@ from masklab.study.stats import Paired, Spread, paired, spread
 @dataclass
 class Row:
     number: int
-    state: str  # complete | failed | pruned | running | waiting
+    state: str  # complete | failed | pruned | running | waiting | retried | duplicate (set aside, never run)
     phase: str  # grid | search | confirm
     point: dict
     seed: int
@@ -52,14 +52,16 @@ class PointResult:
 
 
 def rows(study) -> list[Row]:
-    """One row per optuna trial; a failed attempt that was enqueued again reads "retried"."""
+    """One row per optuna trial; a failed attempt that was enqueued again reads "retried", a second copy of a
+    (point, seed) that was set aside unrun reads "duplicate"."""
     out = []
     trials = study.get_trials(deepcopy=False)
     retried = {t.user_attrs.get("retry_of") for t in trials}
     for t in trials:
         attrs = t.user_attrs
         point = json.loads(attrs["point"]) if "point" in attrs else {}
-        state = "retried" if t.number in retried else {"fail": "failed"}.get(t.state.name.lower(), t.state.name.lower())
+        state = ("retried" if t.number in retried else "duplicate" if "duplicate_of" in attrs
+                 else {"fail": "failed"}.get(t.state.name.lower(), t.state.name.lower()))
         out.append(Row(t.number, state, attrs.get("phase", ""),
                        point, attrs.get("seed", 0), attrs.get("key", ""), t.value if t.state.name == "COMPLETE" else None,
                        attrs.get("seconds"), attrs.get("error", ""), attrs.get("retry_of"), attrs.get("results", {})))

@@ -22,6 +22,7 @@ from pathlib import Path
 from masklab.errors import UserError
 from masklab.study import queue
 from masklab.study.spec import StudySpec, canonical
+from masklab.study.storage import STORAGE_ENV, StorageLost, open_storage
 from masklab.study.trials import build_plan, ensure_needs, error_line, flatten, lookup, run_trial, write_record
 
 
@@ -140,11 +141,11 @@ def work(spec: StudySpec, study_dir: Path, storage_url: str | None = None, show_
          threads: int = 0, max_trials: int | None = None, report: bool = True) -> WorkResult:
     """Take trials until none is left (or `max_trials` ran); returns how many this worker finished and
     where the time went (the engine's own share per trial is what the ≤ 2 s target is about)."""
-    from masklab.study.report import write_study_report
+    from masklab.report.study import write_study_report
 
     _set_threads(threads)
     op = queue.optuna()
-    storage = queue.open_storage(storage_url, study_dir)
+    storage = open_storage(storage_url, study_dir)
     study, created = queue.open_study(spec, storage)
     queue.enqueue_grid(study, spec, created)
     ensure_needs(spec, study_dir, show_progress)
@@ -180,38 +181,62 @@ def work(spec: StudySpec, study_dir: Path, storage_url: str | None = None, show_
         except KeyboardInterrupt:
             queue.requeue(study, storage, storage.get_trial(trial._trial_id), "interrupted; enqueued again")
             raise
-        except op.TrialPruned as exc:
-            trial.set_user_attr("error", str(exc))
+        except StorageLost:
+            raise  # the database's absence, not the trial's failure: the trial stays RUNNING and is re-queued
+        except Exception as exc:  # pruned, or failed: recorded and the study goes on
+            failure = exc
+        else:
+            failure = None
+        if not _still_ours(storage, trial, plan.directory(study_dir)):
+            continue
+        if isinstance(failure, op.TrialPruned):
+            trial.set_user_attr("error", str(failure))
             write_record(plan.directory(study_dir), {"key": plan.key, "point": point, "seed": seed, "status": "pruned"})
             study.tell(trial, state=op.trial.TrialState.PRUNED)
-        except Exception as exc:  # a failed trial is recorded with its error and the study goes on
-            trial.set_user_attr("error", error_line(exc))
+        elif failure is not None:
+            trial.set_user_attr("error", error_line(failure))
             write_record(plan.directory(study_dir), {"key": plan.key, "point": point, "seed": seed, "status": "failed",
-                                                     "error": error_line(exc)})
+                                                     "error": error_line(failure)})
             study.tell(trial, state=op.trial.TrialState.FAIL)
         else:
-            value = lookup(summary, spec.metric)
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isfinite(value):
-                # a diverged run (nan / inf): a failed trial, not a missing metric
-                trial.set_user_attr("error", f"{spec.metric} is not finite (the run diverged)")
-                study.tell(trial, state=op.trial.TrialState.FAIL)
-            elif not isinstance(value, (int, float)) or isinstance(value, bool):
-                flat = sorted(k for k, v in flatten(summary).items() if isinstance(v, (int, float)))
-                queue.requeue(study, storage, storage.get_trial(trial._trial_id),
-                              f"metric {spec.metric} missing; kept and enqueued again")
-                raise MetricMissing(f"study {spec.name}: trials produce no metric {spec.metric!r} (the finished trial is "
-                                    f"kept in {plan.directory(study_dir)}); numeric keys of its summary: "
-                                    f"{', '.join(flat[:40])}")
-            else:
-                trial.set_user_attr("results", {k: v for k, v in flatten(summary).items() if isinstance(v, (int, float))})
-                trial.set_user_attr("seconds", trial_seconds)
-                study.tell(trial, float(value))
+            _tell_summary(spec, study, storage, trial, summary, trial_seconds, plan.directory(study_dir))
         result.finished += 1
         if report:
             write_study_report(spec, study_dir, study)
         result.trial_seconds.append(trial_seconds)
         result.engine_seconds.append(time.perf_counter() - loop_start - trial_seconds)
     return result
+
+
+def _tell_summary(spec: StudySpec, study, storage, trial, summary: dict, seconds: float, directory: Path) -> None:
+    """A finished run's metric told to optuna, with every number of its summary kept in the storage (a report
+    on another machine reads them there); a diverged metric fails the trial, a missing one stops the study."""
+    op = queue.optuna()
+    value = lookup(summary, spec.metric)
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isfinite(value):
+        # a diverged run (nan / inf): a failed trial, not a missing metric
+        trial.set_user_attr("error", f"{spec.metric} is not finite (the run diverged)")
+        study.tell(trial, state=op.trial.TrialState.FAIL)
+    elif not isinstance(value, (int, float)) or isinstance(value, bool):
+        flat = sorted(k for k, v in flatten(summary).items() if isinstance(v, (int, float)))
+        queue.requeue(study, storage, storage.get_trial(trial._trial_id),
+                      f"metric {spec.metric} missing; kept and enqueued again")
+        raise MetricMissing(f"study {spec.name}: trials produce no metric {spec.metric!r} (the finished trial is kept "
+                            f"in {directory}); numeric keys of its summary: {', '.join(flat[:40])}")
+    else:
+        trial.set_user_attr("results", {k: v for k, v in flatten(summary).items() if isinstance(v, (int, float))})
+        trial.set_user_attr("seconds", seconds)
+        study.tell(trial, float(value))
+
+
+def _still_ours(storage, trial, directory: Path) -> bool:
+    """Whether the trial is still this worker's to finish: a worker cut off from the database for longer than
+    the grace period finds its trial re-queued by the others (the retry resumes from the same directory)."""
+    if not storage.get_trial(trial._trial_id).state.is_finished():
+        return True
+    print(f"trial {trial.number} was queued again while this worker was cut off; its run is kept in {directory}",
+          file=sys.stderr, flush=True)
+    return False
 
 
 def queue_prunable(spec: StudySpec) -> bool:
@@ -242,14 +267,23 @@ def warm_caches(spec: StudySpec, study_dir: Path, show_progress: bool) -> None:
                 pass  # e.g. a corpus that is not there: its trials fail and are recorded with that error
 
 
-def _worker_command(source: str, scale: str, study_dir: Path, storage: str | None, threads: int) -> list[str]:
+def _worker_command(source: str, scale: str, study_dir: Path, threads: int) -> list[str]:
+    """A worker's command line; the storage URL (and its password) travels in its environment (STORAGE_ENV)."""
     cmd = [sys.executable, "-m", "masklab.cli", "study", source, "--out", str(study_dir), "--worker", "--quiet",
            "--threads", str(threads)]
     if scale:
         cmd += ["--scale", scale]
-    if storage:
-        cmd += ["--storage", storage]
     return cmd
+
+
+def _worker_env(storage: str | None, threads: int, gpu: int | None) -> dict[str, str]:
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    env.pop(STORAGE_ENV, None)
+    if storage:
+        env[STORAGE_ENV] = storage
+    if gpu is not None:
+        env["CUDA_VISIBLE_DEVICES"] = str(gpu)
+    return env
 
 
 def _relay_stderr(stream, errors: list[str]) -> None:
@@ -269,14 +303,14 @@ def run_study(spec: StudySpec, source: str, study_dir: Path, jobs: int = 0, stor
     """The whole study: check every point, make needs, warm caches, run `jobs` workers (0 = one per GPU,
     else as many as the cores hold at `threads` each), write the report (returns its headline: finding,
     verdict, counts, table)."""
-    from masklab.study.report import write_study_report
+    from masklab.report.study import write_study_report
 
     if jobs < 0 or threads < 1:
         raise UserError(f"--jobs must be >= 0 (0 = as many as fit) and --threads >= 1 (got {jobs}, {threads})")
     for seed in spec.seeds[:1]:
         for point in (spec.grid_points() if not spec.is_search else [_search_corner(spec, "low"), _search_corner(spec, "high")]):
             build_plan(spec, point, seed, study_dir)  # every bad key or value fails now, before anything runs
-    storage = queue.open_storage(storage_url, study_dir)
+    storage = open_storage(storage_url, study_dir)
     study, created = queue.open_study(spec, storage)
     queue.enqueue_grid(study, spec, created)
     ensure_needs(spec, study_dir, show_progress)
@@ -289,10 +323,8 @@ def run_study(spec: StudySpec, source: str, study_dir: Path, jobs: int = 0, stor
     else:
         procs = []
         for i in range(jobs):
-            env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-            if gpus:
-                env["CUDA_VISIBLE_DEVICES"] = str(i % gpus)
-            procs.append(subprocess.Popen(_worker_command(source, spec.scale, study_dir, storage_url, threads), env=env,
+            procs.append(subprocess.Popen(_worker_command(source, spec.scale, study_dir, threads),
+                                          env=_worker_env(storage_url, threads, i % gpus if gpus else None),
                                           stderr=subprocess.PIPE, text=True, errors="replace"))
         errors: list[str] = []
         relays = [threading.Thread(target=_relay_stderr, args=(p.stderr, errors), daemon=True) for p in procs]

@@ -309,7 +309,7 @@ def fabricated_study(values: dict[float, list[float]], goal: str = "maximize"):
 
 
 def test_report_numbers_equal_a_hand_computation(tmp_path, corpus_file):
-    from masklab.report.study import point_table, write_study_report
+    from masklab.study.report import point_table, write_study_report
     from masklab.study.finding import finding, verdict
     from masklab.study.results import by_point, rows
     from masklab.study.spec import load_spec
@@ -352,7 +352,7 @@ def test_report_numbers_equal_a_hand_computation(tmp_path, corpus_file):
 
 
 def test_the_html_report_is_self_contained(tmp_path, corpus_file):
-    from masklab.report.study import write_study_report
+    from masklab.study.report import write_study_report
     from masklab.study.spec import load_spec
 
     path = write_study(tmp_path / "s.yaml", corpus_file, grid={"masking.rate": [0.15, 0.4]}, seeds=[0, 1, 2])

@@ -33,7 +33,7 @@ def study(
     the question, and a report (mean ± sd, 95% CIs, paired comparisons, plots, the finding next to the
     published one). Killed studies resume; finished trials are never re-run; failed ones are recorded."""
     from masklab.study import queue
-    from masklab.report.study import write_study_report
+    from masklab.study.report import write_study_report
     from masklab.study.spec import load_spec
     from masklab.study.storage import open_storage
     from masklab.study.worker import run_study, work

@@ -141,7 +141,7 @@ def work(spec: StudySpec, study_dir: Path, storage_url: str | None = None, show_
          threads: int = 0, max_trials: int | None = None, report: bool = True) -> WorkResult:
     """Take trials until none is left (or `max_trials` ran); returns how many this worker finished and
     where the time went (the engine's own share per trial is what the ≤ 2 s target is about)."""
-    from masklab.report.study import write_study_report
+    from masklab.study.report import write_study_report
 
     _set_threads(threads)
     op = queue.optuna()
@@ -303,7 +303,7 @@ def run_study(spec: StudySpec, source: str, study_dir: Path, jobs: int = 0, stor
     """The whole study: check every point, make needs, warm caches, run `jobs` workers (0 = one per GPU,
     else as many as the cores hold at `threads` each), write the report (returns its headline: finding,
     verdict, counts, table)."""
-    from masklab.report.study import write_study_report
+    from masklab.study.report import write_study_report
 
     if jobs < 0 or threads < 1:
         raise UserError(f"--jobs must be >= 0 (0 = as many as fit) and --threads >= 1 (got {jobs}, {threads})")

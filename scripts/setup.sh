@@ -19,11 +19,18 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
   fi
 fi
 .venv/bin/pip install -q -e ".[dev]"
+# Debian packages some tests need, installed with apt as root on Debian/Ubuntu (elsewhere those tests skip).
+apt_install() {  # PACKAGE WHAT-SKIPS-WITHOUT-IT
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$1" >/dev/null 2>&1 \
+      || { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$1" >/dev/null 2>&1; } \
+      || echo "could not install $1: $2 will skip"
+  fi
+}
 # The playground's browser test drives Debian's chromium through playwright (never `playwright install`,
-# which downloads a browser). As root on Debian/Ubuntu, install it; elsewhere the browser test skips.
-if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 \
-    || { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1; } \
-    || echo "could not install chromium: the browser test will skip"
-fi
+# which downloads a browser).
+command -v chromium >/dev/null 2>&1 || apt_install chromium "the browser test"
+# The study storage tests start a throwaway PostgreSQL server of their own from its binaries (initdb, pg_ctl).
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 \
+  || apt_install postgresql "the PostgreSQL study tests"
 echo "masklab set up in .venv (torch $(.venv/bin/python -c 'import torch; print(torch.__version__)'))"

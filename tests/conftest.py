@@ -9,6 +9,12 @@ import random
 import pytest
 import torch
 
+from masklab.config import build_config
+from masklab.data.tasks import load_task
+from masklab.finetune.config import build_finetune_config
+from masklab.finetune.run import Encoded, majority_accuracy, train_seed
+from masklab.models import build_model
+
 WORDS = [f"w{i}" for i in range(60)]
 
 
@@ -88,3 +94,36 @@ def separable_task(tmp_path_factory):
         rows.append({"text": " ".join(rng.choices(pool, k=rng.randrange(5, 10))), "label": label})
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return path
+
+
+@pytest.fixture
+def finetune_config():
+    """A factory: a small fine-tuning config for `task` from `init`, with keyword overrides."""
+    def make(task, init, **kw):
+        settings = {"task": task, "init": init, "batch_size": 16, "lr": 3e-3, "precision": "fp32", "max_eval_examples": 0,
+                    "analysis_examples": 32, "save_model": False, "dropout": 0.0, "max_length": 32, **kw}
+        return build_finetune_config(settings)
+    return make
+
+
+@pytest.fixture
+def run_seed():
+    """A factory: one seed of a fine-tuning config through the loop, into tmp_path/seed-N; returns its summary."""
+    def run(cfg, tmp_path, seed=0):
+        task = load_task(cfg.task, split_seed=cfg.split_seed)
+        return train_seed(cfg, Encoded(task, majority_accuracy(task)), tmp_path / f"seed-{seed}", seed, show_progress=False)
+    return run
+
+
+TINY_SHAPE = ["model.preset=tiny", "model.num_layers=2", "model.hidden_size=32", "model.num_heads=2"]
+
+
+@pytest.fixture
+def tiny_model():
+    """A factory: a seeded two-layer model of `objective` (and architecture, attention) for a tokenizer, in eval mode."""
+    def make(tokenizer, objective, architecture="auto", attention="eager"):
+        cfg = build_config({}, [*TINY_SHAPE, f"model.architecture={architecture}", f"model.attention={attention}",
+                                f"train.objective={objective}"])
+        torch.manual_seed(0)
+        return build_model(cfg.model, tokenizer, 32, objective).eval()
+    return make

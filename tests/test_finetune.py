@@ -9,26 +9,15 @@ import pytest
 import torch
 
 from conftest import WORDS
-from masklab.errors import UserError
 from masklab.data.labelled import collate, encode
 from masklab.data.tasks import load_task
+from masklab.errors import UserError
 from masklab.finetune.config import build_finetune_config
 from masklab.finetune.layers import layer_cka, linear_cka
 from masklab.finetune.modes import anatomy, layer_lr_scales, make_optimizer, trainable_at
-from masklab.finetune.run import Encoded, cache_features, majority_accuracy, run_finetune, train_seed
+from masklab.finetune.run import cache_features, run_finetune
 from masklab.finetune.start import load_start
 from masklab.objectives.classify import ClassifyObjective
-
-
-def config(task, init, **kw):
-    settings = {"task": task, "init": init, "batch_size": 16, "lr": 3e-3, "precision": "fp32", "max_eval_examples": 0,
-                "analysis_examples": 32, "save_model": False, "dropout": 0.0, "max_length": 32, **kw}
-    return build_finetune_config(settings)
-
-
-def run_seed(cfg, tmp_path, seed=0):
-    task = load_task(cfg.task, split_seed=cfg.split_seed)
-    return train_seed(cfg, Encoded(task, majority_accuracy(task)), tmp_path / f"seed-{seed}", seed, show_progress=False)
 
 
 @pytest.mark.parametrize("mode, top_k, cache, frozen", [
@@ -36,8 +25,8 @@ def run_seed(cfg, tmp_path, seed=0):
     ("probe", 2, False, ["embeddings", "layer_0", "layer_1"]),
     ("top-k", 1, True, ["embeddings", "layer_0"]),
 ])
-def test_frozen_parameters_do_not_change(separable_task, tiny_checkpoint, tmp_path, mode, top_k, cache, frozen):
-    cfg = config(separable_task, str(tiny_checkpoint), mode=mode, top_k=top_k, cache_features=cache, max_steps=30,
+def test_frozen_parameters_do_not_change(separable_task, tiny_checkpoint, tmp_path, mode, top_k, cache, frozen, finetune_config, run_seed):
+    cfg = finetune_config(separable_task, str(tiny_checkpoint), mode=mode, top_k=top_k, cache_features=cache, max_steps=30,
                  weight_decay=0.1, dropout=0.1)
     summary = run_seed(cfg, tmp_path)
     change = summary["layers"]["weight_change"]
@@ -60,14 +49,14 @@ def test_cached_probe_head_matches_the_full_model(separable_task, tiny_checkpoin
                                ClassifyObjective(model, "sequence").logits(batch))
 
 
-def test_gradual_unfreezes_head_then_top_down(separable_task, tiny_checkpoint, tmp_path):
+def test_gradual_unfreezes_head_then_top_down(separable_task, tiny_checkpoint, tmp_path, finetune_config, run_seed):
     model, _, _ = load_start(str(tiny_checkpoint), "", "sequence", ["a", "b"], 0.1, 0, lambda: None)
     a = anatomy(model)
     assert [trainable_at(a, "gradual", 0, step, 3) for step in (0, 2, 3, 6, 9, 50)] == [
         ["head"], ["head"], ["head", "layer_1"], ["head", "layer_1", "layer_0"],
         ["head", "layer_1", "layer_0", "embeddings"], ["head", "layer_1", "layer_0", "embeddings"]]
     # in a real run: the log records each unfreezing, and groups still frozen at the end never moved
-    cfg = config(separable_task, str(tiny_checkpoint), mode="gradual", unfreeze_every=10, max_steps=30, eval_every=30)
+    cfg = finetune_config(separable_task, str(tiny_checkpoint), mode="gradual", unfreeze_every=10, max_steps=30, eval_every=30)
     summary = run_seed(cfg, tmp_path)
     records = [json.loads(line) for line in (tmp_path / "seed-0" / "metrics.jsonl").read_text().splitlines()]
     events = [(r["step"], r["trainable"]) for r in records if "trainable" in r]
@@ -115,8 +104,8 @@ def test_cka_of_a_model_with_itself_is_one(separable_task, tiny_checkpoint):
     assert all(v == pytest.approx(1.0, abs=1e-6) for v in cka.values())
 
 
-def test_fine_tuned_tiny_model_beats_majority_baseline(separable_task, tiny_checkpoint, tmp_path):
-    cfg = config(separable_task, "random", arch=str(tiny_checkpoint), mode="full", max_steps=60, seeds=2, save_model=True)
+def test_fine_tuned_tiny_model_beats_majority_baseline(separable_task, tiny_checkpoint, tmp_path, finetune_config):
+    cfg = finetune_config(separable_task, "random", arch=str(tiny_checkpoint), mode="full", max_steps=60, seeds=2, save_model=True)
     summary = run_finetune(cfg, tmp_path / "run", show_progress=False)
     assert summary["majority_accuracy"] == pytest.approx(0.5, abs=0.05)
     assert summary["test_accuracy"] > 0.85  # separable by vocabulary: chance is 0.5
@@ -157,7 +146,7 @@ def test_cli_finetune_and_compare(separable_task, tiny_checkpoint, tmp_path):
         assert (tmp_path / "cmp" / name).exists()
 
 
-def test_token_classification_from_conll(tiny_checkpoint, tmp_path):
+def test_token_classification_from_conll(tiny_checkpoint, tmp_path, finetune_config, run_seed):
     rng = random.Random(0)
     lines = []
     for _ in range(120):
@@ -168,7 +157,7 @@ def test_token_classification_from_conll(tiny_checkpoint, tmp_path):
     path.write_text("\n".join(lines), encoding="utf-8")
     task = load_task(str(path))
     assert task.kind == "token" and task.label_names == ["B-LOW", "O"]
-    cfg = config(str(path), str(tiny_checkpoint), max_steps=60)
+    cfg = finetune_config(str(path), str(tiny_checkpoint), max_steps=60)
     _, tokenizer, _ = load_start(str(tiny_checkpoint), "", "token", task.label_names, 0.1, 0, lambda: None)
     encoded = encode(task, task.train, tokenizer, 32)
     assert [sum(t != -100 for t in e["labels"]) for e in encoded] == [len(words) for words in task.train.texts]
@@ -199,7 +188,7 @@ def test_builtin_minilm_loads_offline():
     assert tokenizer("hello world")["input_ids"] == [101, 7592, 2088, 102]  # bert-base-uncased ids
 
 
-def bad_inputs(tmp_path, separable_task, tiny_checkpoint) -> list:
+def bad_inputs(tmp_path, separable_task, tiny_checkpoint, finetune_config, run_seed) -> list:
     (tmp_path / "nolabel.csv").write_text("text,sentiment\nnice film,pos\nbad film,neg\n")
     (tmp_path / "val.jsonl").write_text('{"text": "w1 w2", "label": "medium"}\n')
     (tmp_path / "bad.conll").write_text("w1 O\nw2\n")
@@ -214,15 +203,15 @@ def bad_inputs(tmp_path, separable_task, tiny_checkpoint) -> list:
         (lambda: build_finetune_config({"mode": "linear"}), "mode must be one of"),
         (lambda: build_finetune_config({"llrd": 1.5}), "llrd must be in (0, 1]"),
         (lambda: build_finetune_config({"epochs_": 2}), "unknown config key"),
-        (lambda: run_seed(config(separable_task, ckpt, mode="top-k", top_k=5, max_steps=1), tmp_path), "model has 2 encoder layers"),
+        (lambda: run_seed(finetune_config(separable_task, ckpt, mode="top-k", top_k=5, max_steps=1), tmp_path), "model has 2 encoder layers"),
         (lambda: load_start("random", "minii", "sequence", ["a", "b"], 0.1, 0, lambda: None), "neither a preset"),
         (lambda: load_start("random", "builtin:bert", "sequence", ["a", "b"], 0.1, 0, lambda: None), "unknown built-in checkpoint"),
         (lambda: load_start(str(tmp_path), "", "sequence", ["a", "b"], 0.1, 0, lambda: None), "is not a model checkpoint"),
     ]
 
 
-def test_bad_input_gives_one_line_user_error(tmp_path, separable_task, tiny_checkpoint):
-    for call, fragment in bad_inputs(tmp_path, separable_task, tiny_checkpoint):
+def test_bad_input_gives_one_line_user_error(tmp_path, separable_task, tiny_checkpoint, finetune_config, run_seed):
+    for call, fragment in bad_inputs(tmp_path, separable_task, tiny_checkpoint, finetune_config, run_seed):
         with pytest.raises(UserError) as info:
             call()
         message = str(info.value)
@@ -235,7 +224,7 @@ def test_missing_minilm_extra_names_the_install_command(monkeypatch):
         load_start("builtin:minilm", "", "sequence", ["a", "b"], 0.1, 0, lambda: None)
 
 
-def test_modernbert_checkpoint_fine_tunes_with_its_own_dropout_names(separable_task, tiny_tokenizer, tmp_path):
+def test_modernbert_checkpoint_fine_tunes_with_its_own_dropout_names(separable_task, tiny_tokenizer, tmp_path, finetune_config, run_seed):
     from masklab.config import build_config
     from masklab.models import build_model
 
@@ -246,5 +235,5 @@ def test_modernbert_checkpoint_fine_tunes_with_its_own_dropout_names(separable_t
     model, _, _ = load_start(str(tmp_path / "mb"), "", "classification", ["high", "low"], 0.1, 0, lambda: None)
     assert model.config.model_type == "modernbert"
     assert model.config.mlp_dropout == model.config.classifier_dropout == model.config.attention_dropout == 0.1
-    summary = run_seed(config(separable_task, str(tmp_path / "mb"), mode="full", max_steps=60), tmp_path)
+    summary = run_seed(finetune_config(separable_task, str(tmp_path / "mb"), mode="full", max_steps=60), tmp_path)
     assert summary["test_accuracy"] > 0.85  # separable by vocabulary: chance is 0.5

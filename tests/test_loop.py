@@ -9,7 +9,6 @@ from safetensors.torch import load_file
 from masklab.errors import UserError
 from masklab.finetune.config import build_finetune_config
 from masklab.finetune.run import run_finetune
-from test_finetune import config, run_seed
 
 
 def model_weights(path):
@@ -20,9 +19,9 @@ def records(path, seed="seed-0"):
     return [json.loads(line) for line in (path / seed / "metrics.jsonl").read_text().splitlines()]
 
 
-def test_finetune_resume_after_kill_gives_identical_weights(separable_task, tiny_checkpoint, tmp_path):
+def test_finetune_resume_after_kill_gives_identical_weights(separable_task, tiny_checkpoint, tmp_path, finetune_config):
     # dropout on, so the restored random stream matters as much as weights and optimizer state
-    cfg = config(separable_task, str(tiny_checkpoint), mode="full", max_steps=24, eval_every=6, dropout=0.1, save_model=True)
+    cfg = finetune_config(separable_task, str(tiny_checkpoint), mode="full", max_steps=24, eval_every=6, dropout=0.1, save_model=True)
     straight = run_finetune(cfg, tmp_path / "straight", show_progress=False)
     assert run_finetune(cfg, tmp_path / "split", show_progress=False, halt_at_step=9) is None
     assert torch.load(tmp_path / "split" / "seed-0" / "checkpoint" / "trainer_state.pt", weights_only=True)["step"] == 9
@@ -44,8 +43,8 @@ def test_finetune_resume_after_kill_gives_identical_weights(separable_task, tiny
         run_finetune(cfg, tmp_path / "nothing-here", show_progress=False, resume=True)
 
 
-def test_classification_with_mlm_batches_logs_each_loss(separable_task, tiny_checkpoint, tmp_path):
-    cfg = config(separable_task, str(tiny_checkpoint), mode="full", max_steps=40, log_every=10,
+def test_classification_with_mlm_batches_logs_each_loss(separable_task, tiny_checkpoint, tmp_path, finetune_config, run_seed):
+    cfg = finetune_config(separable_task, str(tiny_checkpoint), mode="full", max_steps=40, log_every=10,
                  objectives={"classify": 1.0, "mlm": 0.5})
     summary = run_seed(cfg, tmp_path)
     lines = [r for r in records(tmp_path) if "loss" in r]
@@ -58,10 +57,10 @@ def test_classification_with_mlm_batches_logs_each_loss(separable_task, tiny_che
     assert summary["objectives"] == {"classify": 1.0, "mlm": 0.5}
 
 
-def test_l2sp_keeps_the_encoder_near_its_start(separable_task, tiny_checkpoint, tmp_path):
+def test_l2sp_keeps_the_encoder_near_its_start(separable_task, tiny_checkpoint, tmp_path, finetune_config, run_seed):
     base = dict(mode="full", max_steps=40, lr=1e-2, weight_decay=0.0)
-    free = run_seed(config(separable_task, str(tiny_checkpoint), **base), tmp_path / "free")
-    held = run_seed(config(separable_task, str(tiny_checkpoint), regularizers={"l2sp": 10.0}, **base), tmp_path / "held")
+    free = run_seed(finetune_config(separable_task, str(tiny_checkpoint), **base), tmp_path / "free")
+    held = run_seed(finetune_config(separable_task, str(tiny_checkpoint), regularizers={"l2sp": 10.0}, **base), tmp_path / "held")
     for layer in ("layer_0", "layer_1"):
         assert held["layers"]["weight_change"][layer] < 0.7 * free["layers"]["weight_change"][layer], layer
 

@@ -11,19 +11,9 @@ import torch.nn.functional as F
 from conftest import tiny_overrides
 from masklab.config import Seq2SeqConfig, build_config
 from masklab.errors import UserError
-from masklab.models import build_model
 from masklab.objectives.clm import CausalLMObjective, MaskedNextTokenObjective
 from masklab.objectives.seq2seq import Seq2SeqObjective, SpanCorruptor
 from masklab.pretrain.run import pretrain
-
-SHAPE = ["model.preset=tiny", "model.num_layers=2", "model.hidden_size=32", "model.num_heads=2"]
-
-
-def tiny(tokenizer, objective, architecture="auto", attention="eager"):
-    cfg = build_config({}, [*SHAPE, f"model.architecture={architecture}", f"model.attention={attention}",
-                            f"train.objective={objective}"])
-    torch.manual_seed(0)
-    return build_model(cfg.model, tokenizer, 32, objective).eval()
 
 
 def blocks(tokenizer, n=4, T=32, seed=0):
@@ -35,8 +25,8 @@ def blocks(tokenizer, n=4, T=32, seed=0):
 
 
 @pytest.mark.parametrize("architecture,attention", [("llama", "eager"), ("llama", "sdpa"), ("gpt2", "eager")])
-def test_causal_loss_equals_transformers_shifted_loss(tiny_tokenizer, architecture, attention):
-    model = tiny(tiny_tokenizer, "clm", architecture, attention)
+def test_causal_loss_equals_transformers_shifted_loss(tiny_tokenizer, architecture, attention, tiny_model):
+    model = tiny_model(tiny_tokenizer, "clm", architecture, attention)
     ids = blocks(tiny_tokenizer)
     ours = CausalLMObjective(model)(ids)
     reference = model(input_ids=ids, labels=ids).loss  # transformers shifts the labels itself
@@ -44,8 +34,8 @@ def test_causal_loss_equals_transformers_shifted_loss(tiny_tokenizer, architectu
     assert ours["logits"].shape == (4 * 31, len(tiny_tokenizer))
 
 
-def test_causal_block_diagonal_keeps_documents_apart(tiny_tokenizer):
-    model = tiny(tiny_tokenizer, "clm")
+def test_causal_block_diagonal_keeps_documents_apart(tiny_tokenizer, tiny_model):
+    model = tiny_model(tiny_tokenizer, "clm")
     ids = blocks(tiny_tokenizer)
     changed = ids.clone()
     changed[:, 3] = 7  # a token of the first document
@@ -58,8 +48,8 @@ def test_causal_block_diagonal_keeps_documents_apart(tiny_tokenizer):
 
 
 @pytest.mark.parametrize("attention", ["eager", "sdpa"])
-def test_masked_next_token_loss_is_bidirectional_and_shifted(tiny_tokenizer, attention):
-    model = tiny(tiny_tokenizer, "hybrid", attention=attention)
+def test_masked_next_token_loss_is_bidirectional_and_shifted(tiny_tokenizer, attention, tiny_model):
+    model = tiny_model(tiny_tokenizer, "hybrid", attention=attention)
     ids = blocks(tiny_tokenizer)
     labels = torch.full_like(ids, -100)
     labels[:, [5, 9, 20]] = ids[:, [5, 9, 20]]
@@ -77,8 +67,8 @@ def test_masked_next_token_loss_is_bidirectional_and_shifted(tiny_tokenizer, att
     assert not torch.allclose(ours["logits"], MaskedNextTokenObjective(model)(later, labels)["logits"])
 
 
-def test_seq2seq_loss_equals_transformers_loss(tiny_tokenizer):
-    model = tiny(tiny_tokenizer, "seq2seq")
+def test_seq2seq_loss_equals_transformers_loss(tiny_tokenizer, tiny_model):
+    model = tiny_model(tiny_tokenizer, "seq2seq")
     batch = SpanCorruptor(Seq2SeqConfig(), tiny_tokenizer, seed=0, seq_length=32).corrupt(blocks(tiny_tokenizer).numpy(), np.arange(4))
     ours = Seq2SeqObjective(model)(**batch)
     reference = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"]).loss  # shifts labels itself

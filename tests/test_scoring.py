@@ -12,7 +12,6 @@ import torch
 from conftest import WORDS, tiny_overrides
 from masklab.config import build_config
 from masklab.evaluate.scoring import SentenceScorer
-from test_objectives import tiny
 
 MASKLAB = [sys.executable, "-m", "masklab.cli"]
 TEXTS = ["w1 w2 w1 w2 w1 w2.", "w7 w30 w7 w30 w7.", "w5 w9"]
@@ -23,8 +22,8 @@ def logp(logits, token):
 
 
 @pytest.mark.parametrize("architecture", ["modernbert", "bert"])
-def test_pll_is_the_sum_of_one_by_one_masked_log_probabilities(tiny_tokenizer, architecture):
-    model = tiny(tiny_tokenizer, "mlm", architecture)
+def test_pll_is_the_sum_of_one_by_one_masked_log_probabilities(tiny_tokenizer, architecture, tiny_model):
+    model = tiny_model(tiny_tokenizer, "mlm", architecture)
     scorer = SentenceScorer(model, tiny_tokenizer)
     tok = tiny_tokenizer
     for text, score, word_score in zip(TEXTS, scorer.scores("pll", TEXTS), scorer.scores("pll_word", TEXTS)):
@@ -62,8 +61,8 @@ def test_pll_word_masks_the_rest_of_the_word(tiny_tokenizer, tiny_checkpoint):
 
 
 @pytest.mark.parametrize("architecture", ["llama", "gpt2"])
-def test_causal_score_is_the_sum_of_next_token_log_probabilities(tiny_tokenizer, architecture):
-    model = tiny(tiny_tokenizer, "clm", architecture)
+def test_causal_score_is_the_sum_of_next_token_log_probabilities(tiny_tokenizer, architecture, tiny_model):
+    model = tiny_model(tiny_tokenizer, "clm", architecture)
     scorer = SentenceScorer(model, tiny_tokenizer)
     for text, score in zip(TEXTS, scorer.scores("causal", TEXTS)):
         ids = [tiny_tokenizer.cls_token_id, *tiny_tokenizer(text, add_special_tokens=False)["input_ids"]]
@@ -71,8 +70,8 @@ def test_causal_score_is_the_sum_of_next_token_log_probabilities(tiny_tokenizer,
         assert score == pytest.approx(sum(logp(logits[i - 1], ids[i]) for i in range(1, len(ids))), abs=1e-4)
 
 
-def test_masked_scores_of_a_hybrid_decoder_read_the_previous_position(tiny_tokenizer):
-    model = tiny(tiny_tokenizer, "hybrid")
+def test_masked_scores_of_a_hybrid_decoder_read_the_previous_position(tiny_tokenizer, tiny_model):
+    model = tiny_model(tiny_tokenizer, "hybrid")
     scorer = SentenceScorer(model, tiny_tokenizer)
     text = TEXTS[0]
     ids = tiny_tokenizer(text)["input_ids"]
@@ -85,10 +84,10 @@ def test_masked_scores_of_a_hybrid_decoder_read_the_previous_position(tiny_token
     assert scorer.scores("pll", [text])[0] == pytest.approx(expected, abs=1e-4)
 
 
-def test_sentinel_score_decodes_each_word_after_a_sentinel(tiny_tokenizer):
+def test_sentinel_score_decodes_each_word_after_a_sentinel(tiny_tokenizer, tiny_model):
     from masklab.data.tokenizer import sentinel_ids
 
-    model = tiny(tiny_tokenizer, "seq2seq")
+    model = tiny_model(tiny_tokenizer, "seq2seq")
     scorer = SentenceScorer(model, tiny_tokenizer)
     s0 = sentinel_ids(tiny_tokenizer)[0]
     words = ["w3", "w8", "w3"]
@@ -103,9 +102,9 @@ def test_sentinel_score_decodes_each_word_after_a_sentinel(tiny_tokenizer):
     assert scorer.scores("sentinel", [" ".join(words)])[0] == pytest.approx(expected, abs=1e-4)
 
 
-def test_scores_do_not_depend_on_batching(tiny_tokenizer):
+def test_scores_do_not_depend_on_batching(tiny_tokenizer, tiny_model):
     for objective, kind in (("mlm", "pll_word"), ("clm", "causal"), ("seq2seq", "sentinel")):
-        model = tiny(tiny_tokenizer, objective)
+        model = tiny_model(tiny_tokenizer, objective)
         together = SentenceScorer(model, tiny_tokenizer).scores(kind, TEXTS)
         alone = [SentenceScorer(model, tiny_tokenizer, tokens_per_batch=8).scores(kind, [t])[0] for t in TEXTS]
         np.testing.assert_allclose(together, alone, atol=1e-4)

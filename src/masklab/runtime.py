@@ -158,6 +158,12 @@ def warn_process_shortfall() -> None:
         print(line, file=sys.stderr, flush=True)
 
 
+def run_precision(precision: str, model, tokens: int, cache_root: Path | None = None) -> tuple[str, dict]:
+    """A run's precision, resolved once at its start from its setting and its model (every run kind calls
+    this, then passes the result down: the loop, the evaluations and the preflight never decide again)."""
+    return choose_precision(precision, *model_shape(model), tokens, cache_root)
+
+
 def model_shape(model) -> tuple[int, int]:
     """(hidden, intermediate) of a transformers model config, for `choose_precision`."""
     config = model.config

@@ -292,7 +292,7 @@ def train(model, tokenizer, terms: list[Term], optimizer: torch.optim.Optimizer,
             if tc.max_minutes:
                 progress = max(progress, (time.perf_counter() - start_clock) / (60 * tc.max_minutes))
             factor = lr_factor(progress, tc.warmup_fraction, tc.schedule)
-            step_scale = math.prod(r.step_scale(step, total_steps) for r in regularizers if hasattr(r, "step_scale"))
+            step_scale = math.prod(r.step_scale(step, total_steps) for r in regularizers)
             for group in optimizer.param_groups:  # a group marked annealed=False (a new head) keeps the plain step
                 scale = step_scale if group.get("annealed", True) else 1.0
                 group["lr"] = tc.lr * factor * scale * group.get("lr_scale", 1.0)
@@ -301,8 +301,7 @@ def train(model, tokenizer, terms: list[Term], optimizer: torch.optim.Optimizer,
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             for r in regularizers:  # decoupled pulls (RecAdam) act on the weights after the optimizer's step
-                if hasattr(r, "after_step"):
-                    r.after_step(model, tc.lr * factor, step, total_steps)
+                r.after_step(model, tc.lr * factor, step, total_steps)
             step += 1
             state["step"] = step
             state["tokens"] += int(tokens_per_step)

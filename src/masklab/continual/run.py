@@ -46,7 +46,7 @@ from masklab.preflight import padding_facts, preflight
 from masklab.preflight import report as preflight_report
 from masklab.regularizers import build_regularizer
 from masklab.regularizers.fisher import FinishedTask
-from masklab.runtime import choose_precision, default_cache_root, device_of, model_shape
+from masklab.runtime import default_cache_root, device_of, run_precision
 from masklab.train import Term, adamw, decays, train
 
 EVAL_BATCH = 64
@@ -165,7 +165,7 @@ class Sequence:
         if cure.replay:  # a memory larger than its task is an error before anything trains
             for d in self.data:
                 memory_size(len(d.train), cfg.replay_fraction, cfg.replay_min, d.task.name)
-        self.precision, _ = choose_precision(cfg.precision, *model_shape(self.cm.tasks[0]),
+        self.precision, _ = run_precision(cfg.precision, self.cm.tasks[0],
                                              cfg.batch_size * max(1, int(mean_length(self.data[0].train))))
         texts = [" ".join(t) if isinstance(t, list) else t for task in tasks for t in task.train.texts[:64 // len(tasks)]]
         lengths = [len(e["input_ids"]) for d in self.data for e in d.train]
@@ -294,7 +294,7 @@ class Sequence:
         # End of the task: the regularizers anchor here (EWC's Fisher on held-out examples), the memory takes a
         # sample; after the last task nothing follows that would use them.
         if k + 1 < len(self.data):
-            fisher = any(hasattr(r, "estimators") for r in self.regs)
+            fisher = any(r.needs_fisher for r in self.regs)
             finished = _finished(self.cm, d, cfg.ewc_fisher, cfg.batch_size, self.pad, k) if fisher else None
             for r in self.regs:
                 r.end_task(self.cm, finished)
@@ -376,7 +376,7 @@ def seed_summary(seq: Sequence) -> dict:
         "mlm_head": seq.head_origin, "general_corpus": cfg.general_corpus or None,
         "seconds_per_stage": p["seconds"], "eval_seconds_per_stage": p["eval_seconds"],
         "trainable_parameters": p["trainable_parameters"][-1], "layers": p["layers"],
-        "fisher_estimators": next((r.estimators for r in seq.regs if hasattr(r, "estimators")), None),
+        "fisher_estimators": next((r.estimators for r in seq.regs if r.needs_fisher), None),
         "alone_accuracy": alone, "learning_gap": [a - b for a, b in zip(alone, metrics["learning_accuracy"])] if alone else None,
         "wall_seconds": time.perf_counter() - seq.started,
         "models": export_models(seq) if cfg.save_models else None, "preflight": seq.preflight,

@@ -29,7 +29,7 @@ from masklab.evaluate.scoring import SentenceScorer
 from masklab.fsutil import write_json_atomic
 from masklab.models.checkpoint import load_language_model, resolve_checkpoint
 from masklab.objectives import behaviour, record
-from masklab.runtime import choose_precision, model_shape
+from masklab.runtime import run_precision
 
 COMPARABLE = ("minimal_pair_accuracy", "cloze_accuracy", "downstream_probe_accuracy", "downstream_full_accuracy", "distinct_1", "distinct_2", "repetition_4", "parameters",
               "tokens_per_second", "train_seconds")
@@ -98,7 +98,7 @@ def evaluate_checkpoint(path: str | Path, corpus: str | None = None, overrides=(
                         objective="classify")
     split = "train" if corpus is not None else "val"
     blocks = packed_blocks(data.shards, split, cfg.data.seq_length, tokenizer.cls_token_id)
-    precision, _ = choose_precision(cfg.train.precision, *model_shape(model), cfg.eval.batch_size * cfg.data.seq_length,
+    precision, _ = run_precision(cfg.train.precision, model, cfg.eval.batch_size * cfg.data.seq_length,
                                     cache_root(cfg.data))
     # the figures pretraining reports for the objective, on fixed masks and corruptions
     metrics = {"objective": objective, **behaviour(objective).heldout(model, tokenizer, blocks, cfg, precision,

@@ -39,7 +39,7 @@ from masklab.models import count_parameters
 from masklab.objectives.classify import ClassifyObjective, can_cache_features, model_inputs
 from masklab.preflight import padding_facts, preflight
 from masklab.preflight import report as preflight_report
-from masklab.runtime import autocast_context, choose_precision, model_shape
+from masklab.runtime import autocast_context, run_precision
 from masklab.train import Term, train
 
 EVAL_BATCH = 64
@@ -189,7 +189,7 @@ def train_seed(cfg: FinetuneConfig, encoded: Encoded, run_dir: Path, seed: int, 
     # 2. Data: encoded once per run; a probe caches the frozen encoder's outputs instead of recomputing them each step.
     max_length = min(cfg.max_length, getattr(model.config, "max_position_embeddings", cfg.max_length))
     train_ex, val_ex, test_ex = encoded.splits(cfg, tokenizer, max_length)
-    precision, precision_info = choose_precision(cfg.precision, *model_shape(model), cfg.batch_size * max(1, int(mean_length(train_ex))))
+    precision, precision_info = run_precision(cfg.precision, model, cfg.batch_size * max(1, int(mean_length(train_ex))))
     analysis = batches(val_ex[:cfg.analysis_examples], EVAL_BATCH, tokenizer.pad_token_id)
     order = torch.randperm(len(train_ex), generator=torch.Generator().manual_seed(seed)).tolist()
     facts = preflight_report(preflight(tokenizer, _plain_texts(task)[:64], model, precision,

@@ -29,7 +29,7 @@ from masklab.objectives import behaviour, record
 from masklab.objectives.recipe import Setting
 from masklab.preflight import packing_facts, preflight
 from masklab.preflight import report as preflight_report
-from masklab.runtime import choose_precision, model_shape
+from masklab.runtime import run_precision
 from masklab.train import make_optimizer, train
 
 
@@ -104,7 +104,7 @@ def pretrain(cfg: RunConfig, out: Path, resume: bool = False, halt_at_step: int 
     # Model: seeded so every process (and every rerun) starts from the same weights.
     torch.manual_seed(cfg.train.seed)
     model = build_model(cfg.model, tokenizer, cfg.data.seq_length, objective)
-    precision, precision_info = choose_precision(cfg.train.precision, *model_shape(model),
+    precision, precision_info = run_precision(cfg.train.precision, model,
                                                  cfg.train.batch_size * cfg.data.seq_length, cache_root(cfg.data))
 
     facts = preflight_report(preflight(

@@ -14,10 +14,13 @@ from __future__ import annotations
 import torch
 
 from masklab.registry import register
+from masklab.regularizers.base import Regularizer
 from masklab.regularizers.fisher import FinishedTask, choose_estimator, fisher_diagonal
 
 
-class EWC:
+class EWC(Regularizer):
+    needs_fisher = True
+
     def __init__(self, strength: float, exclude=(), fisher: str = "auto", online: bool = False, gamma: float = 1.0,
                  seed: int = 0):
         self.strength = strength

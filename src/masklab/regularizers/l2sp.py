@@ -7,9 +7,10 @@ from __future__ import annotations
 import torch
 
 from masklab.registry import register
+from masklab.regularizers.base import Regularizer
 
 
-class L2SP:
+class L2SP(Regularizer):
     def __init__(self, strength: float, exclude=()):
         self.strength = strength
         self.exclude = set(exclude)  # parameter names with no meaningful start (a new head)

@@ -62,7 +62,9 @@ def study(
         typer.echo(f"queued {queue.retry_failed(handle)} failed trial(s) again")
     if worker:
         done = work(spec, directory, storage, show_progress=not quiet, threads=threads)
-        typer.echo(f"worker finished {done.finished} trial(s) of study {spec.name}")
+        engine = (f"; engine {sum(done.engine_seconds) / len(done.engine_seconds):.2f} s per trial (queue, storage, "
+                  "report)" if done.engine_seconds else "")
+        typer.echo(f"worker finished {done.finished} trial(s) of study {spec.name}{engine}")
         return
 
     last: list[str] = []

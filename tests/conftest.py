@@ -1,14 +1,18 @@
 """Shared fixtures: a private cache, a tiny learnable corpus, a 200-word tokenizer, a 2-layer 32-wide BERT
-checkpoint, and a separable two-class task."""
+checkpoint, and a separable two-class task; the CLI run as a user runs it, and tiny study files."""
 
 from __future__ import annotations
 
 import json
 import random
+import sys
+from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
+from masklab import cli
 from masklab.config import build_config
 from masklab.data.tasks import load_task
 from masklab.finetune.config import build_finetune_config
@@ -127,3 +131,33 @@ def tiny_model():
         torch.manual_seed(0)
         return build_model(cfg.model, tokenizer, 32, objective).eval()
     return make
+
+
+# -- the CLI and studies (tests/test_study*.py) ----------------------------------------------------------
+
+def masklab(monkeypatch, capsys, *argv) -> tuple[int, str, str]:
+    """Run the CLI as a user does (UserError -> one line, exit 2): (exit code, stdout, stderr)."""
+    monkeypatch.setattr(sys, "argv", ["masklab", *map(str, argv)])
+    try:
+        cli.main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code or 0
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def base_settings(corpus, **extra) -> dict:
+    """A study's `base:` for tiny trials on `corpus` (20 steps unless `extra` says otherwise)."""
+    settings = {"train__max_steps": 20, "train__eval_every": 10, "train__save_every": 10, **extra}
+    items = dict(o.split("=", 1) for o in tiny_overrides(corpus, **settings))
+    return {k: yaml.safe_load(v) for k, v in items.items()}
+
+
+def write_study(path: Path, corpus, **fields) -> Path:
+    """A study file: masking rate 0.15 / 0.3 x seeds 0, 1 of tiny trials, with `fields` replacing its keys."""
+    study = {"name": "s", "run": "pretrain", "base": base_settings(corpus), "grid": {"masking.rate": [0.15, 0.3]},
+             "seeds": [0, 1], "metric": {"name": "masked_accuracy", "goal": "maximize"}}
+    study.update(fields)
+    path.write_text(yaml.safe_dump(study), encoding="utf-8")
+    return path

@@ -15,36 +15,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import tiny_overrides
 
-from masklab import cli
+from conftest import base_settings, masklab, write_study
 from masklab.study.storage import open_storage
-
-
-def masklab(monkeypatch, capsys, *argv) -> tuple[int, str, str]:
-    """Run the CLI as a user does (UserError -> one line, exit 2): (exit code, stdout, stderr)."""
-    monkeypatch.setattr(sys, "argv", ["masklab", *map(str, argv)])
-    try:
-        cli.main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def base_settings(corpus, **extra) -> dict:
-    settings = {"train__max_steps": 20, "train__eval_every": 10, "train__save_every": 10, **extra}
-    items = dict(o.split("=", 1) for o in tiny_overrides(corpus, **settings))
-    return {k: yaml.safe_load(v) for k, v in items.items()}
-
-
-def write_study(path: Path, corpus, **fields) -> Path:
-    study = {"name": "s", "run": "pretrain", "base": base_settings(corpus), "grid": {"masking.rate": [0.15, 0.3]},
-             "seeds": [0, 1], "metric": {"name": "masked_accuracy", "goal": "maximize"}}
-    study.update(fields)
-    path.write_text(yaml.safe_dump(study), encoding="utf-8")
-    return path
 
 
 def trials(directory: Path):
@@ -309,8 +282,8 @@ def fabricated_study(values: dict[float, list[float]], goal: str = "maximize"):
 
 
 def test_report_numbers_equal_a_hand_computation(tmp_path, corpus_file):
-    from masklab.study.report import point_table, write_study_report
     from masklab.study.finding import finding, verdict
+    from masklab.study.report import point_table, write_study_report
     from masklab.study.results import by_point, rows
     from masklab.study.spec import load_spec
 

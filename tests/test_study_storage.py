@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import base_settings, masklab, write_study
 from masklab.study.storage import STORAGE_ENV, open_storage, redact
-from test_study import base_settings, masklab, write_study
 
 PASSWORD = "s3cret-pw-42"  # long enough that redact() also blanks it where it stands alone
 

@@ -171,6 +171,7 @@ def test_four_workers_started_at_once_run_every_trial_once(storage_url, tmp_path
     assert sorted((r.point["masking.rate"], r.seed) for r in done) == [(0.15, 0), (0.15, 1), (0.3, 0), (0.3, 1)]
     assert all(r.state == "complete" for r in done), [(r.number, r.state, r.error) for r in done]
     assert sum(int(re.search(r"finished (\d+) trial", log).group(1)) for log in logs) == 4
+    assert all(r.curves[0][-1]["tokens"] > r.curves[0][0]["tokens"] for r in done)  # learning curves travel too
     # A fifth process, in another directory, with an --out that does not exist: the report comes from the storage alone.
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()

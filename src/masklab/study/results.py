@@ -30,6 +30,7 @@ class Row:
     error: str
     retry_of: int | None
     results: dict
+    curves: list = field(default_factory=list)  # learning curves as stored (trials.stored_curves): no disk needed
 
 
 @dataclass
@@ -64,7 +65,8 @@ def rows(study) -> list[Row]:
                  else {"fail": "failed"}.get(t.state.name.lower(), t.state.name.lower()))
         out.append(Row(t.number, state, attrs.get("phase", ""),
                        point, attrs.get("seed", 0), attrs.get("key", ""), t.value if t.state.name == "COMPLETE" else None,
-                       attrs.get("seconds"), attrs.get("error", ""), attrs.get("retry_of"), attrs.get("results", {})))
+                       attrs.get("seconds"), attrs.get("error", ""), attrs.get("retry_of"), attrs.get("results", {}),
+                       attrs.get("curves", [])))
     return out
 
 

@@ -107,6 +107,40 @@ def run_trial(spec: StudySpec, plan: TrialPlan, study_dir: Path, on_eval=None, s
     return summary
 
 
+CURVE_POINTS = 64  # records kept per kind (training, evaluation) and log: enough to draw, a few kB in the storage
+
+
+def stored_curves(directory: Path) -> list[list[dict]]:
+    """A trial's learning curves as the report draws them (one list of records per metrics.jsonl: pretraining's
+    in the trial, fine-tuning's per seed directory), numbers only and thinned to CURVE_POINTS training and
+    CURVE_POINTS evaluation records each. Kept in the storage, so a report on another machine needs no disk here."""
+    files = ([directory / "metrics.jsonl"] if (directory / "metrics.jsonl").exists()
+             else sorted(directory.glob("seed-*/metrics.jsonl")))
+    return [_thin([r for r in _numeric_records(f) if "tokens" in r]) for f in files]
+
+
+def _numeric_records(path: Path) -> list[dict]:
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line cut short by a kill
+        out.append({k: v for k, v in record.items() if isinstance(v, (int, float)) and not isinstance(v, bool)})
+    return out
+
+
+def _thin(records: list[dict]) -> list[dict]:
+    """At most CURVE_POINTS evenly spaced training records and as many evaluation ones, the last of each kept."""
+    evals = [r for r in records if any(k.startswith("val_") for k in r)]
+    train = [r for r in records if not any(k.startswith("val_") for k in r)]
+    keep = []
+    for series in (train, evals):
+        step = max(1, -(-len(series) // CURVE_POINTS))
+        keep += series[::step] + (series[-1:] if series and (len(series) - 1) % step else [])
+    return sorted(keep, key=lambda r: (r.get("step", 0), r.get("tokens", 0)))
+
+
 def error_line(exc: BaseException) -> str:
     """What a failed trial records: the message, and where a bug (not bad input) happened."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -24,7 +24,8 @@ from masklab.errors import UserError
 from masklab.study import queue
 from masklab.study.spec import StudySpec, canonical
 from masklab.study.storage import STORAGE_ENV, StorageLost, open_storage
-from masklab.study.trials import build_plan, ensure_needs, error_line, flatten, lookup, run_trial, write_record
+from masklab.study.trials import (build_plan, ensure_needs, error_line, flatten, lookup, run_trial, stored_curves,
+                                  write_record)
 
 
 class MetricMissing(UserError):
@@ -237,6 +238,7 @@ def _tell_summary(spec: StudySpec, study, storage, trial, summary: dict, seconds
                             f"in {directory}); numeric keys of its summary: {', '.join(flat[:40])}")
     else:
         trial.set_user_attr("results", {k: v for k, v in flatten(summary).items() if isinstance(v, (int, float))})
+        trial.set_user_attr("curves", stored_curves(directory))
         trial.set_user_attr("seconds", seconds)
         study.tell(trial, float(value))
 

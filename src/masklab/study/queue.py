@@ -7,7 +7,9 @@
 - Exactly once: the process whose `create_study` succeeds enqueues the grid (creation is atomic in
   every storage); trials are popped WAITING -> RUNNING by a state change that only one process wins.
   A second copy of a (point, seed) (two joiners finishing a dead creator's grid, two --retry-failed at
-  once, an enqueue retried after a dropped connection) is popped and set aside as a duplicate, never run.
+  once, an enqueue retried after a dropped connection) popped while the first waits or runs is set aside
+  as a duplicate, never run. (One popped after the first finished runs again: on the first's machine it
+  reads the finished trial back; finding it elsewhere would mean reading every finished trial per pop.)
 - Liveness: optuna's journal storage has no heartbeat, so workers write one into each running trial's
   system attributes (with host and pid); a running trial whose worker is gone (pid dead on this host,
   or no heartbeat for GRACE seconds) is failed and enqueued again with the same point and seed.
@@ -116,13 +118,15 @@ def pop_waiting(study, storage):
     """A WAITING trial turned RUNNING by this process (None when none is left). `storage` is the study's own
     storage object, so the trial is one its study can write parameters to."""
     op = optuna()
+    queued = (op.trial.TrialState.WAITING, op.trial.TrialState.RUNNING)
     for frozen in storage.get_all_trials(study._study_id, deepcopy=False, states=(op.trial.TrialState.WAITING,)):
         try:
             if not storage.set_trial_state_values(frozen._trial_id, state=op.trial.TrialState.RUNNING):
                 continue
         except op.exceptions.UpdateFinishedTrialError:
             continue
-        twin = _twin(storage.get_all_trials(study._study_id, deepcopy=False), frozen)
+        # waiting and running trials only: the database filters them, so a pop costs the same at 10 or 10,000 trials
+        twin = _twin(storage.get_all_trials(study._study_id, deepcopy=False, states=queued), frozen)
         if twin is None:
             return op.trial.Trial(study, frozen._trial_id)
         storage.set_trial_user_attr(frozen._trial_id, "duplicate_of", twin.number)
@@ -130,20 +134,14 @@ def pop_waiting(study, storage):
     return None
 
 
-def _twin(trials, mine):
-    """The copy of this (point, seed) that runs instead of `mine`, or None. The earliest-created copy that has
-    not failed is the one: of copies popped at the same instant only it runs, a copy popped after it finished
-    is never run, and when it fails (or its worker dies and it is re-queued) the next copy takes its place."""
-    op = optuna()
+def _twin(queued, mine):
+    """The copy of this (point, seed) that runs instead of `mine`, or None: of the copies waiting or running, the
+    earliest created. Copies popped at the same instant both see it, so exactly one of them runs."""
     key = (mine.user_attrs.get("point"), mine.user_attrs.get("seed"))
     if key[0] is None:
         return None
-    done = (op.trial.TrialState.COMPLETE, op.trial.TrialState.PRUNED)
-    for t in trials:
-        if t._trial_id != mine._trial_id and (t.user_attrs.get("point"), t.user_attrs.get("seed")) == key and (
-                t.state in done or (t.state != op.trial.TrialState.FAIL and t._trial_id < mine._trial_id)):
-            return t
-    return None
+    return next((t for t in queued if t._trial_id < mine._trial_id
+                 and (t.user_attrs.get("point"), t.user_attrs.get("seed")) == key), None)
 
 
 def claim(storage, trial_id: int) -> None:

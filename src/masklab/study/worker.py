@@ -129,6 +129,7 @@ def _enqueue_confirm(study, spec: StudySpec) -> bool:
 # short trials on many workers would spend more time reporting than training. Trials longer than this still
 # rewrite it each time they finish.
 REPORT_SECONDS = 30.0
+REPORT_SHARE = 20  # and at most 1/20 of a worker's time, however many trials the report reads
 
 # Torch threads per trial, however many workers run: a thread count splits fp32 sums differently
 # (LayerNorm's weight gradient, whole-tensor sums such as the gradient norm, MKL's long matmuls), so with
@@ -210,8 +211,10 @@ def work(spec: StudySpec, study_dir: Path, storage_url: str | None = None, show_
             _tell_summary(spec, study, storage, trial, summary, trial_seconds, plan.directory(study_dir))
         result.finished += 1
         if report and time.monotonic() >= next_report:
+            started = time.monotonic()
             write_study_report(spec, study_dir, study)
-            next_report, reported = time.monotonic() + REPORT_SECONDS, result.finished
+            took = time.monotonic() - started  # grows with the trials in the storage: it reads them all
+            next_report, reported = time.monotonic() + max(REPORT_SECONDS, REPORT_SHARE * took), result.finished
         result.trial_seconds.append(trial_seconds)
         result.engine_seconds.append(time.perf_counter() - loop_start - trial_seconds)
     if report and result.finished > reported:

@@ -5,6 +5,7 @@ metric that answers the question; each trial is an ordinary masklab run in its o
     kinds.py    what a trial is (pretrain, finetune, continual, generate): config, seed key, run
     trials.py   a point + seed -> its config and hashed directory; needs; trial records
     queue.py    optuna as the queue: storage, exactly-once grid enqueueing, heartbeats, re-queueing
+    storage.py  where a study lives (journal file or database): one storage per process, outages waited out
     worker.py   worker processes that take trials until none is left; run_study
     results.py  trials read back from the storage; grouped per point; results.csv
     stats.py    mean ± sd, Student-t intervals, paired comparisons

@@ -31,8 +31,9 @@ from masklab.data.shards import build_shards
 from masklab.data.tokenizer import tokenizer_digest
 from masklab.data.prepare import cache_root
 mode, corpus, tokenizer_dir, steps = sys.argv[1:5]
-cfg = build_config({}, [f"data.corpus={corpus}", f"tokenizer.path={tokenizer_dir}", "model.preset=tiny", f"train.max_steps={steps}",
-                        "train.batch_size=32", "train.eval_every=0", "train.save_every=0", "eval.max_blocks=8", "eval.pppl_sequences=1"])
+cfg = build_config({}, [f"data.corpus={corpus}", f"tokenizer.path={tokenizer_dir}", "model.preset=tiny",
+                        f"train.max_steps={steps}", "train.batch_size=32", "train.eval_every=0",
+                        "train.save_every=0", "eval.max_blocks=8", "eval.pppl_sequences=1"])
 out = {}
 if mode == "tokenise":
     start = time.perf_counter()
@@ -76,9 +77,18 @@ def build_corpus(path: Path, size_mb: int) -> int:
 
 
 def job(mode: str, corpus: Path, tokenizer: Path, cache: Path, threads: int, steps: int) -> dict:
-    env = {**os.environ, "MASKLAB_CACHE": str(cache), "RAYON_NUM_THREADS": str(threads), "TOKENIZERS_PARALLELISM": "true"}
-    done = subprocess.run([sys.executable, "-c", JOB, mode, str(corpus), str(tokenizer), str(steps)], env=env,
-                          capture_output=True, text=True)
+    env = {
+        **os.environ,
+        "MASKLAB_CACHE": str(cache),
+        "RAYON_NUM_THREADS": str(threads),
+        "TOKENIZERS_PARALLELISM": "true",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", JOB, mode, str(corpus), str(tokenizer), str(steps)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     if done.returncode != 0:
         raise SystemExit(done.stderr[-2000:])
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -90,19 +100,32 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/masklab-scaling"))
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="tokenizer thread counts to compare")
     parser.add_argument("--train-steps", type=int, default=30, help="training steps of the memory check")
-    parser.add_argument("--tokenizer-documents", type=int, default=0, help="speeches the tokenizer is trained on (0 = all)")
-    args = parse_args(parser, smoke=dict(sizes_mb=[1], workdir=TEMP_DIR, train_steps=2, tokenizer_documents=SMOKE_DOCUMENTS))
+    parser.add_argument(
+        "--tokenizer-documents", type=int, default=0, help="speeches the tokenizer is trained on (0 = all)"
+    )
+    args = parse_args(
+        parser, smoke=dict(sizes_mb=[1], workdir=TEMP_DIR, train_steps=2, tokenizer_documents=SMOKE_DOCUMENTS)
+    )
     args.workdir.mkdir(parents=True, exist_ok=True)
 
     from masklab.config import build_config
     from masklab.data.pipeline import prepare_data
 
-    cfg = build_config({}, [f"data.cache_dir={args.workdir / 'tok-cache'}", "tokenizer.vocab_size=16000",
-                            f"data.max_documents={args.tokenizer_documents}"])
+    cfg = build_config(
+        {},
+        [
+            f"data.cache_dir={args.workdir / 'tok-cache'}",
+            "tokenizer.vocab_size=16000",
+            f"data.max_documents={args.tokenizer_documents}",
+        ],
+    )
     tokenizer_dir = args.workdir / "tokenizer"
     prepare_data(cfg.data, cfg.tokenizer, show_progress=False).tokenizer.save_pretrained(tokenizer_dir)
 
-    print("| corpus | threads | clean+dedup s | tokenise s | tokenise MB/s | tokens | peak RSS tokenising | peak RSS training |")
+    print(
+        "| corpus | threads | clean+dedup s | tokenise s | tokenise MB/s | tokens | peak RSS tokenising | peak RSS "
+        "training |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     figures = {}
     for size in args.sizes_mb:
@@ -117,20 +140,36 @@ def main() -> None:
                 train_rss = job("train", corpus, tokenizer_dir, cache, 2, args.train_steps)["peak_rss_mb"]
             mbps = nbytes / 2**20 / r["tokenise_seconds"]
             figures[size, threads] = mbps, r["peak_rss_mb"], train_rss
-            print(f"| {nbytes / 2**20:,.0f} MB | {threads} | {r['prepare_seconds']:.1f} | {r['tokenise_seconds']:.1f} | {mbps:.1f} | "
-                  f"{r['tokens']:,} | {r['peak_rss_mb']:,.0f} MB | {train_rss:,.0f} MB |", flush=True)
+            print(
+                f"| {nbytes / 2**20:,.0f} MB | {threads} | {r['prepare_seconds']:.1f} | {r['tokenise_seconds']:.1f} | "
+                f"{mbps:.1f} | "
+                f"{r['tokens']:,} | {r['peak_rss_mb']:,.0f} MB | {train_rss:,.0f} MB |",
+                flush=True,
+            )
             subprocess.run(["rm", "-rf", str(cache)], check=True)
     print()
     fewest, most = min(args.threads), max(args.threads)
     if most != fewest:
         for size in args.sizes_mb:
-            ratio_line(f"data_scaling {size} MB tokenise speed, {most} vs {fewest} tokenizer threads", figures[size, most][0],
-                       figures[size, fewest][0], "MB/s", masklab=f"{most} threads", baseline=f"{fewest} thread(s)")
+            ratio_line(
+                f"data_scaling {size} MB tokenise speed, {most} vs {fewest} tokenizer threads",
+                figures[size, most][0],
+                figures[size, fewest][0],
+                "MB/s",
+                masklab=f"{most} threads",
+                baseline=f"{fewest} thread(s)",
+            )
     small, large = min(args.sizes_mb), max(args.sizes_mb)
     if large != small:  # memory must not grow with the corpus: about 1x is the goal
         for what, i in (("tokenising", 1), ("training", 2)):
-            ratio_line(f"data_scaling peak RSS {what}, {large} MB vs {small} MB corpus ({fewest} thread(s))",
-                       figures[large, fewest][i], figures[small, fewest][i], "MB", masklab=f"{large} MB", baseline=f"{small} MB")
+            ratio_line(
+                f"data_scaling peak RSS {what}, {large} MB vs {small} MB corpus ({fewest} thread(s))",
+                figures[large, fewest][i],
+                figures[small, fewest][i],
+                "MB",
+                masklab=f"{large} MB",
+                baseline=f"{small} MB",
+            )
 
 
 if __name__ == "__main__":

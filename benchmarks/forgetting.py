@@ -34,7 +34,13 @@ RUNS = {
     "recadam": ("recadam", []),
     "joint": ("joint", []),
 }
-COMMON = ["max_train_examples=1000", "max_test_examples=300", "probe_examples=500", "general_blocks=128", "pll_sentences=16"]
+COMMON = [
+    "max_train_examples=1000",
+    "max_test_examples=300",
+    "probe_examples=500",
+    "general_blocks=128",
+    "pll_sentences=16",
+]
 
 
 def main() -> None:
@@ -44,11 +50,34 @@ def main() -> None:
     parser.add_argument("--tasks", default="builtin:rt-sentiment,builtin:sotu-era")
     parser.add_argument("--init", default="builtin:minilm")
     parser.add_argument("--only", default="", help="comma-separated subset of: " + ", ".join(RUNS))
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="an extra `masklab continual --set` for every entry (repeatable), after the entry's own")
-    args = parse_args(parser, smoke=dict(out=TEMP_DIR, seeds=1, only="naive", set=lambda: [
-        "max_train_examples=32", "max_test_examples=16", "probe_examples=32", "general_blocks=4", "pll_sentences=2",
-        "max_steps=2", "batch_size=4", "max_length=32", "mlm_head_steps=2", "fisher_examples=8", f"general_corpus={smoke_general_text()}"]))
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an extra `masklab continual --set` for every entry (repeatable), after the entry's own",
+    )
+    args = parse_args(
+        parser,
+        smoke=dict(
+            out=TEMP_DIR,
+            seeds=1,
+            only="naive",
+            set=lambda: [
+                "max_train_examples=32",
+                "max_test_examples=16",
+                "probe_examples=32",
+                "general_blocks=4",
+                "pll_sentences=2",
+                "max_steps=2",
+                "batch_size=4",
+                "max_length=32",
+                "mlm_head_steps=2",
+                "fisher_examples=8",
+                f"general_corpus={smoke_general_text()}",
+            ],
+        ),
+    )
     chosen = [n for n in RUNS if not args.only or n in args.only.split(",")]
     timings = {}
     for name in chosen:
@@ -57,25 +86,57 @@ def main() -> None:
         if (out / "summary.json").exists():
             continue
         started = time.perf_counter()
-        command = [sys.executable, "-m", "masklab.cli", "continual", "--tasks", args.tasks, "--init", args.init, "--method", method,
-                   "--seeds", str(args.seeds), "--out", str(out), "--quiet", *[a for s in COMMON + extra + args.set for a in ("--set", s)]]
+        command = [
+            sys.executable,
+            "-m",
+            "masklab.cli",
+            "continual",
+            "--tasks",
+            args.tasks,
+            "--init",
+            args.init,
+            "--method",
+            method,
+            "--seeds",
+            str(args.seeds),
+            "--out",
+            str(out),
+            "--quiet",
+            *[a for s in COMMON + extra + args.set for a in ("--set", s)],
+        ]
         if (out / "config.yaml").exists():
             command.append("--resume")
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
         timings[name] = time.perf_counter() - started
         print(f"{name}: {timings[name]:.0f} s", flush=True)
     done = [args.out / n for n in chosen if (args.out / n / "summary.json").exists()]
-    table = subprocess.run([sys.executable, "-m", "masklab.cli", "compare", *map(str, done), "--out", str(args.out / "compare")],
-                           check=True, capture_output=True, text=True).stdout
+    table = subprocess.run(
+        [sys.executable, "-m", "masklab.cli", "compare", *map(str, done), "--out", str(args.out / "compare")],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     print(table)
     (args.out / "timings.json").write_text(json.dumps(timings, indent=2), encoding="utf-8")
     summaries = {d.name: json.loads((d / "summary.json").read_text()) for d in done}
     for name, s in summaries.items():  # what the sequence kept of what each task reached right after learning it
-        ratio_line(f"forgetting {name} final accuracy vs just-learned accuracy", s["average_accuracy"],
-                   s["mean_learning_accuracy"], "accuracy", masklab=name, baseline="just learned")
+        ratio_line(
+            f"forgetting {name} final accuracy vs just-learned accuracy",
+            s["average_accuracy"],
+            s["mean_learning_accuracy"],
+            "accuracy",
+            masklab=name,
+            baseline="just learned",
+        )
         if name != "naive" and "naive" in summaries:
-            ratio_line(f"forgetting {name} vs naive final average accuracy", s["average_accuracy"],
-                       summaries["naive"]["average_accuracy"], "accuracy", masklab=name, baseline="naive")
+            ratio_line(
+                f"forgetting {name} vs naive final average accuracy",
+                s["average_accuracy"],
+                summaries["naive"]["average_accuracy"],
+                "accuracy",
+                masklab=name,
+                baseline="naive",
+            )
 
 
 if __name__ == "__main__":

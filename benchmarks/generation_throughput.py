@@ -29,6 +29,7 @@ import math
 import time
 
 import torch
+
 from machine import SMOKE_DOCUMENTS, machine, parse_args, ratio_line
 
 
@@ -48,7 +49,9 @@ def build(preset: str, length: int, max_documents: int = 0):
     tokenizer = prepare_data(cfg.data, cfg.tokenizer, show_progress=False).tokenizer
     models = {}
     for objective in ("mlm", "clm"):
-        run = build_config({}, [f"train.objective={objective}", f"model.preset={preset}", f"data.seq_length={length + 2}"])
+        run = build_config(
+            {}, [f"train.objective={objective}", f"model.preset={preset}", f"data.seq_length={length + 2}"]
+        )
         torch.manual_seed(0)
         models[objective] = build_model(run.model, tokenizer, length + 2, objective).eval()
     return tokenizer, models
@@ -76,21 +79,35 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--steps", type=int, nargs="+", default=[8, 32, 128])
     parser.add_argument("--reps", type=int, default=3)
-    parser.add_argument("--max-documents", type=int, default=0, help="fresh models: the tokenizer's corpus slice (0 = all of it)")
-    args = parse_args(parser, smoke=dict(preset="tiny", length=16, batch=2, steps=[2, 8], reps=1, max_documents=SMOKE_DOCUMENTS))
+    parser.add_argument(
+        "--max-documents", type=int, default=0, help="fresh models: the tokenizer's corpus slice (0 = all of it)"
+    )
+    args = parse_args(
+        parser, smoke=dict(preset="tiny", length=16, batch=2, steps=[2, 8], reps=1, max_documents=SMOKE_DOCUMENTS)
+    )
     print(machine())
-    tokenizer, models = (load(args.mlm, args.clm) if args.mlm and args.clm
-                         else build(args.preset, args.length, args.max_documents))
+    tokenizer, models = (
+        load(args.mlm, args.clm) if args.mlm and args.clm else build(args.preset, args.length, args.max_documents)
+    )
     B, L = args.batch, args.length
     special = sorted(set(tokenizer.all_special_ids))
     source = torch.full((B, 1), tokenizer.cls_token_id)
 
     def causal():
         with torch.no_grad():
-            out = models["clm"].generate(input_ids=source, attention_mask=torch.ones_like(source), do_sample=True, top_p=0.9,
-                                         top_k=0, max_new_tokens=L, min_new_tokens=L, suppress_tokens=special,
-                                         pad_token_id=tokenizer.pad_token_id)
+            out = models["clm"].generate(
+                input_ids=source,
+                attention_mask=torch.ones_like(source),
+                do_sample=True,
+                top_p=0.9,
+                top_k=0,
+                max_new_tokens=L,
+                min_new_tokens=L,
+                suppress_tokens=special,
+                pad_token_id=tokenizer.pad_token_id,
+            )
         assert out.shape == (B, L + 1)
+
     hf_seconds = best(causal, args.reps)
     hf_rate = B * L / hf_seconds
     ids = torch.full((B, L + 2), tokenizer.mask_token_id)
@@ -100,14 +117,30 @@ def main() -> None:
     forbidden = torch.zeros(len(tokenizer), dtype=torch.bool)
     forbidden[special] = True
     predictor = MaskedPredictor(models["mlm"])
-    print(f"{f'{args.mlm} vs {args.clm}' if args.mlm else f'preset {args.preset}, untrained'}, {B} samples x {L} tokens, fp32")
+    print(
+        f"{f'{args.mlm} vs {args.clm}' if args.mlm else f'preset {args.preset}, untrained'}, {B} samples x {L} "
+        "tokens, fp32"
+    )
     print(f"{'generator':<34}{'seconds':>9}{'tokens/s':>11}{'vs generate()':>15}")
     print(f"{'clm generate() + KV cache, top-p':<34}{hf_seconds:>9.2f}{hf_rate:>11,.0f}{1.0:>14.2f}x")
     rates = []
     for steps in args.steps:
+
         def masked():
-            iterative_unmask(predictor, ids, editable, "mask-predict", steps, 1.0, 0, 0.9, torch.Generator().manual_seed(0),
-                             mask_token_id=tokenizer.mask_token_id, forbidden=forbidden)
+            iterative_unmask(
+                predictor,
+                ids,
+                editable,
+                "mask-predict",
+                steps,
+                1.0,
+                0,
+                0.9,
+                torch.Generator().manual_seed(0),
+                mask_token_id=tokenizer.mask_token_id,
+                forbidden=forbidden,
+            )
+
         seconds = best(masked, args.reps)
         rates.append(B * L / seconds)
         print(f"{f'mlm mask-predict T={steps}':<34}{seconds:>9.2f}{rates[-1]:>11,.0f}{rates[-1] / hf_rate:>14.2f}x")
@@ -123,8 +156,14 @@ def main() -> None:
     else:
         print(f"the masked LM is slower at every step count measured (from T = {args.steps[0]})")
     for steps, rate in zip(args.steps, rates):
-        ratio_line(f"generation_throughput mask-predict T={steps} vs clm generate()", rate, hf_rate, "tok/s",
-                   masklab="masklab mlm", baseline="hf generate()")
+        ratio_line(
+            f"generation_throughput mask-predict T={steps} vs clm generate()",
+            rate,
+            hf_rate,
+            "tok/s",
+            masklab="masklab mlm",
+            baseline="hf generate()",
+        )
 
 
 if __name__ == "__main__":

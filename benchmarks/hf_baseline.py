@@ -34,7 +34,9 @@ class HFLoop:
     def __init__(self, model, collator, optimizer: torch.optim.Optimizer, precision: str):
         self.model, self.collator, self.optimizer = model.train(), collator, optimizer
         self.lr = optimizer.param_groups[0]["lr"]
-        self.autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if precision == "bf16" else contextlib.nullcontext
+        self.autocast = (
+            (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if precision == "bf16" else contextlib.nullcontext
+        )
 
     def step(self, blocks, lr_factor: float = 1.0) -> float:
         """One optimizer step on a (B, T) array of token blocks; returns the loss."""
@@ -53,15 +55,36 @@ class HFLoop:
 class HFBaseline(HFLoop):
     """run_mlm: a fresh `BertForMaskedLM` of the given shape."""
 
-    def __init__(self, tokenizer, layers: int, hidden: int, heads: int, inter: int, vocab_size: int,
-                 precision: str, lr: float = 5e-4, seed: int = 0):
+    def __init__(
+        self,
+        tokenizer,
+        layers: int,
+        hidden: int,
+        heads: int,
+        inter: int,
+        vocab_size: int,
+        precision: str,
+        lr: float = 5e-4,
+        seed: int = 0,
+    ):
         from transformers import BertConfig, BertForMaskedLM, DataCollatorForLanguageModeling
 
         torch.manual_seed(seed)
-        model = BertForMaskedLM(BertConfig(vocab_size=vocab_size, hidden_size=hidden, num_hidden_layers=layers,
-                                           num_attention_heads=heads, intermediate_size=inter))
-        super().__init__(model, DataCollatorForLanguageModeling(tokenizer, mlm_probability=0.15),
-                         torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01), precision)
+        model = BertForMaskedLM(
+            BertConfig(
+                vocab_size=vocab_size,
+                hidden_size=hidden,
+                num_hidden_layers=layers,
+                num_attention_heads=heads,
+                intermediate_size=inter,
+            )
+        )
+        super().__init__(
+            model,
+            DataCollatorForLanguageModeling(tokenizer, mlm_probability=0.15),
+            torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01),
+            precision,
+        )
 
 
 def trainer_adamw(model) -> torch.optim.Optimizer:
@@ -94,8 +117,14 @@ class T5SpanCollator:
     (`<extra_id_k>` for the k-th span) instead of counted down from the end of the vocabulary. Every row
     has the same counts, so the batch needs no padding and no attention mask."""
 
-    def __init__(self, tokenizer, noise_density: float = 0.15, mean_noise_span_length: float = 3.0,
-                 decoder_start_token_id: int | None = None, seed: int = 0):
+    def __init__(
+        self,
+        tokenizer,
+        noise_density: float = 0.15,
+        mean_noise_span_length: float = 3.0,
+        decoder_start_token_id: int | None = None,
+        seed: int = 0,
+    ):
         from masklab.data.tokenizer import sentinel_ids
 
         self.noise_density, self.mean_noise_span_length = noise_density, mean_noise_span_length
@@ -111,8 +140,11 @@ class T5SpanCollator:
         inputs = self.filter_input_ids(input_ids, self.create_sentinel_ids(mask_indices.astype(np.int8)))
         labels = self.filter_input_ids(input_ids, self.create_sentinel_ids((~mask_indices).astype(np.int8)))
         decoder = np.concatenate([np.full((batch_size, 1), self.start_id, dtype=np.int64), labels[:, :-1]], axis=1)
-        return {"input_ids": torch.from_numpy(inputs), "labels": torch.from_numpy(labels),
-                "decoder_input_ids": torch.from_numpy(decoder)}
+        return {
+            "input_ids": torch.from_numpy(inputs),
+            "labels": torch.from_numpy(labels),
+            "decoder_input_ids": torch.from_numpy(decoder),
+        }
 
     def create_sentinel_ids(self, mask_indices: np.ndarray) -> np.ndarray:
         start_indices = mask_indices - np.roll(mask_indices, 1, axis=-1) * mask_indices
@@ -132,7 +164,9 @@ class T5SpanCollator:
         num_noise_tokens = int(np.round(length * self.noise_density))
         num_noise_tokens = min(max(num_noise_tokens, 1), length - 1)
         num_nonnoise_tokens = length - num_noise_tokens
-        num_noise_spans = max(int(np.round(min(num_noise_tokens, num_nonnoise_tokens) / self.mean_noise_span_length)), 1)
+        num_noise_spans = max(
+            int(np.round(min(num_noise_tokens, num_nonnoise_tokens) / self.mean_noise_span_length)), 1
+        )
 
         def _random_segmentation(num_items: int, num_segments: int) -> np.ndarray:
             mask_indices = np.arange(num_items - 1) < (num_segments - 1)

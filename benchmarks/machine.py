@@ -53,8 +53,11 @@ def parse_args(parser: argparse.ArgumentParser, smoke: dict) -> argparse.Namespa
     """`parser.parse_args()` plus `--smoke`: the same run at the sizes in `smoke` (argument dest -> value, or a
     function called only in a smoke run, e.g. TEMP_DIR). Arguments given on the command line still win, and
     an argument that `smoke` fills in is no longer required."""
-    parser.add_argument("--smoke", action="store_true",
-                        help="the same code path at a size that runs in seconds (a check that the benchmark works, not a figure)")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="the same code path at a size that runs in seconds (a check that the benchmark works, not a figure)",
+    )
     probe = argparse.ArgumentParser(add_help=False)
     probe.add_argument("--smoke", action="store_true")
     if probe.parse_known_args()[0].smoke:
@@ -82,8 +85,10 @@ def smoke_pairs(spec: str = "builtin:en", n: int = 70) -> str:
 
     pairs = load_pairs(spec)
     path = temp_dir() / "pairs.jsonl"
-    rows = [{"sentence_good": p.good, "sentence_bad": p.bad, "phenomenon": p.phenomenon}
-            for p in pairs[:: max(1, len(pairs) // n)][:n]]
+    rows = [
+        {"sentence_good": p.good, "sentence_bad": p.bad, "phenomenon": p.phenomenon}
+        for p in pairs[:: max(1, len(pairs) // n)][:n]
+    ]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return str(path)
 
@@ -92,7 +97,9 @@ def smoke_general_text(spec: str = "builtin:en-chat", n: int = 64) -> str:
     """A .txt file of `n` lines (3+ words, one per line) spread over the corpus `spec`, for smoke runs."""
     from masklab.data.sources import iter_documents
 
-    lines = [" ".join(line.split()) for doc in iter_documents(spec) for line in doc.splitlines() if len(line.split()) >= 3]
+    lines = [
+        " ".join(line.split()) for doc in iter_documents(spec) for line in doc.splitlines() if len(line.split()) >= 3
+    ]
     path = temp_dir() / f"{spec.replace(':', '-')}.txt"
     path.write_text("\n".join(lines[:: max(1, len(lines) // n)][:n]) + "\n", encoding="utf-8")
     return str(path)
@@ -107,14 +114,25 @@ def smoke_task(spec: str = "builtin:sotu-era", per_label: int = 40) -> str:
     for text, label in zip(examples.texts, examples.labels):
         by_label.setdefault(label, []).append(text)
     path = temp_dir() / f"{spec.replace(':', '-')}.jsonl"
-    rows = [{"text": text, "label": label} for label, texts in sorted(by_label.items())
-            for text in texts[:: max(1, len(texts) // per_label)][:per_label]]
+    rows = [
+        {"text": text, "label": label}
+        for label, texts in sorted(by_label.items())
+        for text in texts[:: max(1, len(texts) // per_label)][:per_label]
+    ]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return str(path)
 
 
-def ratio_line(name: str, masklab_value: float, baseline_value: float, unit: str, *, masklab: str = "masklab",
-               baseline: str = "hf", lower_is_better: bool = False) -> str:
+def ratio_line(
+    name: str,
+    masklab_value: float,
+    baseline_value: float,
+    unit: str,
+    *,
+    masklab: str = "masklab",
+    baseline: str = "hf",
+    lower_is_better: bool = False,
+) -> str:
     """Print (and return) the one line every benchmark prints per comparison, in one form:
     `RATIO NAME: masklab 1.23e+05 tok/s vs hf 4.5e+04 tok/s = 2.73x`. The ratio is masklab / baseline, or
     baseline / masklab where lower is better (times, perplexities), so above 1 always means masklab ahead."""
@@ -128,7 +146,8 @@ def ratio_line(name: str, masklab_value: float, baseline_value: float, unit: str
     else:
         ratio = "undefined (the divisor is 0)"
     order = f" ({baseline} / {masklab}: lower is better)" if lower_is_better else ""
-    line = (f"RATIO {name}: {masklab} {masklab_value:.4g} {unit} vs {baseline} {baseline_value:.4g} {unit} "
-            f"= {ratio}{order}")
+    line = (
+        f"RATIO {name}: {masklab} {masklab_value:.4g} {unit} vs {baseline} {baseline_value:.4g} {unit} = {ratio}{order}"
+    )
     print(line, flush=True)
     return line

@@ -23,6 +23,7 @@ import warnings
 
 import numpy as np
 import torch
+
 from machine import SMOKE_DOCUMENTS, best_pass_seconds, machine, parse_args, ratio_line
 
 STRATEGIES = ["random", "whole_word", "span", "pos", "entity", "pmi"]
@@ -54,7 +55,9 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=40)
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--rate", type=float, default=0.15)
-    parser.add_argument("--max-documents", type=int, default=0, help="0 = the whole corpus (POS tagging it takes minutes once)")
+    parser.add_argument(
+        "--max-documents", type=int, default=0, help="0 = the whole corpus (POS tagging it takes minutes once)"
+    )
     args = parse_args(parser, smoke=dict(max_documents=SMOKE_DOCUMENTS, batches=2, reps=1, batch_size=8))
     torch.set_num_threads(1)
 
@@ -65,8 +68,12 @@ def main() -> None:
     from masklab.data.shards import packed_blocks
     from masklab.masking import MLMBatcher
 
-    base = ["data.corpus=builtin:sotu", f"data.seq_length={args.seq_length}", f"data.max_documents={args.max_documents}",
-            f"masking.rate={args.rate}"]
+    base = [
+        "data.corpus=builtin:sotu",
+        f"data.seq_length={args.seq_length}",
+        f"data.max_documents={args.max_documents}",
+        f"masking.rate={args.rate}",
+    ]
     cfg = build_config({}, base)
     data = prepare_data(cfg.data, cfg.tokenizer)
     tokenizer = data.tokenizer
@@ -74,7 +81,10 @@ def main() -> None:
     n = min(args.batches, len(blocks) // args.batch_size)
     order = np.random.default_rng(0).permutation(len(blocks))[: n * args.batch_size].reshape(n, args.batch_size)
     print(machine())
-    print(f"{n} batches of {args.batch_size} x {args.seq_length} tokens from builtin:sotu, one thread, best of {args.reps}")
+    print(
+        f"{n} batches of {args.batch_size} x {args.seq_length} tokens from builtin:sotu, one thread, best of "
+        f"{args.reps}"
+    )
 
     results = []
     batches = [{"ids": ids, "tokens": ids.size * args.seq_length} for ids in order]
@@ -96,7 +106,9 @@ def main() -> None:
             tokens = blocks.gather(ids)
             words = blocks.gather_features(ids, ["words"])["words"]
             batches.append({"examples": hf_examples(tokens, words, special[tokens], wwm), "tokens": tokens.size})
-        results.append((f"hugging face {name}", time_collator(lambda b: collator(b["examples"]), batches, args.reps), 0.0))
+        results.append(
+            (f"hugging face {name}", time_collator(lambda b: collator(b["examples"]), batches, args.reps), 0.0)
+        )
 
     hf = {name.split()[-1]: tps for name, tps, _ in results if name.startswith("hugging face")}
     print(f"\n{'collator':<26}{'tokens/s':>14}{'vs HF random':>14}{'vs HF whole-word':>18}{'sidecar build s':>17}")
@@ -107,7 +119,9 @@ def main() -> None:
         if name.startswith("masklab"):
             strategy = name.split()[-1]
             against = "random" if strategy == "random" else "whole_word"  # HF's nearest collator
-            ratio_line(f"masking_throughput {strategy} vs hf {against}", tps, hf[against], "tok/s", baseline=f"hf {against}")
+            ratio_line(
+                f"masking_throughput {strategy} vs hf {against}", tps, hf[against], "tok/s", baseline=f"hf {against}"
+            )
 
 
 if __name__ == "__main__":

@@ -42,19 +42,21 @@ import time
 from pathlib import Path
 
 import torch
+
 from hf_baseline import HFBaseline, HFCausalBaseline, HFSeq2SeqBaseline
 from machine import SMOKE_DOCUMENTS, machine, parse_args, ratio_line
 
 VOCAB = 30522  # mlm only: bert-base's vocabulary on both sides; clm / seq2seq use masklab's default tokenizer
 NOTES = {
-    "mlm": "masklab skips work the dense baseline does (vocabulary head and last layer at unmasked positions, dropout) and "
-           "tunes malloc; the ceiling below bounds what is left",
-    "clm": "both sides do the same dense work (every position predicts the next token: nothing to skip); at one precision the gap "
-           "is masklab's malloc tuning and, in bf16, eager attention instead of CPU SDPA (--hf-attention eager --tune-hf-allocator "
-           "gives the baseline both); the default row adds masklab's precision choice",
-    "seq2seq": "both sides do the same model work (equal-length rows, no padding either way; the collators are ~1% of a step); "
-               "at one precision the gap is masklab's malloc tuning and the attention kernel (--hf-attention eager "
-               "--tune-hf-allocator gives the baseline both); the default row adds the precision choice",
+    "mlm": "masklab skips work the dense baseline does (vocabulary head and last layer at unmasked positions, "
+    "dropout) and tunes malloc; the ceiling below bounds what is left",
+    "clm": "both sides do the same dense work (every position predicts the next token: nothing to skip); at one "
+    "precision the gap is masklab's malloc tuning and, in bf16, eager attention instead of CPU SDPA "
+    "(--hf-attention eager --tune-hf-allocator gives the baseline both); the default row adds masklab's precision "
+    "choice",
+    "seq2seq": "both sides do the same model work (equal-length rows, no padding either way; the collators are ~1% "
+    "of a step); at one precision the gap is masklab's malloc tuning and the attention kernel (--hf-attention eager "
+    "--tune-hf-allocator gives the baseline both); the default row adds the precision choice",
 }
 
 
@@ -68,8 +70,9 @@ def matmul_peak_gflops(dtype: torch.dtype, n: int = 2048, reps: int = 10) -> flo
     return 2 * n**3 * reps / (time.perf_counter() - start) / 1e9
 
 
-def model_flops_per_step(layers: int, hidden: int, inter: int, batch: int, seq: int, predicted: float,
-                         sparse_final_layer: bool = False) -> float:
+def model_flops_per_step(
+    layers: int, hidden: int, inter: int, batch: int, seq: int, predicted: float, sparse_final_layer: bool = False
+) -> float:
     """mlm: training FLOPs (3 x forward) one side performs per step: encoder matmuls, attention scores, and
     the vocabulary head at `predicted` positions (all of them for a dense head, ~15% for sparse).
     With `sparse_final_layer` the last layer projects keys/values for every token but computes
@@ -101,7 +104,9 @@ def masklab_model(tokenizer, preset: str, seq: int, objective: str, extra=()):
     from masklab.models import build_model
 
     arch = ["model.architecture=bert"] if objective == "mlm" else []
-    cfg = build_config({}, [*arch, f"train.objective={objective}", f"model.preset={preset}", f"data.seq_length={seq}", *extra])
+    cfg = build_config(
+        {}, [*arch, f"train.objective={objective}", f"model.preset={preset}", f"data.seq_length={seq}", *extra]
+    )
     torch.manual_seed(0)
     model = build_model(cfg.model, tokenizer, seq, objective)
     if objective == "mlm":
@@ -109,14 +114,27 @@ def masklab_model(tokenizer, preset: str, seq: int, objective: str, extra=()):
     return cfg, model
 
 
-def run_masklab(tokenizer, blocks, preset: str, precision: str, batch: int, steps: int, objective: str = "mlm",
-                extra=()) -> list[float]:
+def run_masklab(
+    tokenizer, blocks, preset: str, precision: str, batch: int, steps: int, objective: str = "mlm", extra=()
+) -> list[float]:
     """Per-step tokens/s of the real masklab loop, warm-up included (the caller drops it)."""
     from masklab.pretrain.run import train_pretraining
 
-    cfg, model = masklab_model(tokenizer, preset, blocks.seq_length, objective, [
-        f"train.precision={precision}", f"train.batch_size={batch}", f"train.max_steps={steps}", "train.log_every=1",
-        "train.eval_every=0", "train.save_every=0", *extra])
+    cfg, model = masklab_model(
+        tokenizer,
+        preset,
+        blocks.seq_length,
+        objective,
+        [
+            f"train.precision={precision}",
+            f"train.batch_size={batch}",
+            f"train.max_steps={steps}",
+            "train.log_every=1",
+            "train.eval_every=0",
+            "train.save_every=0",
+            *extra,
+        ],
+    )
     with tempfile.TemporaryDirectory() as tmp:
         train_pretraining(model, tokenizer, blocks, blocks, cfg, Path(tmp), precision, show_progress=False)
         lines = [json.loads(line) for line in (Path(tmp) / "metrics.jsonl").read_text().splitlines()]
@@ -132,8 +150,16 @@ def hf_baseline(tokenizer, preset: str, precision: str, seq: int, objective: str
     return (HFCausalBaseline if objective == "clm" else HFSeq2SeqBaseline)(model, tokenizer, precision)
 
 
-def run_hf(tokenizer, blocks, preset: str, precision: str, batch: int, steps: int, objective: str = "mlm",
-           attention: str = "sdpa") -> list[float]:
+def run_hf(
+    tokenizer,
+    blocks,
+    preset: str,
+    precision: str,
+    batch: int,
+    steps: int,
+    objective: str = "mlm",
+    attention: str = "sdpa",
+) -> list[float]:
     """Per-step tokens/s of the Hugging Face loop for `objective` on the same blocks."""
     baseline = hf_baseline(tokenizer, preset, precision, blocks.seq_length, objective, attention)
     tps = []
@@ -156,7 +182,10 @@ def counted_step(tokenizer, blocks, preset: str, batch: int, objective: str) -> 
     if objective == "clm":
         objective_fn, batcher = build_clm(model, tokenizer), CausalBatcher()
     else:
-        objective_fn, batcher = build_seq2seq(model, tokenizer), SpanCorruptor(cfg.seq2seq, tokenizer, 0, blocks.seq_length)
+        objective_fn, batcher = (
+            build_seq2seq(model, tokenizer),
+            SpanCorruptor(cfg.seq2seq, tokenizer, 0, blocks.seq_length),
+        )
     counter = FlopCounterMode(display=False)
     with counter:
         objective_fn(**batcher.from_blocks(blocks, range(batch)))["loss"].backward()
@@ -177,14 +206,32 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10, help="steps per repetition, warm-up included")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--reps", type=int, default=2)
-    parser.add_argument("--hf-attention", choices=["sdpa", "eager"], default="sdpa",
-                        help="clm / seq2seq: the baseline's attention (sdpa = transformers' default; eager = masklab's on CPU)")
-    parser.add_argument("--tune-hf-allocator", action="store_true",
-                        help="give the baseline masklab's malloc settings too (runtime.tune_allocator): the loops alone")
+    parser.add_argument(
+        "--hf-attention",
+        choices=["sdpa", "eager"],
+        default="sdpa",
+        help="clm / seq2seq: the baseline's attention (sdpa = transformers' default; eager = masklab's on CPU)",
+    )
+    parser.add_argument(
+        "--tune-hf-allocator",
+        action="store_true",
+        help="give the baseline masklab's malloc settings too (runtime.tune_allocator): the loops alone",
+    )
     parser.add_argument("--max-documents", type=int, default=0, help="0 = the whole corpus")
     parser.add_argument("--peak-size", type=int, default=2048, help="n of the n x n matmuls that measure the peak")
-    args = parse_args(parser, smoke=dict(presets=["tiny"], seq_length=64, batch_size=4, steps=3, warmup=1, reps=1,
-                                         max_documents=SMOKE_DOCUMENTS, peak_size=256))
+    args = parse_args(
+        parser,
+        smoke=dict(
+            presets=["tiny"],
+            seq_length=64,
+            batch_size=4,
+            steps=3,
+            warmup=1,
+            reps=1,
+            max_documents=SMOKE_DOCUMENTS,
+            peak_size=256,
+        ),
+    )
 
     from masklab.models import PRESETS
     from masklab.runtime import choose_precision, tune_allocator
@@ -192,44 +239,87 @@ def main() -> None:
     objective = args.objective
     torch.manual_seed(0)
     tokenizer, blocks = prepare(args.seq_length, objective, args.max_documents)
-    peak = {p: matmul_peak_gflops(dtype, args.peak_size) for p, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16))}
+    peak = {
+        p: matmul_peak_gflops(dtype, args.peak_size) for p, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16))
+    }
     precisions = ["fp32", "bf16"]  # both, always: what each costs on this machine is the point
     vocab = VOCAB if objective == "mlm" else len(tokenizer)
     attention = f"; HF attention {args.hf_attention}" if objective != "mlm" else ""
     attention += "; HF with masklab's malloc tuning" if args.tune_hf_allocator else ""
-    print(f"{machine()}\nmatmul peak fp32 {peak['fp32']:,.0f} / bf16 {peak['bf16']:,.0f} GFLOP/s; objective {objective}{attention}\n"
-          f"batch {args.batch_size} x seq {args.seq_length}, vocab {vocab:,}, {len(blocks):,} sotu blocks\n")
+    print(
+        f"{machine()}\nmatmul peak fp32 {peak['fp32']:,.0f} / bf16 {peak['bf16']:,.0f} GFLOP/s; objective {objective}"
+        f"{attention}\n"
+        f"batch {args.batch_size} x seq {args.seq_length}, vocab {vocab:,}, {len(blocks):,} sotu blocks\n"
+    )
     if args.tune_hf_allocator:
         tune_allocator()
     rows, ceilings = [], []
     tokens = args.batch_size * args.seq_length
-    runs = {preset: dict(tokenizer=tokenizer, blocks=blocks, preset=preset, batch=args.batch_size, steps=args.steps,
-                         objective=objective) for preset in args.presets}
+    runs = {
+        preset: dict(
+            tokenizer=tokenizer,
+            blocks=blocks,
+            preset=preset,
+            batch=args.batch_size,
+            steps=args.steps,
+            objective=objective,
+        )
+        for preset in args.presets
+    }
     # every baseline run first: masklab's loop tunes malloc for the rest of the process (runtime.tune_allocator)
-    hf_all = {(preset, p): measure(lambda run=run, p=p: run_hf(precision=p, attention=args.hf_attention, **run),
-                                   args.warmup, args.reps) for preset, run in runs.items() for p in precisions}
-    ours_all = {(preset, p): measure(lambda run=run, p=p: run_masklab(precision=p, **run), args.warmup, args.reps)
-                for preset, run in runs.items() for p in precisions}
+    hf_all = {
+        (preset, p): measure(
+            lambda run=run, p=p: run_hf(precision=p, attention=args.hf_attention, **run), args.warmup, args.reps
+        )
+        for preset, run in runs.items()
+        for p in precisions
+    }
+    ours_all = {
+        (preset, p): measure(lambda run=run, p=p: run_masklab(precision=p, **run), args.warmup, args.reps)
+        for preset, run in runs.items()
+        for p in precisions
+    }
     for preset in args.presets:
         hf, ours = ({p: figures[preset, p] for p in precisions} for figures in (hf_all, ours_all))
         if objective == "mlm":
             layers, hidden, heads, inter = PRESETS[preset]
-            flops_ours = model_flops_per_step(layers, hidden, inter, args.batch_size, args.seq_length, 0.15 * tokens,
-                                              sparse_final_layer=True)
+            flops_ours = model_flops_per_step(
+                layers, hidden, inter, args.batch_size, args.seq_length, 0.15 * tokens, sparse_final_layer=True
+            )
             flops_hf = model_flops_per_step(layers, hidden, inter, args.batch_size, args.seq_length, tokens)
             shape = (hidden, inter)
         else:
             flops_ours, shape = counted_step(tokenizer, blocks, preset, args.batch_size, objective)
             flops_hf = flops_ours
         for p in precisions:
-            rows.append((preset, f"{p} vs {p}", ours[p], hf[p], ours[p] / hf[p],
-                         flops_ours * ours[p] / tokens / 1e9 / peak[p], flops_hf * hf[p] / tokens / 1e9 / peak[p]))
+            rows.append(
+                (
+                    preset,
+                    f"{p} vs {p}",
+                    ours[p],
+                    hf[p],
+                    ours[p] / hf[p],
+                    flops_ours * ours[p] / tokens / 1e9 / peak[p],
+                    flops_hf * hf[p] / tokens / 1e9 / peak[p],
+                )
+            )
         default, _ = choose_precision("auto", *shape, tokens)
         best = max(peak[p] for p in precisions) * 1e9 * tokens / flops_ours  # tok/s at 100% of the faster peak
-        ceilings.append(f"{preset}: at 100% of the matmul peak masklab would train {best:,.0f} tok/s = "
-                        f"{best / hf['fp32']:.2f}x the HF default; default precision here: {default}")
-        rows.append((preset, f"masklab default ({default}) vs HF default (fp32)", ours[default], hf["fp32"],
-                     ours[default] / hf["fp32"], float("nan"), float("nan")))
+        ceilings.append(
+            f"{preset}: at 100% of the matmul peak masklab would train {best:,.0f} tok/s = "
+            f"{best / hf['fp32']:.2f}x the HF default; default precision here: {default}"
+        )
+        rows.append(
+            (
+                preset,
+                f"masklab default ({default}) vs HF default (fp32)",
+                ours[default],
+                hf["fp32"],
+                ours[default] / hf["fp32"],
+                float("nan"),
+                float("nan"),
+            )
+        )
     print(f"| preset | comparison ({objective}) | masklab tok/s | HF tok/s | ratio | masklab MFU | HF MFU |")
     print("|---|---|---:|---:|---:|---:|---:|")
     for preset, what, a, b, ratio, mfu_a, mfu_b in rows:

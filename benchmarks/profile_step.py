@@ -14,6 +14,7 @@ import argparse
 import contextlib
 
 import torch
+
 from hf_baseline import HFBaseline
 from machine import SMOKE_DOCUMENTS, parse_args, ratio_line
 from pretrain_throughput import VOCAB, prepare
@@ -52,8 +53,12 @@ def profile(step, steps: int = 3) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--preset", default="mini")
-    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
-                        help="auto = what masklab would pick on this machine")
+    parser.add_argument(
+        "--precision",
+        default="auto",
+        choices=["auto", "fp32", "bf16"],
+        help="auto = what masklab would pick on this machine",
+    )
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-documents", type=int, default=0, help="0 = the whole corpus")
     args = parse_args(parser, smoke=dict(preset="tiny", batch_size=4, max_documents=SMOKE_DOCUMENTS))
@@ -70,7 +75,9 @@ def main() -> None:
     args.precision, _ = choose_precision(args.precision, *preset_shape(cfg.model)[1:4:2], args.batch_size * 128)
     tokenizer, sotu = prepare(128, max_documents=args.max_documents)
     blocks = sotu.gather(range(args.batch_size))
-    autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if args.precision == "bf16" else contextlib.nullcontext
+    autocast = (
+        (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if args.precision == "bf16" else contextlib.nullcontext
+    )
 
     torch.manual_seed(0)
     model = build_model(cfg.model, tokenizer, 128)
@@ -97,11 +104,21 @@ def main() -> None:
         print(f"| {k} | {rows['masklab'].get(k, 0):.0f} | {rows['Hugging Face'].get(k, 0):.0f} |")
     totals = {side: sum(r.values()) for side, r in rows.items()}
     print(f"| **total** | {totals['masklab']:.0f} | {totals['Hugging Face']:.0f} |\n")
-    ratio_line(f"profile_step {args.preset} {args.precision} profiled ms per step", totals["masklab"], totals["Hugging Face"],
-               "ms", lower_is_better=True)
+    ratio_line(
+        f"profile_step {args.preset} {args.precision} profiled ms per step",
+        totals["masklab"],
+        totals["Hugging Face"],
+        "ms",
+        lower_is_better=True,
+    )
     top = max(rows["Hugging Face"], key=rows["Hugging Face"].get)  # the baseline's biggest bucket
-    ratio_line(f"profile_step {args.preset} {args.precision} '{top}' ms per step", rows["masklab"].get(top, 0.0),
-               rows["Hugging Face"][top], "ms", lower_is_better=True)
+    ratio_line(
+        f"profile_step {args.preset} {args.precision} '{top}' ms per step",
+        rows["masklab"].get(top, 0.0),
+        rows["Hugging Face"][top],
+        "ms",
+        lower_is_better=True,
+    )
 
 
 if __name__ == "__main__":

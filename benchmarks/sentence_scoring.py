@@ -27,6 +27,7 @@ import time
 
 import numpy as np
 import torch
+
 from machine import SMOKE_DOCUMENTS, machine, parse_args, ratio_line
 
 KINDS = {"pll": "mlm", "pll_word": "mlm", "causal": "clm", "sentinel": "seq2seq"}  # score -> objective of its model
@@ -81,8 +82,10 @@ def main() -> None:
         models[objective] = build_model(cfg.model, tokenizer, cfg.data.seq_length, objective).eval()
     scorers = {objective: SentenceScorer(model, tokenizer) for objective, model in models.items()}
     tokens = scorers["mlm"].token_counts(sentences)
-    print(f"{machine()}\n{len(sentences)} held-out sotu sentences, {tokens.mean():.1f} tokens each on average "
-          f"(vocab {len(tokenizer):,}); {args.preset} preset, fp32, best of {args.reps}\n")
+    print(
+        f"{machine()}\n{len(sentences)} held-out sotu sentences, {tokens.mean():.1f} tokens each on average "
+        f"(vocab {len(tokenizer):,}); {args.preset} preset, fp32, best of {args.reps}\n"
+    )
     print("| score | model | queries | masklab sentences/s | naive sentences/s | batching speed-up |")
     print("|---|---|---:|---:|---:|---:|")
     figures = {}
@@ -95,14 +98,18 @@ def main() -> None:
         naive, ratio = "–", "–"
         if kind == "pll":
             naive_pll(models["mlm"], tokenizer, sentences[:2])  # warm-up
-            naive_seconds, naive_scores = best_time(lambda: naive_pll(models["mlm"], tokenizer, sentences), args.naive_reps)
+            naive_seconds, naive_scores = best_time(
+                lambda: naive_pll(models["mlm"], tokenizer, sentences), args.naive_reps
+            )
             naive, ratio = f"{len(sentences) / naive_seconds:,.1f}", f"**{naive_seconds / seconds:.1f}x**"
             difference = np.abs(naive_scores - scores).max()
             pll_rates = len(sentences) / seconds, len(sentences) / naive_seconds
         name = type(models[objective]).__name__
         print(f"| {kind} | {name} | {queries:,} | {len(sentences) / seconds:,.1f} | {naive} | {ratio} |")
-    print(f"\nnaive vs batched PLL: largest |difference| of a sentence's log-probability {difference:.2e} nats "
-          f"(scores {figures['pll'].mean():.1f} on average)")
+    print(
+        f"\nnaive vs batched PLL: largest |difference| of a sentence's log-probability {difference:.2e} nats "
+        f"(scores {figures['pll'].mean():.1f} on average)"
+    )
     ratio_line("sentence_scoring pll batched vs naive", *pll_rates, "sentences/s", baseline="naive PLL")
 
 

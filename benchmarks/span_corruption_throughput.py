@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 
 import torch
+
 from hf_baseline import T5SpanCollator
 from machine import SMOKE_DOCUMENTS, best_pass_seconds, machine, parse_args, ratio_line
 
@@ -51,9 +52,14 @@ def main() -> None:
     cfg = build_config({}, ["train.objective=seq2seq", f"data.max_documents={args.max_documents}"])
     data = prepare_data(cfg.data, cfg.tokenizer, show_progress=False, objective="seq2seq")
     tokenizer = data.tokenizer
-    print(f"{machine()}\nspan corruption rate {cfg.seq2seq.rate}, mean span {cfg.seq2seq.mean_span:g}; "
-          f"{args.batches} batches, best of {args.reps}\n")
-    print("| batch x seq | masklab enc / dec length | baseline enc / dec length | masklab tok/s | baseline tok/s | ratio |")
+    print(
+        f"{machine()}\nspan corruption rate {cfg.seq2seq.rate}, mean span {cfg.seq2seq.mean_span:g}; "
+        f"{args.batches} batches, best of {args.reps}\n"
+    )
+    print(
+        "| batch x seq | masklab enc / dec length | baseline enc / dec length | masklab tok/s | baseline tok/s | "
+        "ratio |"
+    )
     print("|---|---|---|---:|---:|---:|")
     verdicts, ratios = [], []
     for shape in args.shapes.split(","):
@@ -69,7 +75,10 @@ def main() -> None:
         ours = best_rate(lambda p, c=corruptor: c.corrupt(p[0], p[1], 0), pairs, batch * seq, args.reps)
         theirs = best_rate(collator, examples, batch * seq, args.reps)
         lengths = [f"{o['input_ids'].shape[1]} / {o['labels'].shape[1]}" for o in (ours_out, theirs_out)]
-        print(f"| {batch} x {seq} | {lengths[0]} | {lengths[1]} | {ours:,.0f} | {theirs:,.0f} | **{ours / theirs:.1f}x** |")
+        print(
+            f"| {batch} x {seq} | {lengths[0]} | {lengths[1]} | {ours:,.0f} | {theirs:,.0f} | **{ours / theirs:.1f}"
+            "x** |"
+        )
         ratios.append((f"span_corruption_throughput {batch}x{seq}", ours, theirs))
         verdicts.append(f"{batch} x {seq}: {'met' if ours >= TARGET else 'NOT met'}")
     print(f"\ntarget masklab >= {TARGET:,} tok/s on one core: " + "; ".join(verdicts))

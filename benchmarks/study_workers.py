@@ -34,11 +34,22 @@ ENGINE_TARGET_SECONDS = 2.0  # the engine's own time per trial (queue, storage, 
 
 
 def study_file(out: Path, name: str, tokens: int, rates: list[float], seeds: list[int], extra: list[str] = ()) -> Path:
-    spec = {"name": name, "run": "pretrain", "seeds": seeds, "grid": {"masking.rate": rates},
-            "base": {"data.corpus": "builtin:sotu", "model.preset": "mini", "train.max_tokens": tokens,
-                     "train.max_steps": 100000, "train.eval_every": 0, "eval.score_sentences": 16,
-                     **{k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in extra)}},
-            "metric": {"name": "masked_accuracy", "goal": "maximize"}}
+    spec = {
+        "name": name,
+        "run": "pretrain",
+        "seeds": seeds,
+        "grid": {"masking.rate": rates},
+        "base": {
+            "data.corpus": "builtin:sotu",
+            "model.preset": "mini",
+            "train.max_tokens": tokens,
+            "train.max_steps": 100000,
+            "train.eval_every": 0,
+            "eval.score_sentences": 16,
+            **{k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in extra)},
+        },
+        "metric": {"name": "masked_accuracy", "goal": "maximize"},
+    }
     path = out / f"{name}.yaml"
     path.write_text(yaml.safe_dump(spec), encoding="utf-8")
     return path
@@ -55,9 +66,28 @@ def many_workers(path: Path, out: Path, storage: str | None, n: int) -> dict:
     if storage:
         env[STORAGE_ENV] = storage  # the password stays off the command line
     started = time.perf_counter()
-    procs = [subprocess.Popen([sys.executable, "-m", "masklab.cli", "study", str(path), "--worker", "--quiet",
-                               "--threads", "1", "--out", str(out / (f"worker{i}" if storage else "shared"))],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for i in range(n)]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "masklab.cli",
+                "study",
+                str(path),
+                "--worker",
+                "--quiet",
+                "--threads",
+                "1",
+                "--out",
+                str(out / (f"worker{i}" if storage else "shared")),
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for i in range(n)
+    ]
     logs = [p.communicate()[0] for p in procs]
     wall = time.perf_counter() - started
     if any(p.returncode for p in procs):
@@ -76,14 +106,37 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=200_000, help="training tokens per trial")
     parser.add_argument("--rates", type=float, nargs="+", default=[0.15, 0.3, 0.4, 0.6])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="an extra setting of every trial's base (repeatable), e.g. model.preset=tiny")
-    parser.add_argument("--storage", help="a database URL (postgresql://...; or set MASKLAB_STUDY_STORAGE): also run "
-                        "the grid with --workers processes on it and on the journal file")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an extra setting of every trial's base (repeatable), e.g. model.preset=tiny",
+    )
+    parser.add_argument(
+        "--storage",
+        help="a database URL (postgresql://...; or set MASKLAB_STUDY_STORAGE): also run "
+        "the grid with --workers processes on it and on the journal file",
+    )
     parser.add_argument("--workers", type=int, default=4, help="worker processes started at once with --storage")
-    args = parse_args(parser, smoke=dict(out=TEMP_DIR, tokens=4096, rates=[0.15, 0.3], seeds=[0], workers=2, set=[
-        "model.preset=tiny", f"data.max_documents={SMOKE_DOCUMENTS}", "train.batch_size=8", "eval.max_blocks=8",
-        "eval.pppl_sequences=2", "eval.score_sentences=4"]))
+    args = parse_args(
+        parser,
+        smoke=dict(
+            out=TEMP_DIR,
+            tokens=4096,
+            rates=[0.15, 0.3],
+            seeds=[0],
+            workers=2,
+            set=[
+                "model.preset=tiny",
+                f"data.max_documents={SMOKE_DOCUMENTS}",
+                "train.batch_size=8",
+                "eval.max_blocks=8",
+                "eval.pppl_sequences=2",
+                "eval.score_sentences=4",
+            ],
+        ),
+    )
     storage = args.storage or os.environ.get("MASKLAB_STUDY_STORAGE")
     if args.smoke and not storage:
         storage = f"sqlite:///{args.out / 'smoke.db'}"  # the database code path without a server
@@ -105,22 +158,50 @@ def main() -> None:
 
     started = time.perf_counter()
     journal_env = {k: v for k, v in os.environ.items() if k != "MASKLAB_STUDY_STORAGE"}  # its journal, not --storage
-    subprocess.run([sys.executable, "-m", "masklab.cli", "study", str(two), "--out", str(args.out / "two"),
-                    "--jobs", "2", "--quiet"], check=True, stdout=subprocess.DEVNULL, env=journal_env)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "masklab.cli",
+            "study",
+            str(two),
+            "--out",
+            str(args.out / "two"),
+            "--jobs",
+            "2",
+            "--quiet",
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        env=journal_env,
+    )
     wall_two = time.perf_counter() - started
 
     n = done.finished
     preset = dict(s.split("=", 1) for s in args.set).get("model.preset", "mini")
-    print(f"grid: {len(args.rates)} rates x {len(args.seeds)} seeds = {n} trials, {preset} preset, "
-          f"{args.tokens:,} tokens each")
+    print(
+        f"grid: {len(args.rates)} rates x {len(args.seeds)} seeds = {n} trials, {preset} preset, "
+        f"{args.tokens:,} tokens each"
+    )
     print(f"one worker  ({os.cpu_count()} threads, in process): {wall_one:7.1f} s")
-    print(f"two workers ({max(1, (os.cpu_count() or 1) // 2)} thread(s) each):     {wall_two:7.1f} s "
-          "(incl. starting the processes)")
+    print(
+        f"two workers ({max(1, (os.cpu_count() or 1) // 2)} thread(s) each):     {wall_two:7.1f} s "
+        "(incl. starting the processes)"
+    )
     print(f"two workers / one worker speed: {wall_one / wall_two:.2f}x")
-    print(f"engine time per trial (one worker): mean {statistics.fmean(done.engine_seconds):.2f} s, max "
-          f"{max(done.engine_seconds):.2f} s; trial time mean {statistics.fmean(done.trial_seconds):.1f} s\n")
-    ratio_line(f"study_workers {n} trials wall time, two workers vs one", wall_two, wall_one, "s", masklab="two workers",
-               baseline="one worker", lower_is_better=True)
+    print(
+        f"engine time per trial (one worker): mean {statistics.fmean(done.engine_seconds):.2f} s, max "
+        f"{max(done.engine_seconds):.2f} s; trial time mean {statistics.fmean(done.trial_seconds):.1f} s\n"
+    )
+    ratio_line(
+        f"study_workers {n} trials wall time, two workers vs one",
+        wall_two,
+        wall_one,
+        "s",
+        masklab="two workers",
+        baseline="one worker",
+        lower_is_better=True,
+    )
     if storage:
         compare_storages(args, storage, redact(storage))
 
@@ -134,11 +215,19 @@ def compare_storages(args, storage: str, shown: str) -> None:
     print(f"\n{args.workers} workers started at once, 1 thread each:")
     for label, r in (("journal file", journal), (shown, database)):
         verdict = "within" if r["engine"] <= ENGINE_TARGET_SECONDS else "OVER"
-        print(f"  {label}: {r['trials']} trials in {r['wall']:.1f} s; engine {r['engine']:.2f} s per trial "
-              f"({verdict} the {ENGINE_TARGET_SECONDS:.0f} s target)")
-    ratio_line(f"study_workers {args.workers} workers engine seconds per trial, database vs journal",
-               database["engine"], journal["engine"], "s", masklab=shown.split(":", 1)[0], baseline="journal",
-               lower_is_better=True)
+        print(
+            f"  {label}: {r['trials']} trials in {r['wall']:.1f} s; engine {r['engine']:.2f} s per trial "
+            f"({verdict} the {ENGINE_TARGET_SECONDS:.0f} s target)"
+        )
+    ratio_line(
+        f"study_workers {args.workers} workers engine seconds per trial, database vs journal",
+        database["engine"],
+        journal["engine"],
+        "s",
+        masklab=shown.split(":", 1)[0],
+        baseline="journal",
+        lower_is_better=True,
+    )
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import torch
+
 from hf_baseline import HFBaseline
 from machine import SMOKE_DOCUMENTS, parse_args, ratio_line
 
@@ -32,24 +33,38 @@ def main() -> None:
     parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
     parser.add_argument("--eval-every", type=int, default=25, help="masklab steps between evaluations")
     parser.add_argument("--max-documents", type=int, default=0, help="0 = the whole corpus")
-    args = parse_args(parser, smoke=dict(minutes=0.05, preset="tiny", batch_size=8, eval_every=5, max_documents=SMOKE_DOCUMENTS))
+    args = parse_args(
+        parser, smoke=dict(minutes=0.05, preset="tiny", batch_size=8, eval_every=5, max_documents=SMOKE_DOCUMENTS)
+    )
 
     from masklab.config import build_config
     from masklab.data.pipeline import prepare_data
     from masklab.data.shards import packed_blocks
-    from masklab.objectives.mlm import masked_lm_metrics
     from masklab.models import build_model, preset_shape
-    from masklab.objectives.mlm import MaskedLMObjective
+    from masklab.objectives.mlm import MaskedLMObjective, masked_lm_metrics
     from masklab.pretrain.run import train_pretraining
     from masklab.runtime import choose_precision, tune_allocator
     from masklab.train import lr_factor
 
     tune_allocator()
-    cfg = build_config({}, ["model.architecture=bert", f"model.preset={args.preset}", "tokenizer.vocab_size=8000", f"train.batch_size={args.batch_size}",
-                            f"train.lr={args.lr}", f"train.precision={args.precision}", f"train.max_minutes={args.minutes}",
-                            "train.max_steps=1000000", f"train.eval_every={args.eval_every}", "train.save_every=0",
-                            f"data.max_documents={args.max_documents}",
-                            "train.warmup_fraction=0.06", "eval.max_blocks=256"])
+    cfg = build_config(
+        {},
+        [
+            "model.architecture=bert",
+            f"model.preset={args.preset}",
+            "tokenizer.vocab_size=8000",
+            f"train.batch_size={args.batch_size}",
+            f"train.lr={args.lr}",
+            f"train.precision={args.precision}",
+            f"train.max_minutes={args.minutes}",
+            "train.max_steps=1000000",
+            f"train.eval_every={args.eval_every}",
+            "train.save_every=0",
+            f"data.max_documents={args.max_documents}",
+            "train.warmup_fraction=0.06",
+            "eval.max_blocks=256",
+        ],
+    )
     data = prepare_data(cfg.data, cfg.tokenizer, show_progress=False)
     tokenizer = data.tokenizer
     train_blocks = packed_blocks(data.shards, "train", cfg.data.seq_length, tokenizer.cls_token_id)
@@ -57,7 +72,9 @@ def main() -> None:
     unigram = data.shards.unigram_counts()
 
     def score(model) -> float:
-        return masked_lm_metrics(MaskedLMObjective(model), val_blocks, tokenizer, cfg.eval, cfg.masking, precision, unigram)
+        return masked_lm_metrics(
+            MaskedLMObjective(model), val_blocks, tokenizer, cfg.eval, cfg.masking, precision, unigram
+        )
 
     # Hugging Face baseline: same blocks in the same order, same schedule over the same time budget.
     layers, hidden, heads, inter = preset_shape(cfg.model)
@@ -76,13 +93,22 @@ def main() -> None:
     torch.manual_seed(0)
     model = build_model(cfg.model, tokenizer, cfg.data.seq_length)
     with tempfile.TemporaryDirectory() as tmp:
-        result, _ = train_pretraining(model, tokenizer, train_blocks, val_blocks, cfg, Path(tmp), precision, show_progress=False)
-        evals = [r for r in map(json.loads, (Path(tmp) / "metrics.jsonl").read_text().splitlines()) if "val_masked_accuracy" in r]
+        result, _ = train_pretraining(
+            model, tokenizer, train_blocks, val_blocks, cfg, Path(tmp), precision, show_progress=False
+        )
+        evals = [
+            r
+            for r in map(json.loads, (Path(tmp) / "metrics.jsonl").read_text().splitlines())
+            if "val_masked_accuracy" in r
+        ]
     ours = score(model)
     reached = next((r["compute_seconds"] for r in evals if r["val_masked_accuracy"] >= hf["masked_accuracy"]), None)
 
-    print(f"preset {args.preset}, batch {args.batch_size}, lr {args.lr}, {precision}, budget {args.minutes:g} min per side, "
-          f"unigram baseline accuracy {hf['unigram_accuracy']:.3f}\n")
+    print(
+        f"preset {args.preset}, batch {args.batch_size}, lr {args.lr}, {precision}, budget {args.minutes:g} min per "
+        "side, "
+        f"unigram baseline accuracy {hf['unigram_accuracy']:.3f}\n"
+    )
     print("| side | tokens trained | masked accuracy | masked perplexity |")
     print("|---|---:|---:|---:|")
     print(f"| Hugging Face baseline | {hf_tokens:,} | {hf['masked_accuracy']:.4f} | {hf['masked_perplexity']:.1f} |")
@@ -90,12 +116,21 @@ def main() -> None:
     if reached is None:
         print(f"\nmasklab did not reach the baseline's accuracy {hf['masked_accuracy']:.4f} within the budget")
     else:
-        print(f"\nmasklab reached the baseline's final accuracy ({hf['masked_accuracy']:.4f}) after {reached:.0f} s of training: "
-              f"{reached / budget:.2f} of the budget")
+        print(
+            f"\nmasklab reached the baseline's final accuracy ({hf['masked_accuracy']:.4f}) after {reached:.0f} s of "
+            "training: "
+            f"{reached / budget:.2f} of the budget"
+        )
     print()
-    ratio_line(f"time_to_accuracy {args.preset} {args.minutes:g} min masked accuracy", ours["masked_accuracy"],
-               hf["masked_accuracy"], "accuracy")
-    ratio_line(f"time_to_accuracy {args.preset} {args.minutes:g} min tokens trained", result.train_tokens, hf_tokens, "tokens")
+    ratio_line(
+        f"time_to_accuracy {args.preset} {args.minutes:g} min masked accuracy",
+        ours["masked_accuracy"],
+        hf["masked_accuracy"],
+        "accuracy",
+    )
+    ratio_line(
+        f"time_to_accuracy {args.preset} {args.minutes:g} min tokens trained", result.train_tokens, hf_tokens, "tokens"
+    )
 
 
 if __name__ == "__main__":

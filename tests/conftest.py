@@ -46,14 +46,31 @@ def corpus_file(tmp_path_factory):
     return path
 
 
-TINY_MODEL = ["model.preset=tiny", "model.num_layers=2", "model.hidden_size=32", "model.num_heads=2",
-              "model.intermediate_size=64", "tokenizer.vocab_size=200", "data.seq_length=32"]
+TINY_MODEL = [
+    "model.preset=tiny",
+    "model.num_layers=2",
+    "model.hidden_size=32",
+    "model.num_heads=2",
+    "model.intermediate_size=64",
+    "tokenizer.vocab_size=200",
+    "data.seq_length=32",
+]
 
 
 def tiny_overrides(corpus, **extra) -> list[str]:
     """--set overrides for a fast run of the tiny model on `corpus`."""
-    sets = [f"data.corpus={corpus}", *TINY_MODEL, "train.batch_size=8", "train.lr=3e-3", "train.precision=fp32",
-            "train.log_every=5", "eval.max_blocks=32", "eval.pppl_sequences=2", "eval.pppl_max_length=16", "data.min_chars=5"]
+    sets = [
+        f"data.corpus={corpus}",
+        *TINY_MODEL,
+        "train.batch_size=8",
+        "train.lr=3e-3",
+        "train.precision=fp32",
+        "train.log_every=5",
+        "eval.max_blocks=32",
+        "eval.pppl_sequences=2",
+        "eval.pppl_max_length=16",
+        "data.min_chars=5",
+    ]
     sets += [f"{k.replace('__', '.')}={v}" for k, v in extra.items()]
     return sets
 
@@ -77,9 +94,16 @@ def tiny_checkpoint(tiny_tokenizer, tmp_path_factory):
     from transformers import BertConfig, BertForMaskedLM
 
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=len(tiny_tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=64, pad_token_id=tiny_tokenizer.pad_token_id,
-                        initializer_range=0.2)  # large enough that random features carry the words to a probe
+    config = BertConfig(
+        vocab_size=len(tiny_tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+        pad_token_id=tiny_tokenizer.pad_token_id,
+        initializer_range=0.2,
+    )  # large enough that random features carry the words to a probe
     path = tmp_path_factory.mktemp("ckpt")
     BertForMaskedLM(config).save_pretrained(path)
     tiny_tokenizer.save_pretrained(path)
@@ -103,19 +127,36 @@ def separable_task(tmp_path_factory):
 @pytest.fixture
 def finetune_config():
     """A factory: a small fine-tuning config for `task` from `init`, with keyword overrides."""
+
     def make(task, init, **kw):
-        settings = {"task": task, "init": init, "batch_size": 16, "lr": 3e-3, "precision": "fp32", "max_eval_examples": 0,
-                    "analysis_examples": 32, "save_model": False, "dropout": 0.0, "max_length": 32, **kw}
+        settings = {
+            "task": task,
+            "init": init,
+            "batch_size": 16,
+            "lr": 3e-3,
+            "precision": "fp32",
+            "max_eval_examples": 0,
+            "analysis_examples": 32,
+            "save_model": False,
+            "dropout": 0.0,
+            "max_length": 32,
+            **kw,
+        }
         return build_finetune_config(settings)
+
     return make
 
 
 @pytest.fixture
 def run_seed():
     """A factory: one seed of a fine-tuning config through the loop, into tmp_path/seed-N; returns its summary."""
+
     def run(cfg, tmp_path, seed=0):
         task = load_task(cfg.task, split_seed=cfg.split_seed)
-        return train_seed(cfg, Encoded(task, majority_accuracy(task)), tmp_path / f"seed-{seed}", seed, show_progress=False)
+        return train_seed(
+            cfg, Encoded(task, majority_accuracy(task)), tmp_path / f"seed-{seed}", seed, show_progress=False
+        )
+
     return run
 
 
@@ -124,16 +165,26 @@ TINY_SHAPE = ["model.preset=tiny", "model.num_layers=2", "model.hidden_size=32",
 
 @pytest.fixture
 def tiny_model():
-    """A factory: a seeded two-layer model of `objective` (and architecture, attention) for a tokenizer, in eval mode."""
+    """A factory: a seeded two-layer model of `objective` (architecture, attention) for a tokenizer, in eval mode."""
+
     def make(tokenizer, objective, architecture="auto", attention="eager"):
-        cfg = build_config({}, [*TINY_SHAPE, f"model.architecture={architecture}", f"model.attention={attention}",
-                                f"train.objective={objective}"])
+        cfg = build_config(
+            {},
+            [
+                *TINY_SHAPE,
+                f"model.architecture={architecture}",
+                f"model.attention={attention}",
+                f"train.objective={objective}",
+            ],
+        )
         torch.manual_seed(0)
         return build_model(cfg.model, tokenizer, 32, objective).eval()
+
     return make
 
 
 # -- the CLI and studies (tests/test_study*.py) ----------------------------------------------------------
+
 
 def masklab(monkeypatch, capsys, *argv) -> tuple[int, str, str]:
     """Run the CLI as a user does (UserError -> one line, exit 2): (exit code, stdout, stderr)."""
@@ -156,8 +207,14 @@ def base_settings(corpus, **extra) -> dict:
 
 def write_study(path: Path, corpus, **fields) -> Path:
     """A study file: masking rate 0.15 / 0.3 x seeds 0, 1 of tiny trials, with `fields` replacing its keys."""
-    study = {"name": "s", "run": "pretrain", "base": base_settings(corpus), "grid": {"masking.rate": [0.15, 0.3]},
-             "seeds": [0, 1], "metric": {"name": "masked_accuracy", "goal": "maximize"}}
+    study = {
+        "name": "s",
+        "run": "pretrain",
+        "base": base_settings(corpus),
+        "grid": {"masking.rate": [0.15, 0.3]},
+        "seeds": [0, 1],
+        "metric": {"name": "masked_accuracy", "goal": "maximize"},
+    }
     study.update(fields)
     path.write_text(yaml.safe_dump(study), encoding="utf-8")
     return path

@@ -37,15 +37,25 @@ def test_benchmark_smoke(script, benchmark_cache):
     env = {**os.environ, "MASKLAB_CACHE": str(benchmark_cache), "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
     start = time.perf_counter()
     try:
-        done = subprocess.run([sys.executable, str(BENCHMARKS / script), "--smoke"], cwd=ROOT, env=env,
-                              capture_output=True, text=True, timeout=TIMEOUT)
+        done = subprocess.run(
+            [sys.executable, str(BENCHMARKS / script), "--smoke"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+        )
     except subprocess.TimeoutExpired as e:
         out = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
         err = e.stderr.decode() if isinstance(e.stderr, bytes) else (e.stderr or "")
-        pytest.fail(f"{script} --smoke ran past {TIMEOUT} s\n--- stdout tail ---\n{tail(out)}\n--- stderr tail ---\n{tail(err)}")
+        pytest.fail(
+            f"{script} --smoke ran past {TIMEOUT} s\n--- stdout tail ---\n{tail(out)}\n--- stderr tail ---\n{tail(err)}"
+        )
     seconds = time.perf_counter() - start
-    report = f"{script} --smoke: exit {done.returncode} after {seconds:.1f} s\n--- stdout tail ---\n{tail(done.stdout)}" \
-             f"\n--- stderr tail ---\n{tail(done.stderr)}"
+    report = (
+        f"{script} --smoke: exit {done.returncode} after {seconds:.1f} s\n--- stdout tail ---\n{tail(done.stdout)}"
+        f"\n--- stderr tail ---\n{tail(done.stderr)}"
+    )
     assert done.returncode == 0, report
     skipped = SKIP.findall(done.stdout)
     if not RATIO.search(done.stdout):

@@ -17,16 +17,19 @@ def test_dotted_overrides_are_typed():
     assert cfg.train.max_steps == 7 and cfg.tokenizer.lowercase is False and cfg.masking.mode == "static"
 
 
-@pytest.mark.parametrize("raw, overrides, needle", [
-    ({"train": {"lrr": 1}}, [], "valid keys in [train]"),
-    ({"trian": {}}, [], "valid sections"),
-    ({}, ["masking.rate=1.5"], "masking.rate must be strictly between 0 and 1"),
-    ({}, ["masking.rate=0"], "masking.rate"),
-    ({}, ["masking.mask_token_fraction=0.8", "masking.random_token_fraction=0.3"], "exceeds 1"),
-    ({}, ["train.max_steps=ten"], "whole number"),
-    ({}, ["tokenizer.model=bytepair"], "wordpiece, bpe, unigram"),
-    ({}, ["train.lr"], "section.key=value"),
-])
+@pytest.mark.parametrize(
+    "raw, overrides, needle",
+    [
+        ({"train": {"lrr": 1}}, [], "valid keys in [train]"),
+        ({"trian": {}}, [], "valid sections"),
+        ({}, ["masking.rate=1.5"], "masking.rate must be strictly between 0 and 1"),
+        ({}, ["masking.rate=0"], "masking.rate"),
+        ({}, ["masking.mask_token_fraction=0.8", "masking.random_token_fraction=0.3"], "exceeds 1"),
+        ({}, ["train.max_steps=ten"], "whole number"),
+        ({}, ["tokenizer.model=bytepair"], "wordpiece, bpe, unigram"),
+        ({}, ["train.lr"], "section.key=value"),
+    ],
+)
 def test_bad_config_values_say_what_to_fix(raw, overrides, needle):
     with pytest.raises(UserError) as info:
         build_config(raw, overrides)

@@ -12,11 +12,11 @@ from transformers import BertConfig, BertForSequenceClassification
 from conftest import WORDS, cyclic_corpus
 from masklab.continual.config import build_continual_config
 from masklab.continual.memory import reservoir
-from masklab.data.labelled import collate
 from masklab.continual.methods import build_cure
 from masklab.continual.metrics import aggregate_seeds, sequence_metrics
 from masklab.continual.run import Sequence, load_tasks, peft_config, run_continual
 from masklab.continual.run import _finished as held_out_task
+from masklab.data.labelled import collate
 from masklab.errors import UserError
 from masklab.regularizers.ewc import EWC
 from masklab.regularizers.fisher import FinishedTask, fisher_diagonal
@@ -45,27 +45,47 @@ def two_tasks(tmp_path_factory):
 
 def settings(two_tasks, checkpoint, **kw):
     a, b, general = two_tasks
-    values = {"tasks": f"{a},{b}", "init": str(checkpoint), "max_steps": 12, "batch_size": 8, "lr": 3e-3,
-              "precision": "fp32", "dropout": 0.0, "max_length": 24, "max_test_examples": 48, "probe_examples": 96,
-              "fisher_examples": 16, "general_corpus": general, "general_blocks": 16, "pll_sentences": 2,
-              "reference": False, "replay_min": 8, **kw}
+    values = {
+        "tasks": f"{a},{b}",
+        "init": str(checkpoint),
+        "max_steps": 12,
+        "batch_size": 8,
+        "lr": 3e-3,
+        "precision": "fp32",
+        "dropout": 0.0,
+        "max_length": 24,
+        "max_test_examples": 48,
+        "probe_examples": 96,
+        "fisher_examples": 16,
+        "general_corpus": general,
+        "general_blocks": 16,
+        "pll_sentences": 2,
+        "reference": False,
+        "replay_min": 8,
+        **kw,
+    }
     return build_continual_config(values)
 
 
 # ---- the metrics ----------------------------------------------------------------------------------------------
 
+
 def test_forgetting_metrics_equal_hand_computation():
-    matrix = [[0.50, 0.30, 0.20],   # stage 0: probes
-              [0.90, 0.40, 0.25],   # after task 1
-              [0.70, 0.80, 0.35],   # after task 2
-              [0.60, 0.75, 0.85]]   # after task 3
+    matrix = [
+        [0.50, 0.30, 0.20],  # stage 0: probes
+        [0.90, 0.40, 0.25],  # after task 1
+        [0.70, 0.80, 0.35],  # after task 2
+        [0.60, 0.75, 0.85],
+    ]  # after task 3
     m = sequence_metrics(matrix)
     assert m["average_accuracy"] == pytest.approx((0.60 + 0.75 + 0.85) / 3)
     assert m["forgetting"] == pytest.approx([0.90 - 0.60, 0.80 - 0.75, 0.0])
     assert m["bwt"] == pytest.approx(((0.60 - 0.90) + (0.75 - 0.80)) / 2)
     assert m["fwt"] == pytest.approx(((0.40 - 0.30) + (0.35 - 0.20)) / 2)
     assert m["learning_accuracy"] == pytest.approx([0.90, 0.80, 0.85])
-    seeds = aggregate_seeds([{"seed": 0, "bwt": -0.2, "tasks": ["a"]}, {"seed": 1, "bwt": -0.4, "tasks": ["a"]}], ("bwt",))
+    seeds = aggregate_seeds(
+        [{"seed": 0, "bwt": -0.2, "tasks": ["a"]}, {"seed": 1, "bwt": -0.4, "tasks": ["a"]}], ("bwt",)
+    )
     assert seeds["bwt"] == pytest.approx(-0.3) and seeds["bwt_std"] == pytest.approx(0.1414, abs=1e-3)
 
 
@@ -81,10 +101,19 @@ def test_reservoir_is_uniform():
 
 # ---- EWC and the Fisher -----------------------------------------------------------------------------------------
 
+
 def _tiny_classifier(num_labels=3):
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=30, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
-                        num_labels=num_labels, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    config = BertConfig(
+        vocab_size=30,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        num_labels=num_labels,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+    )
     return BertForSequenceClassification(config)
 
 
@@ -96,7 +125,7 @@ def _finished(model, n=24, batch=1, num_labels=3):
     def log_probs(b):
         return torch.log_softmax(model(input_ids=b["input_ids"]).logits.float(), -1), b["labels"]
 
-    examples = [{"input_ids": ids[i:i + batch], "labels": gold[i:i + batch]} for i in range(0, n, batch)]
+    examples = [{"input_ids": ids[i : i + batch], "labels": gold[i : i + batch]} for i in range(0, n, batch)]
     return FinishedTask(examples, log_probs, num_labels, "sequence")
 
 
@@ -124,7 +153,10 @@ def test_exact_and_empirical_fisher_agree_in_ranking_and_batch_fisher_is_rescale
     exact = fisher_diagonal(model, params, _finished(model, n=64), "exact")
     empirical = fisher_diagonal(model, params, _finished(model, n=64), "empirical")
     batch = fisher_diagonal(model, params, _finished(model, n=64, batch=16), "batch")
-    flat = {k: torch.cat([f[n].flatten() for n in params]) for k, f in (("exact", exact), ("emp", empirical), ("batch", batch))}
+    flat = {
+        k: torch.cat([f[n].flatten() for n in params])
+        for k, f in (("exact", exact), ("emp", empirical), ("batch", batch))
+    }
 
     def spearman(x, y):
         rx, ry = x.argsort().argsort().double(), y.argsort().argsort().double()
@@ -152,12 +184,25 @@ def test_recadam_pull_per_step_does_not_depend_on_the_learning_rate():
 
 # ---- whole sequences ------------------------------------------------------------------------------------------
 
+
 def test_sequence_writes_the_interface(two_tasks, tiny_checkpoint, tmp_path):
     from transformers import pipeline
 
-    naive = run_continual(settings(two_tasks, tiny_checkpoint, save_models=True), tmp_path / "naive", show_progress=False)
-    for key in ("tasks", "accuracy_matrix", "average_accuracy", "forgetting", "bwt", "probe_recovered_accuracy", "mlm_loss",
-                "delta_mlm", "method", "seconds_per_stage"):
+    naive = run_continual(
+        settings(two_tasks, tiny_checkpoint, save_models=True), tmp_path / "naive", show_progress=False
+    )
+    for key in (
+        "tasks",
+        "accuracy_matrix",
+        "average_accuracy",
+        "forgetting",
+        "bwt",
+        "probe_recovered_accuracy",
+        "mlm_loss",
+        "delta_mlm",
+        "method",
+        "seconds_per_stage",
+    ):
         assert key in naive, key
     assert len(naive["accuracy_matrix"]) == 3 and len(naive["accuracy_matrix"][0]) == 2
     assert naive["accuracy_matrix"][1][0] > 0.8  # task A is learned
@@ -186,16 +231,18 @@ def test_ewc_with_huge_lambda_keeps_the_weights_task_a_needs(two_tasks, tiny_che
         seq.stage(1, False, None)
         params = dict(seq.cm.named_parameters())
         needed = [n for n, f in fisher.items() if f.max() > 0]
-        drift[method] = sum(float(((params[n].detach() - star[n]).abs() * (fisher[n] > fisher[n].mean())).sum())
-                            for n in needed) / sum(int((fisher[n] > fisher[n].mean()).sum()) for n in needed)
+        drift[method] = sum(
+            float(((params[n].detach() - star[n]).abs() * (fisher[n] > fisher[n].mean())).sum()) for n in needed
+        ) / sum(int((fisher[n] > fisher[n].mean()).sum()) for n in needed)
     assert ewc.estimators == ["exact"]  # no Fisher after the last task: nothing follows that would use it
     # Adam keeps stepping ~lr, so "kept" means an oscillation around theta*, far below naive's drift
     assert drift["ewc"] < 0.3 * drift["naive"], drift
 
 
 def test_frozen_encoder_has_zero_delta_mlm_and_an_adapter_is_scored_as_it_acts(two_tasks, tiny_checkpoint, tmp_path):
-    frozen = run_continual(settings(two_tasks, tiny_checkpoint, method="freeze", freeze_layers=2), tmp_path / "f",
-                           show_progress=False)
+    frozen = run_continual(
+        settings(two_tasks, tiny_checkpoint, method="freeze", freeze_layers=2), tmp_path / "f", show_progress=False
+    )
     assert frozen["delta_mlm"] == pytest.approx(0.0, abs=1e-6)
     cfg = settings(two_tasks, tiny_checkpoint, method="lora", lr=3e-2)
     seq = Sequence(cfg, build_cure("lora", cfg), load_tasks(cfg), tmp_path / "lora" / "seed-0", 0, False)
@@ -216,7 +263,9 @@ def test_peft_heads_and_adapters_survive_save_and_load(two_tasks, tiny_checkpoin
     seq.stage(0, False, None)
     seq.stage(1, False, None)
     seq.cm.save_pretrained(tmp_path / "saved")
-    other = Sequence(cfg, build_cure(method, cfg), tasks, tmp_path / "b" / "seed-0", 5, False)  # other seed: other heads
+    other = Sequence(
+        cfg, build_cure(method, cfg), tasks, tmp_path / "b" / "seed-0", 5, False
+    )  # other seed: other heads
     batch = {k: v for k, v in collate(seq.data[0].test[:8], seq.pad).items() if k != "labels"}
     seq.cm.eval(), other.cm.eval()
     assert not torch.allclose(seq.cm.tasks[0](**batch).logits, other.cm.tasks[0](**batch).logits)
@@ -237,7 +286,9 @@ def test_resume_mid_stage_is_exact(two_tasks, tiny_checkpoint, tmp_path):
         with pytest.raises(UserError, match="already holds"):
             run_continual(cfg, out, show_progress=False)
         with pytest.raises(UserError, match="max_steps differ"):
-            run_continual(build_continual_config({**_fields(cfg), "max_steps": 99}), out, show_progress=False, resume=True)
+            run_continual(
+                build_continual_config({**_fields(cfg), "max_steps": 99}), out, show_progress=False, resume=True
+            )
         resumed = run_continual(cfg, out, show_progress=False, resume=True)
         assert resumed["accuracy_matrix"] == whole["accuracy_matrix"]
         assert resumed["mlm_loss"] == pytest.approx(whole["mlm_loss"], abs=1e-6)
@@ -268,8 +319,11 @@ def test_compare_draws_the_tradeoff_for_several_methods(two_tasks, tiny_checkpoi
     from masklab.report.compare import compare_runs
 
     for method in ("naive", "l2sp"):
-        run_continual(settings(two_tasks, tiny_checkpoint, method=method, general_corpus="", max_steps=6), tmp_path / method,
-                      show_progress=False)
+        run_continual(
+            settings(two_tasks, tiny_checkpoint, method=method, general_corpus="", max_steps=6),
+            tmp_path / method,
+            show_progress=False,
+        )
     table = compare_runs([tmp_path / "naive", tmp_path / "l2sp"], tmp_path / "cmp")
     assert "naive" in table and "l2sp α=0.01" in table
     assert (tmp_path / "cmp" / "tradeoff.png").stat().st_size > 1000
@@ -277,22 +331,43 @@ def test_compare_draws_the_tradeoff_for_several_methods(two_tasks, tiny_checkpoi
 
 # ---- bad input ------------------------------------------------------------------------------------------------
 
+
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "masklab.cli", "continual", "--quiet", *args], capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "masklab.cli", "continual", "--quiet", *args], capture_output=True, text=True
+    )
 
 
-@pytest.mark.parametrize("extra, message", [
-    (["--set", "ewc_lambda=-1"], "ewc_lambda must be >= 0"),
-    (["--method", "forgetful"], "unknown continual_method 'forgetful'"),
-    (["--method", "lora+prompt"], "both wrap the encoder"),
-    (["--method", "lora", "--set", "target_modules=nonexistent"], "peft could not add a lora adapter"),
-    (["--method", "replay", "--set", "replay_min=100000"], "replay memory"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--set", "ewc_lambda=-1"], "ewc_lambda must be >= 0"),
+        (["--method", "forgetful"], "unknown continual_method 'forgetful'"),
+        (["--method", "lora+prompt"], "both wrap the encoder"),
+        (["--method", "lora", "--set", "target_modules=nonexistent"], "peft could not add a lora adapter"),
+        (["--method", "replay", "--set", "replay_min=100000"], "replay memory"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(two_tasks, tiny_checkpoint, tmp_path, extra, message):
     a, b, general = two_tasks
     out = tmp_path / "run"
-    result = _cli("--tasks", f"{a},{b}", "--init", str(tiny_checkpoint), "--max-steps", "2", "--set", "reference=false",
-                  "--set", f"general_corpus={general}", "--set", "max_length=24", "--out", str(out), *extra)
+    result = _cli(
+        "--tasks",
+        f"{a},{b}",
+        "--init",
+        str(tiny_checkpoint),
+        "--max-steps",
+        "2",
+        "--set",
+        "reference=false",
+        "--set",
+        f"general_corpus={general}",
+        "--set",
+        "max_length=24",
+        "--out",
+        str(out),
+        *extra,
+    )
     assert result.returncode == 2, result.stderr
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
 
@@ -312,8 +387,15 @@ def test_prompt_tuning_refuses_token_tasks(two_tasks, tiny_checkpoint, tmp_path)
     conll = tmp_path / "tags.conll"
     conll.write_text("".join(f"w{i} {'A' if i % 2 else 'B'}\nw{i + 1} B\n\n" for i in range(40)), encoding="utf-8")
     a, _, general = two_tasks
-    cfg = build_continual_config({"tasks": f"{a},{conll}", "init": str(tiny_checkpoint), "method": "prompt",
-                                  "general_corpus": "", "reference": False})
+    cfg = build_continual_config(
+        {
+            "tasks": f"{a},{conll}",
+            "init": str(tiny_checkpoint),
+            "method": "prompt",
+            "general_corpus": "",
+            "reference": False,
+        }
+    )
     with pytest.raises(UserError, match="shifts a token task's labels"):
         Sequence(cfg, build_cure("prompt", cfg), load_tasks(cfg), tmp_path / "p", 0, False)
     assert peft_config(build_cure("prompt", cfg), cfg).num_virtual_tokens == 20

@@ -122,16 +122,19 @@ def test_shards_pack_blocks_and_are_cached(corpus_file):
     b = blocks.gather([0, 1])
     assert b.shape == (2, 32) and (b[:, 0] == first.tokenizer.cls_token_id).all()
     assert np.array_equal(b[0, 1:], tokens[:31]) and np.array_equal(b[1, 1:], tokens[31:62])
-    assert (first.tokenizer.pad_token_id not in b)  # packing: no padding
+    assert first.tokenizer.pad_token_id not in b  # packing: no padding
     counts = first.shards.unigram_counts()
     assert counts.sum() == first.shards.meta["train_tokens"]
 
 
-@pytest.mark.parametrize("content, needle", [
-    (b"", "no usable documents"),
-    (b"\x00\x01\x02binary\x00", "looks binary"),
-    ("caf\u00e9 au lait, a long enough line\n".encode("latin-1"), "not UTF-8"),
-])
+@pytest.mark.parametrize(
+    "content, needle",
+    [
+        (b"", "no usable documents"),
+        (b"\x00\x01\x02binary\x00", "looks binary"),
+        ("caf\u00e9 au lait, a long enough line\n".encode("latin-1"), "not UTF-8"),
+    ],
+)
 def test_bad_corpus_files(tmp_path, content, needle):
     p = tmp_path / "bad.txt"
     p.write_bytes(content)
@@ -139,10 +142,13 @@ def test_bad_corpus_files(tmp_path, content, needle):
         prepare_corpus(data_cfg(p))
 
 
-@pytest.mark.parametrize("spec, needle", [
-    ("/no/such/file.txt", "does not exist"),
-    ("builtin:nope", "choose one of"),
-])
+@pytest.mark.parametrize(
+    "spec, needle",
+    [
+        ("/no/such/file.txt", "does not exist"),
+        ("builtin:nope", "choose one of"),
+    ],
+)
 def test_bad_corpus_specs(spec, needle):
     with pytest.raises(UserError, match=needle):
         prepare_corpus(data_cfg(spec))
@@ -158,7 +164,9 @@ def test_missing_text_column(tmp_path):
 def test_hugging_face_dataset_path(tmp_path):
     """`hf:NAME` goes through datasets.load_dataset; a local dataset directory exercises it offline."""
     (tmp_path / "ds").mkdir()
-    (tmp_path / "ds" / "train.jsonl").write_text('{"text": "from a dataset"}\n{"text": "second record"}\n', encoding="utf-8")
+    (tmp_path / "ds" / "train.jsonl").write_text(
+        '{"text": "from a dataset"}\n{"text": "second record"}\n', encoding="utf-8"
+    )
     assert list(iter_documents(f"hf:{tmp_path / 'ds'}")) == ["from a dataset", "second record"]
     with pytest.raises(UserError, match="no column 'body'"):
         list(iter_documents(f"hf:{tmp_path / 'ds'}", column="body"))

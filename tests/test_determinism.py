@@ -23,10 +23,17 @@ VARYING = re.compile(r"seconds|per_second|tokens_per|wall|eval_time|choice|rates
 
 def masklab(args: list, cache: Path, threads: int = 2, check: bool = True) -> subprocess.CompletedProcess:
     """One CLI run in its own process with its own cache directory and thread counts."""
-    env = {**os.environ, "MASKLAB_CACHE": str(cache), "RAYON_NUM_THREADS": str(threads), "OMP_NUM_THREADS": str(threads),
-           "MKL_NUM_THREADS": str(threads), "TOKENIZERS_PARALLELISM": "true"}
-    done = subprocess.run([sys.executable, "-m", "masklab.cli", *map(str, args)], capture_output=True, text=True, env=env,
-                          timeout=600)
+    env = {
+        **os.environ,
+        "MASKLAB_CACHE": str(cache),
+        "RAYON_NUM_THREADS": str(threads),
+        "OMP_NUM_THREADS": str(threads),
+        "MKL_NUM_THREADS": str(threads),
+        "TOKENIZERS_PARALLELISM": "true",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "masklab.cli", *map(str, args)], capture_output=True, text=True, env=env, timeout=600
+    )
     if check:
         assert done.returncode == 0, done.stderr[-3000:]
     return done
@@ -52,7 +59,11 @@ def assert_same_weights(a_dir: Path, b_dir: Path) -> None:
 def figures(summary: dict) -> dict:
     """A summary without its timings and paths (which differ between two runs by nature)."""
     if isinstance(summary, dict):
-        return {k: figures(v) for k, v in summary.items() if not VARYING.search(k) and k not in ("checkpoint", "runs", "models")}
+        return {
+            k: figures(v)
+            for k, v in summary.items()
+            if not VARYING.search(k) and k not in ("checkpoint", "runs", "models")
+        }
     if isinstance(summary, list):
         return [figures(v) for v in summary]
     return summary
@@ -62,7 +73,10 @@ def figures(summary: dict) -> dict:
 def mixed_corpus(tmp_path_factory) -> Path:
     """English and Persian (with ZWNJ) text whose words tie in frequency: the case hash order used to decide."""
     lines = cyclic_corpus(80)
-    lines += ["می\u200cخواهم کتاب بخوانم و نامه\u200cها را بنویسم.", "آن\u200cها به خانه می\u200cروند، ما به مدرسه."] * 20
+    lines += [
+        "می\u200cخواهم کتاب بخوانم و نامه\u200cها را بنویسم.",
+        "آن\u200cها به خانه می\u200cروند، ما به مدرسه.",
+    ] * 20
     lines += [f"word{i} token{i % 7} piece{i % 11}" for i in range(300)]
     path = tmp_path_factory.mktemp("mixed") / "mixed.txt"
     path.write_text("\n\n".join(lines) + "\n", encoding="utf-8")
@@ -74,8 +88,11 @@ def test_tokenizer_training_is_byte_identical_across_processes(mixed_corpus, tmp
     outs = []
     for i, threads in enumerate((1, 2)):
         out = tmp_path / f"tok{i}"
-        masklab(["tokenizer", "train", "--corpus", mixed_corpus, "--model", model, "--vocab-size", 400, "--out", out],
-                tmp_path / f"cache{i}", threads)
+        masklab(
+            ["tokenizer", "train", "--corpus", mixed_corpus, "--model", model, "--vocab-size", 400, "--out", out],
+            tmp_path / f"cache{i}",
+            threads,
+        )
         outs.append((out / "tokenizer.json").read_bytes())
     assert outs[0] == outs[1]
     vocab = json.loads(outs[0])["model"]["vocab"]
@@ -92,9 +109,21 @@ RUNS = {
 
 
 def _sets(corpus, *extra, precision="fp32") -> list[str]:
-    sets = [f"data.corpus={corpus}", *TINY_MODEL, "train.batch_size=8", "train.lr=3e-3", f"train.precision={precision}",
-            "train.max_steps=16", "train.eval_every=0", "train.save_every=8", "eval.max_blocks=16", "eval.pppl_sequences=2",
-            "eval.pppl_max_length=16", "data.min_chars=5", *extra]
+    sets = [
+        f"data.corpus={corpus}",
+        *TINY_MODEL,
+        "train.batch_size=8",
+        "train.lr=3e-3",
+        f"train.precision={precision}",
+        "train.max_steps=16",
+        "train.eval_every=0",
+        "train.save_every=8",
+        "eval.max_blocks=16",
+        "eval.pppl_sequences=2",
+        "eval.pppl_max_length=16",
+        "data.min_chars=5",
+        *extra,
+    ]
     return [a for s in sets for a in ("--set", s)] + ["--quiet"]
 
 
@@ -124,13 +153,30 @@ def three_class_csv(tmp_path_factory) -> Path:
     return path
 
 
-FINETUNE = ["--init", "random", "--arch", "tiny", "--max-steps", 30, "--seed", 3, "--set", "precision=fp32", "--set",
-            "save_model=true", "--set", "eval_every=10", "--quiet"]
+FINETUNE = [
+    "--init",
+    "random",
+    "--arch",
+    "tiny",
+    "--max-steps",
+    30,
+    "--seed",
+    3,
+    "--set",
+    "precision=fp32",
+    "--set",
+    "save_model=true",
+    "--set",
+    "eval_every=10",
+    "--quiet",
+]
 
 
 def test_finetuning_from_random_init_twice_gives_the_same_bits(three_class_csv, tmp_path):
     for i in (0, 1):
-        masklab(["finetune", "--task", three_class_csv, *FINETUNE, "--out", tmp_path / f"ft{i}"], tmp_path / f"cache{i}")
+        masklab(
+            ["finetune", "--task", three_class_csv, *FINETUNE, "--out", tmp_path / f"ft{i}"], tmp_path / f"cache{i}"
+        )
     assert_same_weights(tmp_path / "ft0", tmp_path / "ft1")
     a, b = (json.loads((tmp_path / f"ft{i}" / "summary.json").read_text()) for i in (0, 1))
     assert figures(a) == figures(b)
@@ -163,8 +209,11 @@ def two_csv_tasks(tmp_path_factory) -> str:
     root = tmp_path_factory.mktemp("seq")
     paths = []
     for name, offset in (("A", 0), ("B", 50)):
-        rows = ["text,label"] + [" ".join(rng.choices([f"x{j + offset + 25 * (i % 2)}" for j in range(25)], k=rng.randrange(5, 12)))
-                                 + f",{name}{i % 2}" for i in range(200)]
+        rows = ["text,label"] + [
+            " ".join(rng.choices([f"x{j + offset + 25 * (i % 2)}" for j in range(25)], k=rng.randrange(5, 12)))
+            + f",{name}{i % 2}"
+            for i in range(200)
+        ]
         (root / f"{name}.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
         paths.append(str(root / f"{name}.csv"))
     return ",".join(paths)
@@ -173,9 +222,29 @@ def two_csv_tasks(tmp_path_factory) -> str:
 def test_a_task_sequence_twice_gives_the_same_bits(two_csv_tasks, tmp_path):
     """EWC, so the regularizer's saved state (progress.safetensors) is part of what must agree."""
     for i in (0, 1):
-        masklab(["continual", "--tasks", two_csv_tasks, "--init", "random", "--method", "ewc", "--max-steps", 12,
-                 "--set", "arch=tiny", "--set", "save_models=true", "--set", "precision=fp32", "--quiet",
-                 "--out", tmp_path / f"c{i}"], tmp_path / f"cache{i}")
+        masklab(
+            [
+                "continual",
+                "--tasks",
+                two_csv_tasks,
+                "--init",
+                "random",
+                "--method",
+                "ewc",
+                "--max-steps",
+                12,
+                "--set",
+                "arch=tiny",
+                "--set",
+                "save_models=true",
+                "--set",
+                "precision=fp32",
+                "--quiet",
+                "--out",
+                tmp_path / f"c{i}",
+            ],
+            tmp_path / f"cache{i}",
+        )
     assert_same_weights(tmp_path / "c0", tmp_path / "c1")
     a, b = (json.loads((tmp_path / f"c{i}" / "summary.json").read_text()) for i in (0, 1))
     assert figures(a) == figures(b)
@@ -185,8 +254,14 @@ def test_a_study_gives_the_same_trials_under_any_jobs(mixed_corpus, tmp_path):
     import yaml
 
     base = dict(s.split("=", 1) for s in _sets(mixed_corpus)[1::2] if "=" in s)
-    study = {"name": "jobs", "run": "pretrain", "base": {k: yaml.safe_load(v) for k, v in base.items()},
-             "grid": {"masking.rate": [0.15, 0.3]}, "seeds": [0], "metric": {"name": "masked_accuracy", "goal": "maximize"}}
+    study = {
+        "name": "jobs",
+        "run": "pretrain",
+        "base": {k: yaml.safe_load(v) for k, v in base.items()},
+        "grid": {"masking.rate": [0.15, 0.3]},
+        "seeds": [0],
+        "metric": {"name": "masked_accuracy", "goal": "maximize"},
+    }
     results = []
     for jobs in (1, 2):
         out = tmp_path / f"jobs{jobs}"

@@ -20,14 +20,27 @@ from masklab.finetune.start import load_start
 from masklab.objectives.classify import ClassifyObjective
 
 
-@pytest.mark.parametrize("mode, top_k, cache, frozen", [
-    ("probe", 2, True, ["embeddings", "layer_0", "layer_1"]),
-    ("probe", 2, False, ["embeddings", "layer_0", "layer_1"]),
-    ("top-k", 1, True, ["embeddings", "layer_0"]),
-])
-def test_frozen_parameters_do_not_change(separable_task, tiny_checkpoint, tmp_path, mode, top_k, cache, frozen, finetune_config, run_seed):
-    cfg = finetune_config(separable_task, str(tiny_checkpoint), mode=mode, top_k=top_k, cache_features=cache, max_steps=30,
-                 weight_decay=0.1, dropout=0.1)
+@pytest.mark.parametrize(
+    "mode, top_k, cache, frozen",
+    [
+        ("probe", 2, True, ["embeddings", "layer_0", "layer_1"]),
+        ("probe", 2, False, ["embeddings", "layer_0", "layer_1"]),
+        ("top-k", 1, True, ["embeddings", "layer_0"]),
+    ],
+)
+def test_frozen_parameters_do_not_change(
+    separable_task, tiny_checkpoint, tmp_path, mode, top_k, cache, frozen, finetune_config, run_seed
+):
+    cfg = finetune_config(
+        separable_task,
+        str(tiny_checkpoint),
+        mode=mode,
+        top_k=top_k,
+        cache_features=cache,
+        max_steps=30,
+        weight_decay=0.1,
+        dropout=0.1,
+    )
     summary = run_seed(cfg, tmp_path)
     change = summary["layers"]["weight_change"]
     assert summary["best_val_step"] > 0  # the selected model did train
@@ -45,18 +58,27 @@ def test_cached_probe_head_matches_the_full_model(separable_task, tiny_checkpoin
     batch = collate(examples, tokenizer.pad_token_id)
     cached = collate(cache_features(model, examples, "sequence", "fp32"), 0)
     model.eval()
-    torch.testing.assert_close(ClassifyObjective(model, "sequence", cached=True).logits(cached),
-                               ClassifyObjective(model, "sequence").logits(batch))
+    torch.testing.assert_close(
+        ClassifyObjective(model, "sequence", cached=True).logits(cached),
+        ClassifyObjective(model, "sequence").logits(batch),
+    )
 
 
 def test_gradual_unfreezes_head_then_top_down(separable_task, tiny_checkpoint, tmp_path, finetune_config, run_seed):
     model, _, _ = load_start(str(tiny_checkpoint), "", "sequence", ["a", "b"], 0.1, 0, lambda: None)
     a = anatomy(model)
     assert [trainable_at(a, "gradual", 0, step, 3) for step in (0, 2, 3, 6, 9, 50)] == [
-        ["head"], ["head"], ["head", "layer_1"], ["head", "layer_1", "layer_0"],
-        ["head", "layer_1", "layer_0", "embeddings"], ["head", "layer_1", "layer_0", "embeddings"]]
+        ["head"],
+        ["head"],
+        ["head", "layer_1"],
+        ["head", "layer_1", "layer_0"],
+        ["head", "layer_1", "layer_0", "embeddings"],
+        ["head", "layer_1", "layer_0", "embeddings"],
+    ]
     # in a real run: the log records each unfreezing, and groups still frozen at the end never moved
-    cfg = finetune_config(separable_task, str(tiny_checkpoint), mode="gradual", unfreeze_every=10, max_steps=30, eval_every=30)
+    cfg = finetune_config(
+        separable_task, str(tiny_checkpoint), mode="gradual", unfreeze_every=10, max_steps=30, eval_every=30
+    )
     summary = run_seed(cfg, tmp_path)
     records = [json.loads(line) for line in (tmp_path / "seed-0" / "metrics.jsonl").read_text().splitlines()]
     events = [(r["step"], r["trainable"]) for r in records if "trainable" in r]
@@ -105,13 +127,23 @@ def test_cka_of_a_model_with_itself_is_one(separable_task, tiny_checkpoint):
 
 
 def test_fine_tuned_tiny_model_beats_majority_baseline(separable_task, tiny_checkpoint, tmp_path, finetune_config):
-    cfg = finetune_config(separable_task, "random", arch=str(tiny_checkpoint), mode="full", max_steps=60, seeds=2, save_model=True)
+    cfg = finetune_config(
+        separable_task, "random", arch=str(tiny_checkpoint), mode="full", max_steps=60, seeds=2, save_model=True
+    )
     summary = run_finetune(cfg, tmp_path / "run", show_progress=False)
     assert summary["majority_accuracy"] == pytest.approx(0.5, abs=0.05)
     assert summary["test_accuracy"] > 0.85  # separable by vocabulary: chance is 0.5
     assert summary["seeds"] == [0, 1] and summary["test_accuracy_std"] >= 0
-    for name in ("summary.json", "config.yaml", "learning_curves.png", "layer_change.png", "seed-0/metrics.jsonl",
-                 "seed-1/summary.json", "seed-0/model/model.safetensors", "seed-0/model/tokenizer.json"):
+    for name in (
+        "summary.json",
+        "config.yaml",
+        "learning_curves.png",
+        "layer_change.png",
+        "seed-0/metrics.jsonl",
+        "seed-1/summary.json",
+        "seed-0/model/model.safetensors",
+        "seed-0/model/tokenizer.json",
+    ):
         assert (tmp_path / "run" / name).exists(), name
     from transformers import AutoModelForSequenceClassification
 
@@ -127,13 +159,28 @@ def test_cli_finetune_and_compare(separable_task, tiny_checkpoint, tmp_path):
 
     app = typer.Typer()
     register(app)
-    common = ["--task", str(separable_task), "--max-steps", "20", "--lr", "3e-3", "--quiet", "--set", "precision=fp32",
-              "--set", "save_model=false", "--set", "analysis_examples=16"]
+    common = [
+        "--task",
+        str(separable_task),
+        "--max-steps",
+        "20",
+        "--lr",
+        "3e-3",
+        "--quiet",
+        "--set",
+        "precision=fp32",
+        "--set",
+        "save_model=false",
+        "--set",
+        "analysis_examples=16",
+    ]
     runs = []
     for init, mode in (("random", "full"), (str(tiny_checkpoint), "probe")):
         out = tmp_path / f"{mode}"
-        done = CliRunner().invoke(app, ["finetune", "--init", init, "--arch", str(tiny_checkpoint), "--mode", mode,
-                                        "--out", str(out), *common])
+        done = CliRunner().invoke(
+            app,
+            ["finetune", "--init", init, "--arch", str(tiny_checkpoint), "--mode", mode, "--out", str(out), *common],
+        )
         assert done.exit_code == 0, done.output
         assert "test acc" in done.output and "wrote" in done.output
         runs.append(str(out))
@@ -168,7 +215,10 @@ def test_token_classification_from_conll(tiny_checkpoint, tmp_path, finetune_con
 def test_builtin_tasks_have_fixed_disjoint_splits():
     sotu = load_task("builtin:sotu-era")
     assert sotu.label_names == ["1790-1860", "1861-1932", "1933-1980", "1981-2021"]
-    counts = [sotu.train.labels.count(n) + sotu.validation.labels.count(n) + sotu.test.labels.count(n) for n in sotu.label_names]
+    counts = [
+        sotu.train.labels.count(n) + sotu.validation.labels.count(n) + sotu.test.labels.count(n)
+        for n in sotu.label_names
+    ]
     assert max(counts) - min(counts) <= 0.01 * max(counts)  # balanced (up to a few repeated passages dropped)
     assert not set(sotu.train.texts) & set(sotu.test.texts)
     rt = load_task("builtin:rt-sentiment")
@@ -196,17 +246,29 @@ def bad_inputs(tmp_path, separable_task, tiny_checkpoint, finetune_config, run_s
     return [
         (lambda: load_task(str(tmp_path / "nolabel.csv")), "no column 'label'"),
         (lambda: load_task(str(separable_task), text_column="body"), "no column 'body'"),
-        (lambda: load_task(str(separable_task), validation=str(tmp_path / "val.jsonl")), "never occur in the training data: 'medium'"),
+        (
+            lambda: load_task(str(separable_task), validation=str(tmp_path / "val.jsonl")),
+            "never occur in the training data: 'medium'",
+        ),
         (lambda: load_task(str(tmp_path / "bad.conll")), "line 2 has no tag"),
         (lambda: load_task("builtin:imdb"), "unknown built-in task"),
         (lambda: load_task(str(tmp_path / "missing.csv")), "does not exist"),
         (lambda: build_finetune_config({"mode": "linear"}), "mode must be one of"),
         (lambda: build_finetune_config({"llrd": 1.5}), "llrd must be in (0, 1]"),
         (lambda: build_finetune_config({"epochs_": 2}), "unknown config key"),
-        (lambda: run_seed(finetune_config(separable_task, ckpt, mode="top-k", top_k=5, max_steps=1), tmp_path), "model has 2 encoder layers"),
+        (
+            lambda: run_seed(finetune_config(separable_task, ckpt, mode="top-k", top_k=5, max_steps=1), tmp_path),
+            "model has 2 encoder layers",
+        ),
         (lambda: load_start("random", "minii", "sequence", ["a", "b"], 0.1, 0, lambda: None), "neither a preset"),
-        (lambda: load_start("random", "builtin:bert", "sequence", ["a", "b"], 0.1, 0, lambda: None), "unknown built-in checkpoint"),
-        (lambda: load_start(str(tmp_path), "", "sequence", ["a", "b"], 0.1, 0, lambda: None), "is not a model checkpoint"),
+        (
+            lambda: load_start("random", "builtin:bert", "sequence", ["a", "b"], 0.1, 0, lambda: None),
+            "unknown built-in checkpoint",
+        ),
+        (
+            lambda: load_start(str(tmp_path), "", "sequence", ["a", "b"], 0.1, 0, lambda: None),
+            "is not a model checkpoint",
+        ),
     ]
 
 
@@ -224,11 +286,15 @@ def test_missing_minilm_extra_names_the_install_command(monkeypatch):
         load_start("builtin:minilm", "", "sequence", ["a", "b"], 0.1, 0, lambda: None)
 
 
-def test_modernbert_checkpoint_fine_tunes_with_its_own_dropout_names(separable_task, tiny_tokenizer, tmp_path, finetune_config, run_seed):
+def test_modernbert_checkpoint_fine_tunes_with_its_own_dropout_names(
+    separable_task, tiny_tokenizer, tmp_path, finetune_config, run_seed
+):
     from masklab.config import build_config
     from masklab.models import build_model
 
-    cfg = build_config({}, ["model.architecture=modernbert", "model.num_layers=2", "model.hidden_size=32", "model.num_heads=2"])
+    cfg = build_config(
+        {}, ["model.architecture=modernbert", "model.num_layers=2", "model.hidden_size=32", "model.num_heads=2"]
+    )
     torch.manual_seed(0)
     build_model(cfg.model, tiny_tokenizer, 32).save_pretrained(tmp_path / "mb")
     tiny_tokenizer.save_pretrained(tmp_path / "mb")

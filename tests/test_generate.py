@@ -15,25 +15,50 @@ from masklab.generate.predictors import CausalPredictor, FusedPredictor, MaskedP
 from masklab.generate.sampling import truncate
 from masklab.generate.template import Gap, continuation_template, given_text_intact, layout, parse_template, render
 
-STRATEGIES = [("mask-predict", {}), ("gibbs", {"k": 2}), ("left-to-right", {}), ("random-order", {}), ("maskgit", {}),
-              ("diffusion", {}), ("diffusion", {"remasking": "random"}), ("diffusion", {"block_length": 4})]
+STRATEGIES = [
+    ("mask-predict", {}),
+    ("gibbs", {"k": 2}),
+    ("left-to-right", {}),
+    ("random-order", {}),
+    ("maskgit", {}),
+    ("diffusion", {}),
+    ("diffusion", {"remasking": "random"}),
+    ("diffusion", {"block_length": 4}),
+]
 
 
 def tiny_mlm(vocab: int, seed: int = 0):
     from transformers import BertConfig, BertForMaskedLM
 
     torch.manual_seed(seed)
-    return BertForMaskedLM(BertConfig(vocab_size=vocab, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                                      intermediate_size=64, max_position_embeddings=64)).eval()
+    return BertForMaskedLM(
+        BertConfig(
+            vocab_size=vocab,
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=64,
+            max_position_embeddings=64,
+        )
+    ).eval()
 
 
 def tiny_clm(vocab: int, seed: int = 0):
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(seed)
-    return LlamaForCausalLM(LlamaConfig(vocab_size=vocab, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                                        num_key_value_heads=2, intermediate_size=64, max_position_embeddings=64,
-                                        initializer_range=0.5)).eval()
+    return LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=vocab,
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            num_key_value_heads=2,
+            intermediate_size=64,
+            max_position_embeddings=64,
+            initializer_range=0.5,
+        )
+    ).eval()
 
 
 def rows_with_gaps(B=6, T=24, vocab=100, seed=0):
@@ -43,7 +68,7 @@ def rows_with_gaps(B=6, T=24, vocab=100, seed=0):
     ids[:, 0], ids[:, -1] = 2, 3
     editable = torch.zeros(B, T, dtype=torch.bool)
     for b in range(B):
-        editable[b, 2:2 + 8 + b] = True
+        editable[b, 2 : 2 + 8 + b] = True
     return ids, editable
 
 
@@ -53,8 +78,19 @@ FORBID[:5] = True
 
 def unmask(strategy, settings, steps, ids, editable, model=None, seed=0, **kw):
     model = model or tiny_mlm(100)
-    return iterative_unmask(MaskedPredictor(model), ids, editable, strategy, steps, generator=torch.Generator().manual_seed(seed),
-                            mask_token_id=4, settings=settings, forbidden=FORBID, record=True, **kw)
+    return iterative_unmask(
+        MaskedPredictor(model),
+        ids,
+        editable,
+        strategy,
+        steps,
+        generator=torch.Generator().manual_seed(seed),
+        mask_token_id=4,
+        settings=settings,
+        forbidden=FORBID,
+        record=True,
+        **kw,
+    )
 
 
 @pytest.mark.parametrize("strategy,settings", STRATEGIES)
@@ -89,7 +125,7 @@ def test_left_to_right_commits_one_slot_per_step_leftmost_first():
     positions = editable[0].nonzero().squeeze(1)
     for s, step in enumerate(result.trajectory):
         shown = step[0, positions] == 4
-        assert not shown[: s + 1].any() and shown[s + 1:].all()
+        assert not shown[: s + 1].any() and shown[s + 1 :].all()
 
 
 def test_random_order_commits_one_slot_per_step_in_varying_order():
@@ -110,7 +146,9 @@ def test_maskgit_follows_the_cosine_schedule(steps):
     left = masks_after(unmask("maskgit", {}, steps, ids, editable), editable)
     before = n.clone()
     for s in range(steps):
-        planned = torch.minimum(torch.floor(n * math.cos(math.pi / 2 * (s + 1) / steps)).long(), (before - 1).clamp(min=0))
+        planned = torch.minimum(
+            torch.floor(n * math.cos(math.pi / 2 * (s + 1) / steps)).long(), (before - 1).clamp(min=0)
+        )
         assert torch.equal(left[s], planned)
         before = left[s]
     assert (left[-1] == 0).all()
@@ -139,8 +177,18 @@ def test_ancestral_diffusion_reveals_binomially_with_mean_n_over_t():
     class Flat:  # uniform predictions: the schedule alone decides what is revealed
         def __call__(self, ids, mask, rows, positions):
             return torch.full((len(positions), 100), -math.log(100.0))
-    result = iterative_unmask(Flat(), ids, editable, "diffusion", steps, generator=torch.Generator().manual_seed(0),
-                              mask_token_id=4, settings={"remasking": "random"}, forbidden=FORBID)
+
+    result = iterative_unmask(
+        Flat(),
+        ids,
+        editable,
+        "diffusion",
+        steps,
+        generator=torch.Generator().manual_seed(0),
+        mask_token_id=4,
+        settings={"remasking": "random"},
+        forbidden=FORBID,
+    )
     assert torch.equal(result.committed.sum(0), torch.full((B,), n))
     means = result.committed.float().mean(1)
     assert torch.allclose(means, torch.full((steps,), n / steps), atol=0.12), means
@@ -198,7 +246,9 @@ def memorising_mlm(tokenizer, sentence: str, steps: int = 400):
         rate = torch.rand(32, 1, generator=g)
         chosen = (torch.rand(ids.shape, generator=g) < rate) & inner
         chosen[:, 1] |= ~chosen.any(1)
-        loss = model(input_ids=ids.masked_fill(chosen, tokenizer.mask_token_id), labels=ids.masked_fill(~chosen, -100)).loss
+        loss = model(
+            input_ids=ids.masked_fill(chosen, tokenizer.mask_token_id), labels=ids.masked_fill(~chosen, -100)
+        ).loss
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -211,8 +261,15 @@ def test_greedy_mask_predict_reproduces_a_memorised_sentence(tiny_tokenizer):
     ids = torch.tensor([tiny_tokenizer(sentence)["input_ids"]])
     editable = torch.zeros_like(ids, dtype=torch.bool)
     editable[0, 1:-1] = True
-    result = iterative_unmask(MaskedPredictor(model), ids, editable, "mask-predict", 10, temperature=0.0,
-                              mask_token_id=tiny_tokenizer.mask_token_id)
+    result = iterative_unmask(
+        MaskedPredictor(model),
+        ids,
+        editable,
+        "mask-predict",
+        10,
+        temperature=0.0,
+        mask_token_id=tiny_tokenizer.mask_token_id,
+    )
     assert torch.equal(result.ids, ids)
 
 
@@ -221,23 +278,44 @@ def test_fusion_weight_zero_is_the_masked_lm_and_one_is_the_causal_lm(tiny_token
     mlm, clm = tiny_mlm(V), tiny_clm(V)
     prompt = tiny_tokenizer("w1 w2 w3", add_special_tokens=False)["input_ids"]
     L = 8
-    ids = torch.tensor([[tiny_tokenizer.cls_token_id, *prompt, *[tiny_tokenizer.mask_token_id] * L, tiny_tokenizer.sep_token_id]])
+    ids = torch.tensor(
+        [[tiny_tokenizer.cls_token_id, *prompt, *[tiny_tokenizer.mask_token_id] * L, tiny_tokenizer.sep_token_id]]
+    )
     editable = torch.zeros_like(ids, dtype=torch.bool)
-    editable[0, 1 + len(prompt):-1] = True
+    editable[0, 1 + len(prompt) : -1] = True
     forbidden = torch.zeros(V, dtype=torch.bool)
     forbidden[sorted(set(tiny_tokenizer.all_special_ids))] = True
 
     def run(predictor, strategy, temperature=1.0):
-        return iterative_unmask(predictor, ids, editable, strategy, 0, temperature, generator=torch.Generator().manual_seed(3),
-                                mask_token_id=tiny_tokenizer.mask_token_id, forbidden=forbidden).ids
-    alone, fused = run(MaskedPredictor(mlm), "mask-predict"), run(FusedPredictor(MaskedPredictor(mlm), CausalPredictor(clm), 0.0), "mask-predict")
+        return iterative_unmask(
+            predictor,
+            ids,
+            editable,
+            strategy,
+            0,
+            temperature,
+            generator=torch.Generator().manual_seed(3),
+            mask_token_id=tiny_tokenizer.mask_token_id,
+            forbidden=forbidden,
+        ).ids
+
+    alone, fused = (
+        run(MaskedPredictor(mlm), "mask-predict"),
+        run(FusedPredictor(MaskedPredictor(mlm), CausalPredictor(clm), 0.0), "mask-predict"),
+    )
     assert torch.equal(alone, fused)
     greedy = run(FusedPredictor(MaskedPredictor(mlm), CausalPredictor(clm), 1.0), "left-to-right", temperature=0.0)
-    source = ids[:, :1 + len(prompt)]
-    reference = clm.generate(input_ids=source, attention_mask=torch.ones_like(source), do_sample=False, max_new_tokens=L,
-                             min_new_tokens=L, suppress_tokens=sorted(set(tiny_tokenizer.all_special_ids)),
-                             pad_token_id=tiny_tokenizer.pad_token_id)
-    assert greedy[0, 1 + len(prompt):-1].tolist() == reference[0, source.shape[1]:].tolist()
+    source = ids[:, : 1 + len(prompt)]
+    reference = clm.generate(
+        input_ids=source,
+        attention_mask=torch.ones_like(source),
+        do_sample=False,
+        max_new_tokens=L,
+        min_new_tokens=L,
+        suppress_tokens=sorted(set(tiny_tokenizer.all_special_ids)),
+        pad_token_id=tiny_tokenizer.pad_token_id,
+    )
+    assert greedy[0, 1 + len(prompt) : -1].tolist() == reference[0, source.shape[1] :].tolist()
     mixed = run(FusedPredictor(MaskedPredictor(mlm), CausalPredictor(clm), 0.5), "mask-predict")
     assert not torch.equal(mixed, alone)
 
@@ -281,8 +359,14 @@ def generation_runs(tiny_tokenizer, tiny_checkpoint, tmp_path_factory):
     other.pre_tokenizer = pre_tokenizers.Whitespace()
     foreign = root / "foreign"
     tiny_clm(len(vocab)).save_pretrained(foreign)
-    PreTrainedTokenizerFast(tokenizer_object=other, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]", sep_token="[SEP]",
-                            mask_token="[MASK]").save_pretrained(foreign)
+    PreTrainedTokenizerFast(
+        tokenizer_object=other,
+        pad_token="[PAD]",
+        unk_token="[UNK]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+    ).save_pretrained(foreign)
     return {"mlm": tiny_checkpoint, "clm": same, "foreign": foreign}
 
 
@@ -291,18 +375,28 @@ def test_constraints_hold_in_every_sample(generation_runs, tiny_tokenizer):
     from masklab.generate.run import GenerateConfig, generate
 
     banned = ["w3", "w10", "w20"]
-    report = generate(generation_runs["mlm"], GenerateConfig(n=24, length=12, banned=banned, seed=1, top_p=1.0), show_progress=False)
+    report = generate(
+        generation_runs["mlm"], GenerateConfig(n=24, length=12, banned=banned, seed=1, top_p=1.0), show_progress=False
+    )
     assert len(report["samples"]) == 24
     for sample in report["samples"]:
         assert not set(sample["text"].split()) & set(banned), sample["text"]
     allowed = ["w1", "w2", "w5", "w7"]
-    report = generate(generation_runs["mlm"], GenerateConfig(n=16, length=10, allowed=allowed, strategy="maskgit"), show_progress=False)
+    report = generate(
+        generation_runs["mlm"],
+        GenerateConfig(n=16, length=10, allowed=allowed, strategy="maskgit"),
+        show_progress=False,
+    )
     for sample in report["samples"]:
         assert set(sample["text"].split()) <= set(allowed), sample["text"]
     # a gap after a space starts a word: its first token is never a continuation piece
     continuation = continuation_pieces(tiny_tokenizer)
-    report = generate(generation_runs["mlm"], GenerateConfig(n=16, top_p=1.0, temperature=2.0), texts=["w1 w2 [MASK]*4 w3"],
-                      show_progress=False)
+    report = generate(
+        generation_runs["mlm"],
+        GenerateConfig(n=16, top_p=1.0, temperature=2.0),
+        texts=["w1 w2 [MASK]*4 w3"],
+        show_progress=False,
+    )
     for sample in report["samples"]:
         first = tiny_tokenizer(sample["gaps"][0], add_special_tokens=False)["input_ids"][0]
         assert not continuation[first] and sample["given_text_intact"]
@@ -315,8 +409,14 @@ def test_samples_are_reproducible_from_the_seed(generation_runs):
     cfg = GenerateConfig(n=4, length=8, seed=5, strategy="gibbs", steps=10)
     first = [s["text"] for s in generate(generation_runs["mlm"], cfg, show_progress=False)["samples"]]
     again = [s["text"] for s in generate(generation_runs["mlm"], cfg, show_progress=False)["samples"]]
-    other = [s["text"] for s in generate(generation_runs["mlm"], GenerateConfig(n=4, length=8, seed=6, strategy="gibbs", steps=10),
-                                         show_progress=False)["samples"]]
+    other = [
+        s["text"]
+        for s in generate(
+            generation_runs["mlm"],
+            GenerateConfig(n=4, length=8, seed=6, strategy="gibbs", steps=10),
+            show_progress=False,
+        )["samples"]
+    ]
     assert first == again and first != other
 
 
@@ -332,9 +432,28 @@ def test_quality_figures():
 def test_generate_command_json_with_steps_and_evaluation(generation_runs, tmp_path):
     import subprocess
 
-    done = subprocess.run([sys.executable, "-m", "masklab.cli", "generate", str(generation_runs["mlm"]), "--text",
-                           "w1 [MASK] w2 [MASK]*2-3 .", "--n", "3", "--steps", "4", "--show-steps", "--json", "--evaluate",
-                           "--judge", str(generation_runs["clm"])], capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "masklab.cli",
+            "generate",
+            str(generation_runs["mlm"]),
+            "--text",
+            "w1 [MASK] w2 [MASK]*2-3 .",
+            "--n",
+            "3",
+            "--steps",
+            "4",
+            "--show-steps",
+            "--json",
+            "--evaluate",
+            "--judge",
+            str(generation_runs["clm"]),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(done.stdout)
     assert len(report["samples"]) == 3 and report["steps"] == 4
@@ -349,9 +468,12 @@ def test_poe_and_rerank_fusion_run(generation_runs):
     from masklab.generate.run import GenerateConfig, generate
 
     for mode in ("poe", "rerank"):
-        report = generate(generation_runs["mlm"], GenerateConfig(n=2, length=6, fusion=str(generation_runs["clm"]),
-                                                                 fusion_mode=mode, candidates=4), prompts=["w1 w2"],
-                          show_progress=False)
+        report = generate(
+            generation_runs["mlm"],
+            GenerateConfig(n=2, length=6, fusion=str(generation_runs["clm"]), fusion_mode=mode, candidates=4),
+            prompts=["w1 w2"],
+            show_progress=False,
+        )
         assert len(report["samples"]) == 2
         assert all(s["text"].startswith("w1 w2 ") and len(s["text"].split()) >= 4 for s in report["samples"])
     scores = [s["pseudo_log_likelihood"] for s in report["samples"]]
@@ -365,7 +487,10 @@ def bad_generation(runs) -> dict:
         "steps below 1": (["generate", mlm, "--steps", "0"], "--steps must be >= 1"),
         "foreign fusion": (["generate", mlm, "--fusion", str(runs["foreign"])], "another tokenizer"),
         "not an mlm": (["generate", str(runs["clm"])], "needs a masked LM"),
-        "required longer than length": (["generate", mlm, "--length", "3", "--require", "5:w9"], "shorter than the required"),
+        "required longer than length": (
+            ["generate", mlm, "--length", "3", "--require", "5:w9"],
+            "shorter than the required",
+        ),
         "required and banned": (["generate", mlm, "--require", "1:w9", "--ban", "w9"], "both required"),
         "required outside vocabulary": (["generate", mlm, "--require", "1:ژ"], "outside the model's vocabulary"),
         "bad gap": (["generate", mlm, "--text", "w1 [MASK]*4-2"], "not a gap length"),
@@ -374,8 +499,21 @@ def bad_generation(runs) -> dict:
     }
 
 
-@pytest.mark.parametrize("case", ["no mask", "steps below 1", "foreign fusion", "not an mlm", "required longer than length",
-                                  "required and banned", "required outside vocabulary", "bad gap", "bad strategy", "bad setting"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "no mask",
+        "steps below 1",
+        "foreign fusion",
+        "not an mlm",
+        "required longer than length",
+        "required and banned",
+        "required outside vocabulary",
+        "bad gap",
+        "bad strategy",
+        "bad setting",
+    ],
+)
 def test_generate_bad_input_is_one_clear_line(case, generation_runs, monkeypatch, capsys):
     from masklab import cli
 
@@ -388,6 +526,7 @@ def test_generate_bad_input_is_one_clear_line(case, generation_runs, monkeypatch
 
 
 # ---- masked diffusion training ------------------------------------------------------------------------------
+
 
 def diffusion_batch(tokenizer, schedule: str, n: int = 4000, t: int = 64, strategy: str = "random"):
     from masklab.config import build_config
@@ -468,13 +607,31 @@ def test_a_diffusion_trained_mlm_writes_the_corpus_pattern_and_compare_shows_it(
     from masklab.report.compare import compare_runs
 
     out = tmp_path / "diffusion"
-    summary = pretrain(build_config({}, tiny_overrides(corpus_file, train__max_steps=600, train__eval_every=0, train__save_every=0,
-                                                       model__hidden_size=64, model__intermediate_size=128,
-                                                       masking__diffusion__schedule="linear")), out, show_progress=False)
+    summary = pretrain(
+        build_config(
+            {},
+            tiny_overrides(
+                corpus_file,
+                train__max_steps=600,
+                train__eval_every=0,
+                train__save_every=0,
+                model__hidden_size=64,
+                model__intermediate_size=128,
+                masking__diffusion__schedule="linear",
+            ),
+        ),
+        out,
+        show_progress=False,
+    )
     assert summary["masked_accuracy"] > 0.6  # scored at the fixed 15%, like any MLM (measured: 1.0)
     pairs = [("w10", "w11"), ("w3", "w42"), ("w27", "w8"), ("w51", "w19"), ("w33", "w5"), ("w14", "w56")]
-    report = generate(out, GenerateConfig(temperature=0.0, strategy="left-to-right"),
-                      texts=[f"{a} {b} {a} {b} [MASK]*8 ." for a, b in pairs], evaluate=True, show_progress=False)
+    report = generate(
+        out,
+        GenerateConfig(temperature=0.0, strategy="left-to-right"),
+        texts=[f"{a} {b} {a} {b} [MASK]*8 ." for a, b in pairs],
+        evaluate=True,
+        show_progress=False,
+    )
     continued = 0
     for (a, b), sample in zip(pairs, report["samples"]):
         words = sample["text"].split()
@@ -483,7 +640,13 @@ def test_a_diffusion_trained_mlm_writes_the_corpus_pattern_and_compare_shows_it(
     # 70% of the written words continue the alternation: one word repeated scores 1/2, chance 1/60
     # (measured over train seeds 0 and 3: 0.81 and 1.0).
     assert continued / (8 * len(pairs)) >= 0.7, continued
-    generate(out, GenerateConfig(strategy="mask-predict", steps=8), texts=["w10 w11 [MASK]*10 ."], evaluate=True, show_progress=False)
+    generate(
+        out,
+        GenerateConfig(strategy="mask-predict", steps=8),
+        texts=["w10 w11 [MASK]*10 ."],
+        evaluate=True,
+        show_progress=False,
+    )
     saved = json.loads((out / "evaluation.json").read_text())["generation"]
     assert {"left-to-right@8", "mask-predict@8"} <= set(saved) and saved["mask-predict@8"]["given_text_intact"] == 1.0
     compare_runs([out], tmp_path / "report")
@@ -498,7 +661,9 @@ def test_cpu_candidate_draws_stay_in_the_exact_nucleus(top_k, top_p):
     from masklab.generate.sampling import Sampling, _candidates
 
     g = torch.Generator().manual_seed(0)
-    scores = torch.cat([torch.randn(50, 6000, generator=g) * 6, torch.randn(50, 6000, generator=g) * 0.1])  # peaked, flat
+    scores = torch.cat(
+        [torch.randn(50, 6000, generator=g) * 6, torch.randn(50, 6000, generator=g) * 0.1]
+    )  # peaked, flat
     allowed = torch.isfinite(truncate(scores, top_k, top_p))
     seen = torch.zeros_like(allowed)
     for _ in range(40):
@@ -515,7 +680,19 @@ def test_dense_gpu_path_and_sparse_cpu_path_agree_when_greedy(strategy):
     temperature 0 the same text."""
     ids, editable = rows_with_gaps()
     model = tiny_mlm(100)
-    runs = [iterative_unmask(MaskedPredictor(model), ids, editable, strategy, 6, temperature=0.0,
-                             generator=torch.Generator().manual_seed(1), mask_token_id=4, forbidden=FORBID, sparse=sparse)
-            for sparse in (True, False)]
+    runs = [
+        iterative_unmask(
+            MaskedPredictor(model),
+            ids,
+            editable,
+            strategy,
+            6,
+            temperature=0.0,
+            generator=torch.Generator().manual_seed(1),
+            mask_token_id=4,
+            forbidden=FORBID,
+            sparse=sparse,
+        )
+        for sparse in (True, False)
+    ]
     assert torch.equal(runs[0].ids, runs[1].ids) and torch.equal(runs[0].committed, runs[1].committed)

@@ -19,11 +19,11 @@ import torch
 
 from conftest import tiny_overrides
 from masklab.config import UPOS_TAGS, build_config
-from masklab.masking.batches import TrainBatches
 from masklab.data.pipeline import prepare_data
 from masklab.data.shards import packed_blocks
 from masklab.errors import UserError
 from masklab.masking import MLMBatcher, masking_statistics
+from masklab.masking.batches import TrainBatches
 from masklab.masking.stats import measure_masking
 from masklab.masking.strategies import mean_span_words
 
@@ -54,7 +54,9 @@ class Corpus:
         while seen < min_tokens:
             for start in range(0, len(self.blocks), batch_size):
                 ids = np.arange(start, min(start + batch_size, len(self.blocks)))
-                batch = batcher.mask(self.blocks.gather(ids), ids, epoch, self.blocks.gather_features(ids, names), with_units=True)
+                batch = batcher.mask(
+                    self.blocks.gather(ids), ids, epoch, self.blocks.gather_features(ids, names), with_units=True
+                )
                 out.append(batch)
                 seen += int(batch.eligible.sum())
             epoch += 1
@@ -65,14 +67,18 @@ class Corpus:
 def sotu(tmp_path_factory):
     gazetteer = tmp_path_factory.mktemp("gaz") / "phrases.txt"
     gazetteer.write_text("\n".join(GAZETTEER) + "\n", encoding="utf-8")
-    corpus = Corpus("builtin:sotu", tmp_path_factory.mktemp("sotu-cache"), "data.max_documents=6", "tokenizer.vocab_size=1000")
+    corpus = Corpus(
+        "builtin:sotu", tmp_path_factory.mktemp("sotu-cache"), "data.max_documents=6", "tokenizer.vocab_size=1000"
+    )
     corpus.gazetteer = gazetteer
     return corpus
 
 
 @pytest.fixture(scope="session")
 def persian(tmp_path_factory):
-    return Corpus("builtin:fa-chat", tmp_path_factory.mktemp("fa-cache"), "tokenizer.vocab_size=2000", "data.min_chars=5")
+    return Corpus(
+        "builtin:fa-chat", tmp_path_factory.mktemp("fa-cache"), "tokenizer.vocab_size=2000", "data.min_chars=5"
+    )
 
 
 def settings_for(strategy: str, corpus: Corpus) -> list[str]:
@@ -89,6 +95,7 @@ def word_ids(batch) -> torch.Tensor:
 
 
 # --------------------------------------------------------------------------------------- rates and split
+
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
 @pytest.mark.parametrize("rate", [0.15, 0.4])
@@ -124,6 +131,7 @@ def test_bernoulli_selection_rate(sotu, strategy):
 
 # ------------------------------------------------------------------------------------------- units
 
+
 @pytest.mark.parametrize("strategy", UNIT_STRATEGIES)
 def test_units_never_split_a_word(sotu, strategy):
     for batch in sotu.mask(sotu.batcher(*settings_for(strategy, sotu)), min_tokens=30_000):
@@ -146,8 +154,15 @@ def test_units_never_split_a_word(sotu, strategy):
 def test_word_starts_follow_the_pretokenizer(tmp_path, model, corpus):
     """The word-start sidecar agrees with the tokenizer's own pre-tokenization, for every model and script."""
     docs = 2 if corpus == "builtin:sotu" else 400
-    c = Corpus(corpus, tmp_path, f"data.max_documents={docs}", f"tokenizer.model={model}", "tokenizer.vocab_size=800",
-               "data.min_chars=5", seq_length=64)
+    c = Corpus(
+        corpus,
+        tmp_path,
+        f"data.max_documents={docs}",
+        f"tokenizer.model={model}",
+        "tokenizer.vocab_size=800",
+        "data.min_chars=5",
+        seq_length=64,
+    )
     starts = np.asarray(c.data.shards.sidecar("train", "words"))
     pre = c.tokenizer.backend_tokenizer.pre_tokenizer
     normalizer = c.tokenizer.backend_tokenizer.normalizer
@@ -155,8 +170,10 @@ def test_word_starts_follow_the_pretokenizer(tmp_path, model, corpus):
         words = pre.pre_tokenize_str(normalizer.normalize_str(text))
         n_tokens = sum(len(c.tokenizer.backend_tokenizer.model.tokenize(w)) for w, _ in words)
         assert n_tokens == len(enc.ids)
-        expected = np.concatenate([np.eye(1, len(c.tokenizer.backend_tokenizer.model.tokenize(w)), dtype=np.uint8)[0]
-                                   for w, _ in words] + [np.ones(1, dtype=np.uint8)])
+        expected = np.concatenate(
+            [np.eye(1, len(c.tokenizer.backend_tokenizer.model.tokenize(w)), dtype=np.uint8)[0] for w, _ in words]
+            + [np.ones(1, dtype=np.uint8)]
+        )
         assert np.array_equal(starts[position : position + len(expected)], expected)
     assert (starts == 0).mean() > 0.05  # multi-token words exist, so the check above means something
 
@@ -206,7 +223,10 @@ def test_pos_tags_come_from_the_real_tagger(sotu):
     sotu.batcher("masking.strategy=pos")
     pos = np.asarray(sotu.blocks.features["pos"][0])
     tokens = np.asarray(sotu.blocks.tokens)
-    by_token = lambda word: Counter(pos[tokens == sotu.tokenizer.convert_tokens_to_ids(word)].tolist()).most_common(1)[0][0]
+
+    def by_token(word):
+        return Counter(pos[tokens == sotu.tokenizer.convert_tokens_to_ids(word)].tolist()).most_common(1)[0][0]
+
     assert UPOS_TAGS[by_token("the") - 1] == "DET"
     assert UPOS_TAGS[by_token("and") - 1] == "CCONJ"
     assert UPOS_TAGS[by_token("of") - 1] == "ADP"
@@ -224,7 +244,9 @@ def test_entity_units_are_entities_and_gazetteer_phrases_masked_first(sotu):
     for phrase in ["house of representatives", "fellow - citizens", "public debt"]:  # gazetteer phrases became units
         assert texts[phrase] > 0, (phrase, texts.most_common(20))
     assert texts["the united states"] + texts["united states"] > 20  # spaCy's GPE entities
-    in_phrase = sum(int(((b.labels != -100) & torch.from_numpy(b.features["phrases"] > 0)).sum()) for b in sotu.mask(batcher))
+    in_phrase = sum(
+        int(((b.labels != -100) & torch.from_numpy(b.features["phrases"] > 0)).sum()) for b in sotu.mask(batcher)
+    )
     share_selected = in_phrase / sum(int((b.labels != -100).sum()) for b in sotu.mask(batcher))
     assert share_selected > 2 * (phrases > 0).mean()  # phrases take the budget first
 
@@ -294,6 +316,7 @@ def test_each_strategy_reads_its_own_phrase_units(sotu):
 
 # --------------------------------------------------------------------------------------- determinism
 
+
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_seeded_masks_are_reproducible_and_batch_independent(sotu, strategy):
     batcher = sotu.batcher(*settings_for(strategy, sotu), seed=3)
@@ -323,10 +346,18 @@ def test_corrupt_per_unit_treats_a_word_as_one(sotu):
 
 # ---------------------------------------------------------------------------------- schedule, errors
 
-@pytest.mark.parametrize("schedule, progress, expected", [
-    ("constant", 0.5, 0.15), ("linear", 0.0, 0.4), ("linear", 0.5, 0.275), ("linear", 1.0, 0.15),
-    ("cosine", 0.5, 0.275), ("cosine", 0.25, 0.15 + 0.25 * (1 + math.cos(math.pi / 4)) / 2),
-])
+
+@pytest.mark.parametrize(
+    "schedule, progress, expected",
+    [
+        ("constant", 0.5, 0.15),
+        ("linear", 0.0, 0.4),
+        ("linear", 0.5, 0.275),
+        ("linear", 1.0, 0.15),
+        ("cosine", 0.5, 0.275),
+        ("cosine", 0.25, 0.15 + 0.25 * (1 + math.cos(math.pi / 4)) / 2),
+    ],
+)
 def test_rate_schedule(schedule, progress, expected):
     cfg = build_config({}, [f"masking.schedule={schedule}", "masking.rate_start=0.4"]).masking
     assert cfg.rate_at(progress) == pytest.approx(expected)
@@ -343,7 +374,9 @@ def test_train_batches_follow_the_rate_schedule(sotu):
     assert abs(rates[0] - 0.4) < 0.02 and abs(rates[1] - batcher.rate_at(0.9)) < 0.02
 
 
-@pytest.mark.parametrize("module, tagger, extra", [("spacy", "spacy-en", "masklab[pos]"), ("parsivar", "parsivar-fa", "masklab[fa]")])
+@pytest.mark.parametrize(
+    "module, tagger, extra", [("spacy", "spacy-en", "masklab[pos]"), ("parsivar", "parsivar-fa", "masklab[fa]")]
+)
 def test_missing_tagger_package_names_the_extra(monkeypatch, module, tagger, extra):
     from masklab.data.tagging import build_tagger
 
@@ -353,15 +386,18 @@ def test_missing_tagger_package_names_the_extra(monkeypatch, module, tagger, ext
     assert extra in str(info.value) and "\n" not in str(info.value)
 
 
-@pytest.mark.parametrize("overrides, needle", [
-    (["masking.pos={weights: {NOUNS: 2}}"], "unknown tags NOUNS"),
-    (["masking.span={p: 0}"], "masking.span.p"),
-    (["masking.schedule=linear"], "masking.rate_start"),
-    (["masking.strategy=entity", "masking.selection=bernoulli"], "selection=exact"),
-    (["masking.strategy=pos", "masking.pos={tagger: treetagger}"], "unknown tagger"),
-    (["masking.strategy=entity", "masking.entity={gazetteer: /no/such/file.txt, ner: ''}"], "does not exist"),
-    (["masking.strategy=spam"], "choose one of"),
-])
+@pytest.mark.parametrize(
+    "overrides, needle",
+    [
+        (["masking.pos={weights: {NOUNS: 2}}"], "unknown tags NOUNS"),
+        (["masking.span={p: 0}"], "masking.span.p"),
+        (["masking.schedule=linear"], "masking.rate_start"),
+        (["masking.strategy=entity", "masking.selection=bernoulli"], "selection=exact"),
+        (["masking.strategy=pos", "masking.pos={tagger: treetagger}"], "unknown tagger"),
+        (["masking.strategy=entity", "masking.entity={gazetteer: /no/such/file.txt, ner: ''}"], "does not exist"),
+        (["masking.strategy=spam"], "choose one of"),
+    ],
+)
 def test_bad_masking_settings_say_what_to_fix(overrides, needle):
     from masklab.masking import build_masker
 
@@ -372,9 +408,14 @@ def test_bad_masking_settings_say_what_to_fix(overrides, needle):
 
 # ------------------------------------------------------------------------------------ end to end
 
+
 def test_persian_masking_end_to_end(persian):
-    for strategy, extra in [("whole_word", []), ("span", []), ("pos", ["masking.pos={tagger: parsivar-fa}"]),
-                            ("pmi", ["masking.pmi={min_count: 5}"])]:
+    for strategy, extra in [
+        ("whole_word", []),
+        ("span", []),
+        ("pos", ["masking.pos={tagger: parsivar-fa}"]),
+        ("pmi", ["masking.pmi={min_count: 5}"]),
+    ]:
         batcher = persian.batcher(f"masking.strategy={strategy}", *extra)
         batches = persian.mask(batcher, min_tokens=270_000)
         stats = masking_statistics(batches, persian.tokenizer.mask_token_id)
@@ -389,16 +430,23 @@ def test_persian_masking_end_to_end(persian):
     assert (tags == UPOS_TAGS.index("NOUN") + 1).mean() > 0.2  # parsivar tags Persian nouns
 
 
-@pytest.mark.parametrize("corpus, strategy, extra", [
-    ("builtin:fa-chat", "whole_word", {"masking__corrupt_per": "unit"}),
-    ("sotu-slice", "pos", {"data__max_documents": 3, "masking__schedule": "linear", "masking__rate_start": 0.3}),
-])
+@pytest.mark.parametrize(
+    "corpus, strategy, extra",
+    [
+        ("builtin:fa-chat", "whole_word", {"masking__corrupt_per": "unit"}),
+        ("sotu-slice", "pos", {"data__max_documents": 3, "masking__schedule": "linear", "masking__rate_start": 0.3}),
+    ],
+)
 def test_pretrain_with_a_strategy(tmp_path, corpus, strategy, extra):
     from masklab.pretrain.run import pretrain
 
     spec = "builtin:sotu" if corpus == "sotu-slice" else corpus
-    cfg = build_config({}, tiny_overrides(spec, masking__strategy=strategy, train__max_steps=6, train__eval_every=0,
-                                          train__save_every=0, **extra))
+    cfg = build_config(
+        {},
+        tiny_overrides(
+            spec, masking__strategy=strategy, train__max_steps=6, train__eval_every=0, train__save_every=0, **extra
+        ),
+    )
     summary = pretrain(cfg, tmp_path / "run", show_progress=False)
     assert math.isfinite(summary["final_train_loss"]) and summary["masked_accuracy"] >= 0
 
@@ -413,8 +461,19 @@ def test_mask_preview_cli(tmp_path, capsys, monkeypatch, sotu):
     from masklab import cli
 
     html = tmp_path / "preview.html"
-    monkeypatch.setattr(sys, "argv", ["masklab", "mask-preview", "--n", "2", "--html", str(html), *(
-        x for s in [*sotu.sets, "masking.strategy=span"] for x in ("--set", s))])
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        [
+            "masklab",
+            "mask-preview",
+            "--n",
+            "2",
+            "--html",
+            str(html),
+            *(x for s in [*sotu.sets, "masking.strategy=span"] for x in ("--set", s)),
+        ],
+    )
     with pytest.raises(SystemExit) as info:
         cli.main()
     out = capsys.readouterr().out

@@ -47,7 +47,9 @@ def test_bernoulli_rate_is_within_bounds(tiny_tokenizer):
 
 @pytest.mark.parametrize("mask_frac, random_frac", [(0.8, 0.1), (0.5, 0.3), (1.0, 0.0), (0.0, 0.0)])
 def test_replacement_split_within_one_percent_over_100k_tokens(tiny_tokenizer, mask_frac, random_frac):
-    batcher = MLMBatcher(masking(rate=0.5, mask_token_fraction=mask_frac, random_token_fraction=random_frac), tiny_tokenizer, seed=3)
+    batcher = MLMBatcher(
+        masking(rate=0.5, mask_token_fraction=mask_frac, random_token_fraction=random_frac), tiny_tokenizer, seed=3
+    )
     ids = torch.as_tensor(blocks_with_specials(tiny_tokenizer, n=1000))
     out = batcher(ids, block_ids=range(len(ids)))
     sel = out["labels"] != -100
@@ -57,7 +59,12 @@ def test_replacement_split_within_one_percent_over_100k_tokens(tiny_tokenizer, m
     unchanged = (out["input_ids"][sel] == ids[sel]).float().mean().item()
     # a random replacement hits the original token with probability 1/|non-special vocab|
     hit = 1 / (len(tiny_tokenizer) - SPECIAL)
-    randomised = ((out["input_ids"][sel] != ids[sel]) & (out["input_ids"][sel] != tiny_tokenizer.mask_token_id)).float().mean().item()
+    randomised = (
+        ((out["input_ids"][sel] != ids[sel]) & (out["input_ids"][sel] != tiny_tokenizer.mask_token_id))
+        .float()
+        .mean()
+        .item()
+    )
     assert abs(masked - mask_frac) < 0.01
     assert abs(randomised - random_frac * (1 - hit)) < 0.01
     assert abs(unchanged - (1 - mask_frac - random_frac * (1 - hit))) < 0.01
@@ -71,7 +78,9 @@ def test_random_replacements_are_never_special(tiny_tokenizer):
     out = batcher(ids, block_ids=range(len(ids)))
     replaced = out["input_ids"][out["labels"] != -100]
     assert not torch.isin(replaced, torch.tensor(tiny_tokenizer.all_special_ids)).any()
-    assert len(torch.unique(replaced)) == len(tiny_tokenizer) - len(set(tiny_tokenizer.all_special_ids))  # the whole non-special vocabulary (sentinels are special)
+    assert len(torch.unique(replaced)) == len(tiny_tokenizer) - len(
+        set(tiny_tokenizer.all_special_ids)
+    )  # the whole non-special vocabulary (sentinels are special)
 
 
 def test_dynamic_masks_change_and_static_masks_stay(tiny_tokenizer):
@@ -83,7 +92,9 @@ def test_dynamic_masks_change_and_static_masks_stay(tiny_tokenizer):
     assert (a != b).float().mean() > 0.1  # a new pass over the data, new masks
     assert torch.equal(a, dyn(ids, block_ids, epochs=0)["labels"] != -100)  # seeded: reproducible
     # a block's masks don't depend on which batch (or process) it lands in
-    assert torch.equal(dyn(ids[[3, 1]], block_ids[[3, 1]], epochs=0)["input_ids"], dyn(ids, block_ids)["input_ids"][[3, 1]])
+    assert torch.equal(
+        dyn(ids[[3, 1]], block_ids[[3, 1]], epochs=0)["input_ids"], dyn(ids, block_ids)["input_ids"][[3, 1]]
+    )
 
     static = MLMBatcher(masking(mode="static"), tiny_tokenizer, seed=5)
     s1 = static(ids, block_ids, epochs=0)

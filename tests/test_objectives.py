@@ -44,7 +44,9 @@ def test_causal_block_diagonal_keeps_documents_apart(tiny_tokenizer, tiny_model)
     torch.testing.assert_close(a[:, 13:], b[:, 13:])  # the second document (after the [SEP] at 12) never sees the first
     assert not torch.allclose(a[:, 3:12], b[:, 3:12])
     plain = CausalLMObjective(model)
-    assert not torch.allclose(plain(ids)["logits"].reshape(4, 31, -1)[:, 13:], plain(changed)["logits"].reshape(4, 31, -1)[:, 13:])
+    assert not torch.allclose(
+        plain(ids)["logits"].reshape(4, 31, -1)[:, 13:], plain(changed)["logits"].reshape(4, 31, -1)[:, 13:]
+    )
 
 
 @pytest.mark.parametrize("attention", ["eager", "sdpa"])
@@ -69,9 +71,13 @@ def test_masked_next_token_loss_is_bidirectional_and_shifted(tiny_tokenizer, att
 
 def test_seq2seq_loss_equals_transformers_loss(tiny_tokenizer, tiny_model):
     model = tiny_model(tiny_tokenizer, "seq2seq")
-    batch = SpanCorruptor(Seq2SeqConfig(), tiny_tokenizer, seed=0, seq_length=32).corrupt(blocks(tiny_tokenizer).numpy(), np.arange(4))
+    batch = SpanCorruptor(Seq2SeqConfig(), tiny_tokenizer, seed=0, seq_length=32).corrupt(
+        blocks(tiny_tokenizer).numpy(), np.arange(4)
+    )
     ours = Seq2SeqObjective(model)(**batch)
-    reference = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"]).loss  # shifts labels itself
+    reference = model(
+        input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"]
+    ).loss  # shifts labels itself
     torch.testing.assert_close(ours["loss"], reference)
 
 
@@ -95,9 +101,13 @@ def _reconstruct(encoder, target, sentinels):
 def test_span_corruption_rates_spans_and_round_trip(tiny_tokenizer, seq_length, rate, mean_span):
     from masklab.data.tokenizer import sentinel_ids
 
-    corruptor = SpanCorruptor(Seq2SeqConfig(rate=rate, mean_span=mean_span), tiny_tokenizer, seed=3, seq_length=seq_length)
+    corruptor = SpanCorruptor(
+        Seq2SeqConfig(rate=rate, mean_span=mean_span), tiny_tokenizer, seed=3, seq_length=seq_length
+    )
     rng = np.random.default_rng(0)
-    data = np.concatenate([np.full((200, 1), tiny_tokenizer.cls_token_id), rng.integers(5, 60, (200, seq_length - 1))], 1)
+    data = np.concatenate(
+        [np.full((200, 1), tiny_tokenizer.cls_token_id), rng.integers(5, 60, (200, seq_length - 1))], 1
+    )
     batch = corruptor.corrupt(data, np.arange(200))
     sentinels = set(sentinel_ids(tiny_tokenizer))
     enc, lab = batch["input_ids"].numpy(), batch["labels"].numpy()
@@ -123,7 +133,9 @@ def test_span_corruption_rates_spans_and_round_trip(tiny_tokenizer, seq_length, 
 
 def test_text_infilling_decodes_the_whole_block(tiny_tokenizer):
     corruptor = SpanCorruptor(Seq2SeqConfig(corruption="infill"), tiny_tokenizer, seed=0, seq_length=64)
-    data = np.concatenate([np.full((8, 1), tiny_tokenizer.cls_token_id), np.random.default_rng(0).integers(5, 60, (8, 63))], 1)
+    data = np.concatenate(
+        [np.full((8, 1), tiny_tokenizer.cls_token_id), np.random.default_rng(0).integers(5, 60, (8, 63))], 1
+    )
     batch = corruptor.corrupt(data, np.arange(8))
     assert (batch["labels"][:, :-1].numpy() == data[:, 1:]).all()
     masks = (batch["input_ids"] == tiny_tokenizer.mask_token_id).sum(1)
@@ -144,8 +156,16 @@ def test_models_are_parameter_matched_at_every_preset():
 
 
 def run(corpus, out, objective, steps=10, halt=None, resume=False, **extra):
-    settings = {"train__max_steps": steps, "train__save_every": 4, "train__eval_every": 5, "train__objective": objective, **extra}
-    return pretrain(build_config({}, tiny_overrides(corpus, **settings)), out, resume=resume, halt_at_step=halt, show_progress=False)
+    settings = {
+        "train__max_steps": steps,
+        "train__save_every": 4,
+        "train__eval_every": 5,
+        "train__objective": objective,
+        **extra,
+    }
+    return pretrain(
+        build_config({}, tiny_overrides(corpus, **settings)), out, resume=resume, halt_at_step=halt, show_progress=False
+    )
 
 
 @pytest.mark.parametrize("objective", ["clm", "seq2seq", "hybrid"])
@@ -170,8 +190,10 @@ def test_resume_is_exact_for_each_objective(corpus_file, tmp_path, objective):
 def test_objectives_learn_the_corpus_and_load_in_pipelines(corpus_file, tmp_path):
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, pipeline
 
-    done = {o: run(corpus_file, tmp_path / o, o, steps=300, train__eval_every=0, train__save_every=0)
-            for o in ("clm", "seq2seq", "hybrid")}
+    done = {
+        o: run(corpus_file, tmp_path / o, o, steps=300, train__eval_every=0, train__save_every=0)
+        for o in ("clm", "seq2seq", "hybrid")
+    }
     # the repeated-phrase corpus: each next token is predictable, a unigram model would be at ~1/60
     # (measured at these settings: clm 0.83; hybrid 0.72 next-token, 0.78 masked; seq2seq 0.42 on spans)
     assert done["clm"]["next_token_accuracy"] > 0.5
@@ -185,8 +207,11 @@ def test_objectives_learn_the_corpus_and_load_in_pipelines(corpus_file, tmp_path
     from masklab.report.compare import compare_runs
 
     table = compare_runs([tmp_path / o for o in ("clm", "seq2seq", "hybrid")], tmp_path / "report")
-    assert [line.split(" | ")[0].strip("| ") for line in table.splitlines()[2:]] == \
-        ["clm (llama, tiny)", "seq2seq (t5, tiny)", "hybrid (llama, tiny)"]
+    assert [line.split(" | ")[0].strip("| ") for line in table.splitlines()[2:]] == [
+        "clm (llama, tiny)",
+        "seq2seq (t5, tiny)",
+        "hybrid (llama, tiny)",
+    ]
     page = (tmp_path / "report" / "compare.html").read_text()
     assert "data:image/png;base64," in page and "not comparable" in page  # self-contained, says what compares
     ckpt = tmp_path / "seq2seq" / "checkpoint"
@@ -197,7 +222,9 @@ def test_objectives_learn_the_corpus_and_load_in_pipelines(corpus_file, tmp_path
 
 
 def test_objective_bad_input(corpus_file, tmp_path, tiny_tokenizer):
-    with pytest.raises(UserError, match="unknown train.objective .diffusion.; choose one of: mlm, clm, seq2seq, hybrid"):
+    with pytest.raises(
+        UserError, match="unknown train.objective .diffusion.; choose one of: mlm, clm, seq2seq, hybrid"
+    ):
         build_config({}, ["train.objective=diffusion"])
     with pytest.raises(UserError, match="masking settings do nothing with train.objective=clm"):
         build_config({}, ["train.objective=clm", "masking.strategy=span"])
@@ -212,5 +239,6 @@ def test_objective_bad_input(corpus_file, tmp_path, tiny_tokenizer):
 
         def get_vocab(self):
             return {}
+
     with pytest.raises(UserError, match="no sentinel tokens"):
         check_tokenizer(NoSentinels(), "seq2seq")

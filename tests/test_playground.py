@@ -16,7 +16,9 @@ import torch
 
 from masklab.errors import UserError
 
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # read when gradio is imported, as `masklab playground` sets it
+os.environ.setdefault(
+    "GRADIO_ANALYTICS_ENABLED", "False"
+)  # read when gradio is imported, as `masklab playground` sets it
 gr = pytest.importorskip("gradio")
 
 MASKLAB = [sys.executable, "-m", "masklab.cli"]
@@ -29,12 +31,18 @@ def trained_run(tiny_tokenizer, tmp_path_factory):
     with a config.yaml naming the tokenizer's corpus, a summary.json and a metrics.jsonl."""
     from transformers import BertConfig, BertForMaskedLM
 
-    from masklab.config import build_config, save_config
-    from masklab.data.prepare import training_lines, prepare_corpus  # noqa: F401  (the corpus the tokenizer came from)
+    from masklab.data.prepare import prepare_corpus, training_lines  # noqa: F401  (the corpus the tokenizer came from)
 
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=len(tiny_tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=64, pad_token_id=tiny_tokenizer.pad_token_id)
+    config = BertConfig(
+        vocab_size=len(tiny_tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+        pad_token_id=tiny_tokenizer.pad_token_id,
+    )
     model = BertForMaskedLM(config)
     ids = tiny_tokenizer(PAIR)["input_ids"]
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
@@ -52,9 +60,14 @@ def trained_run(tiny_tokenizer, tmp_path_factory):
     run = tmp_path_factory.mktemp("run")
     model.save_pretrained(run / "checkpoint")
     tiny_tokenizer.save_pretrained(run / "checkpoint")
-    (run / "summary.json").write_text(json.dumps({"masked_accuracy": 0.91, "objective": "mlm", "corpus": {"train_docs": 3}}))
-    (run / "metrics.jsonl").write_text("".join(json.dumps({"step": s, "loss": 5.0 / s, "lr": 1e-3}) + "\n" for s in range(1, 30))
-                                       + json.dumps({"step": 29, "val_masked_accuracy": 0.9}) + "\n{cut short")
+    (run / "summary.json").write_text(
+        json.dumps({"masked_accuracy": 0.91, "objective": "mlm", "corpus": {"train_docs": 3}})
+    )
+    (run / "metrics.jsonl").write_text(
+        "".join(json.dumps({"step": s, "loss": 5.0 / s, "lr": 1e-3}) + "\n" for s in range(1, 30))
+        + json.dumps({"step": 29, "val_masked_accuracy": 0.9})
+        + "\n{cut short"
+    )
     return run, float(loss.detach())
 
 
@@ -66,6 +79,7 @@ def loaded(trained_run):
 
 
 # ---------------------------------------------------------------------------------------------- functions
+
 
 def test_fill_mask_is_the_hub_pipeline_schema_and_values(loaded):
     from transformers import pipeline
@@ -145,7 +159,9 @@ def test_pos_preview_needs_a_tagger_for_the_texts_language(loaded):
     pytest.importorskip("spacy")
     from masklab.playground.maskview import preview_text
 
-    english = preview_text(loaded, "w10 w11 w12 w13 w14 w15 w16 w17 w18 w19.", "pos", 0.4)  # the tiny vocabulary's words
+    english = preview_text(
+        loaded, "w10 w11 w12 w13 w14 w15 w16 w17 w18 w19.", "pos", 0.4
+    )  # the tiny vocabulary's words
     assert set(english.stats["share_by_pos"]) - {"none", "PUNCT"}  # spaCy tagged the words themselves
     with pytest.raises(UserError, match="tags English only.*parsivar-fa"):
         preview_text(loaded, "زبان فارسی بسیار زیباست و مردم آن را دوست دارند", "pos", 0.4)
@@ -178,8 +194,11 @@ def test_generation_streams_steps_until_no_mask_is_left(loaded):
     from masklab.generate.run import GenerateConfig
     from masklab.playground.stream import Step, stream_generate
 
-    events = list(stream_generate(loaded, GenerateConfig(strategy="mask-predict", steps=4, seed=3, n=2),
-                                  template="w10 w11 [MASK]*4 w10 w11"))
+    events = list(
+        stream_generate(
+            loaded, GenerateConfig(strategy="mask-predict", steps=4, seed=3, n=2), template="w10 w11 [MASK]*4 w10 w11"
+        )
+    )
     steps, report = events[:-1], events[-1]
     assert all(isinstance(e, Step) for e in steps) and isinstance(report, dict)
     assert [s.step for s in steps] == [1, 2, 3, 4] and all(s.steps == 4 for s in steps)
@@ -249,7 +268,12 @@ def test_runs_page_shows_summary_curves_and_a_studys_report(loaded, trained_run,
     found = curves(records)
     assert set(found) == {"loss", "val_masked_accuracy"} and len(found["loss"][0]) == 29
     page = run_page(loaded)
-    assert "masked_accuracy" in page and "corpus.train_docs" in page and "<svg" in page and "http" not in page.split("<svg")[0]
+    assert (
+        "masked_accuracy" in page
+        and "corpus.train_docs" in page
+        and "<svg" in page
+        and "http" not in page.split("<svg")[0]
+    )
     study = tmp_path / "study"
     trial = study / "trials" / "abc123"
     shutil.copytree(trained_run[0], trial)
@@ -276,8 +300,9 @@ def test_runs_without_a_checkpoint_are_clear_errors(tmp_path):
         load_runs([])
     from transformers import BertConfig, BertForSequenceClassification
 
-    BertForSequenceClassification(BertConfig(vocab_size=50, hidden_size=8, num_hidden_layers=1, num_attention_heads=1,
-                                             intermediate_size=8)).save_pretrained(tmp_path / "classifier")
+    BertForSequenceClassification(
+        BertConfig(vocab_size=50, hidden_size=8, num_hidden_layers=1, num_attention_heads=1, intermediate_size=8)
+    ).save_pretrained(tmp_path / "classifier")
     with pytest.raises(UserError, match="fine-tuned classifier"):
         load_run(tmp_path / "classifier")
 
@@ -308,17 +333,22 @@ def test_address_checks():
     assert parse_auth("ann:secret") == ("ann", "secret")
 
 
-@pytest.mark.parametrize("args, message", [
-    (["{missing}"], "does not exist"),
-    (["{run}", "--port", "{busy}"], "is in use"),
-    (["{run}", "--host", "0.0.0.0"], "--auth"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["{missing}"], "does not exist"),
+        (["{run}", "--port", "{busy}"], "is in use"),
+        (["{run}", "--host", "0.0.0.0"], "--auth"),
+    ],
+)
 def test_command_errors_are_one_line(args, message, trained_run, tmp_path):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         values = {"missing": tmp_path / "nothing", "run": trained_run[0], "busy": busy.getsockname()[1]}
-        done = subprocess.run([*MASKLAB, "playground", *[a.format(**values) for a in args]], capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [*MASKLAB, "playground", *[a.format(**values) for a in args]], capture_output=True, text=True, timeout=120
+        )
     assert done.returncode == 2 and message in done.stderr
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
 
@@ -331,8 +361,22 @@ def test_open_address_warns_once(trained_run):
     from masklab.playground.serve import any_free_port
 
     port = any_free_port("127.0.0.2")
-    page = subprocess.Popen([*MASKLAB, "playground", str(trained_run[0]), "--host", "127.0.0.2", "--port", str(port),
-                             "--auth", "ann:secret"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    page = subprocess.Popen(
+        [
+            *MASKLAB,
+            "playground",
+            str(trained_run[0]),
+            "--host",
+            "127.0.0.2",
+            "--port",
+            str(port),
+            "--auth",
+            "ann:secret",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and page.poll() is None:
@@ -350,6 +394,7 @@ def test_open_address_warns_once(trained_run):
 
 
 # ---------------------------------------------------------------------------------------------- the served app
+
 
 @pytest.fixture(scope="module")
 def served(trained_run, tiny_checkpoint):
@@ -394,7 +439,9 @@ def test_api_fill_mask_for_each_run(client, loaded):
 
 
 def test_api_mask_preview_generate_and_score(client):
-    preview = client.predict(text=" ".join(f"w{i}" for i in range(40)), strategy="random", rate=0.25, api_name="/mask_preview")
+    preview = client.predict(
+        text=" ".join(f"w{i}" for i in range(40)), strategy="random", rate=0.25, api_name="/mask_preview"
+    )
     assert sum(p["kind"] != "" for p in preview["pieces"]) == 10 and preview["targets"]["rate"] == 0.25
     job = client.submit(text="w10 w11 [MASK]*5", strategy="left-to-right", api_name="/generate")
     outputs = list(job)
@@ -419,10 +466,20 @@ def test_uploads_are_refused(served, size):
     import urllib.request
 
     boundary = "masklabboundary"
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"big.bin\"\r\n"
-            "Content-Type: application/octet-stream\r\n\r\n").encode() + b"x" * size + f"\r\n--{boundary}--\r\n".encode()
-    request = urllib.request.Request(served + "gradio_api/upload", data=body, method="POST",
-                                     headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="big.bin"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        + b"x" * size
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    request = urllib.request.Request(
+        served + "gradio_api/upload",
+        data=body,
+        method="POST",
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(request, timeout=30)
     assert refused.value.code == 413 and b"maximum allowed size of 0 bytes" in refused.value.read()
@@ -441,6 +498,7 @@ def test_no_file_outside_the_page_is_served(served):
 
 
 # ---------------------------------------------------------------------------------------------- a real browser
+
 
 def _chromium() -> str | None:
     for name in ("chromium", "chromium-browser"):
@@ -469,13 +527,16 @@ def test_browser_fill_mask_preview_generate(served, tmp_path):
         page.wait_for_selector("#fill-out .ml-bar", timeout=20_000)  # the example, answered on load
         box.fill("w10 w11 w10 w11 w10 w11 [MASK] w11")  # its best filling is longer than anything the example gives
         page.locator("#fill-go").click()
-        page.wait_for_function("document.querySelector('#fill-out').innerText.includes('w10 w11 w10 w11 w10 w11 w10 w11')",
-                               timeout=20_000)
+        page.wait_for_function(
+            "document.querySelector('#fill-out').innerText.includes('w10 w11 w10 w11 w10 w11 w10 w11')", timeout=20_000
+        )
         out = page.locator("#fill-out")
         assert out.locator(".ml-bar").count() == 10  # top-5 for each of the two runs
         assert out.locator(".ml-word").first.inner_text().strip() == "w10"
         page.locator("#fill-words").get_by_text("w11").first.click()  # click a word: it becomes a second [MASK]
-        page.wait_for_function("document.querySelector('#fill-text textarea').value.startsWith('w10 [MASK] w10')", timeout=20_000)
+        page.wait_for_function(
+            "document.querySelector('#fill-text textarea').value.startsWith('w10 [MASK] w10')", timeout=20_000
+        )
         page.wait_for_function("document.querySelector('#fill-out').innerText.includes('[MASK] 2')", timeout=20_000)
         box.fill("w10 w11 w10 w11")
         page.locator("#fill-go").click()
@@ -487,19 +548,26 @@ def test_browser_fill_mask_preview_generate(served, tmp_path):
         page.locator("#preview-text textarea").fill(" ".join(f"w{i}" for i in range(20)))
         page.locator("#preview-go").click()
         page.wait_for_selector("#preview-out .ml-table", timeout=20_000)
-        assert page.locator(".ml-preview .mask, .ml-preview .random, .ml-preview .kept").count() == 2 * 3  # 15% of 20, two runs
+        assert (
+            page.locator(".ml-preview .mask, .ml-preview .random, .ml-preview .kept").count() == 2 * 3
+        )  # 15% of 20, two runs
         assert "measured over 64 maskings" in page.locator("#preview-out").inner_text()
         page.screenshot(path=str(shots / "mask-preview.png"))
 
         page.get_by_role("tab", name="Generate").click()
-        page.locator("#gen-text textarea").fill("زبان فارسی [MASK] w10 w11 [MASK]*4 w10")  # the given text stays byte for byte
+        page.locator("#gen-text textarea").fill(
+            "زبان فارسی [MASK] w10 w11 [MASK]*4 w10"
+        )  # the given text stays byte for byte
         page.locator("#gen-go").click()
-        page.wait_for_function("document.querySelector('#gen-out').innerText.split('tokens in').length == 3", timeout=30_000)
+        page.wait_for_function(
+            "document.querySelector('#gen-out').innerText.split('tokens in').length == 3", timeout=30_000
+        )
         steps = page.locator("#gen-out .ml-step")
         assert steps.count() == 2 and "[MASK]" not in page.locator("#gen-out").inner_text()  # both runs wrote every gap
         assert "زبان فارسی" in steps.first.inner_text()
         assert steps.first.evaluate("e => getComputedStyle(e).direction") == "rtl"  # Persian: right to left
         page.screenshot(path=str(shots / "generate.png"))
         browser.close()
-    assert requests and all(url.startswith(served) or url.startswith("data:") for url in requests), \
-        [u for u in requests if not u.startswith(served)][:5]
+    assert requests and all(url.startswith(served) or url.startswith("data:") for url in requests), [
+        u for u in requests if not u.startswith(served)
+    ][:5]

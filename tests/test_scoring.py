@@ -54,7 +54,7 @@ def test_pll_word_masks_the_rest_of_the_word(tiny_tokenizer, tiny_checkpoint):
         masked = torch.tensor([ids])
         masked[0, 1 + i] = tiny_tokenizer.mask_token_id
         if i < pieces:
-            masked[0, 1 + i:1 + pieces] = tiny_tokenizer.mask_token_id  # the word's later pieces stay hidden
+            masked[0, 1 + i : 1 + pieces] = tiny_tokenizer.mask_token_id  # the word's later pieces stay hidden
         expected += logp(model(input_ids=masked).logits[0, 1 + i], ids[1 + i])
     assert scorer.scores("pll_word", [text])[0] == pytest.approx(expected, abs=1e-4)
     assert abs(scorer.scores("pll", [text])[0] - expected) > 0.01  # plain PLL sees the word's other pieces
@@ -79,7 +79,9 @@ def test_masked_scores_of_a_hybrid_decoder_read_the_previous_position(tiny_token
     for i in range(1, len(ids) - 1):
         masked = torch.tensor([ids])
         masked[0, i] = tiny_tokenizer.mask_token_id
-        logits = model(input_ids=masked, attention_mask=torch.zeros(1, 1, len(ids), len(ids))).logits[0]  # bidirectional
+        logits = model(input_ids=masked, attention_mask=torch.zeros(1, 1, len(ids), len(ids))).logits[
+            0
+        ]  # bidirectional
         expected += logp(logits[i - 1], ids[i])
     assert scorer.scores("pll", [text])[0] == pytest.approx(expected, abs=1e-4)
 
@@ -93,7 +95,7 @@ def test_sentinel_score_decodes_each_word_after_a_sentinel(tiny_tokenizer, tiny_
     words = ["w3", "w8", "w3"]
     expected = 0.0
     for w in range(len(words)):
-        source = " ".join(words[:w] + ["<extra_id_0>"] + words[w + 1:])
+        source = " ".join(words[:w] + ["<extra_id_0>"] + words[w + 1 :])
         enc = torch.tensor([tiny_tokenizer(source)["input_ids"]])
         fill = tiny_tokenizer(words[w], add_special_tokens=False)["input_ids"]
         decoder = torch.tensor([[tiny_tokenizer.pad_token_id, s0, *fill[:-1]]])
@@ -154,10 +156,36 @@ def test_minimal_pairs_follow_the_training_text(corpus_file, tmp_path, objective
 
     run = tmp_path / objective
     steps = 600 if objective == "seq2seq" else 300  # span corruption learns the pattern more slowly
-    pretrain(build_config({}, tiny_overrides(corpus_file, train__max_steps=steps, train__eval_every=0, train__save_every=0,
-                                             train__objective=objective)), run, show_progress=False)
-    done = subprocess.run([*MASKLAB, "evaluate", str(run), "--pairs", str(pair_file(tmp_path)), "--cloze", "5", "--json",
-                           "--set", "eval.score_sentences=8"], capture_output=True, text=True)
+    pretrain(
+        build_config(
+            {},
+            tiny_overrides(
+                corpus_file,
+                train__max_steps=steps,
+                train__eval_every=0,
+                train__save_every=0,
+                train__objective=objective,
+            ),
+        ),
+        run,
+        show_progress=False,
+    )
+    done = subprocess.run(
+        [
+            *MASKLAB,
+            "evaluate",
+            str(run),
+            "--pairs",
+            str(pair_file(tmp_path)),
+            "--cloze",
+            "5",
+            "--json",
+            "--set",
+            "eval.score_sentences=8",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     metrics = json.loads(done.stdout)
     assert metrics["objective"] == objective and metrics["minimal_pairs"] == 40
@@ -172,7 +200,11 @@ def test_evaluate_and_fill_mask_bad_input(tmp_path, corpus_file):
     from masklab.pretrain.run import pretrain
 
     run = tmp_path / "clm"
-    pretrain(build_config({}, tiny_overrides(corpus_file, train__max_steps=2, train__objective="clm")), run, show_progress=False)
+    pretrain(
+        build_config({}, tiny_overrides(corpus_file, train__max_steps=2, train__objective="clm")),
+        run,
+        show_progress=False,
+    )
     bad = tmp_path / "bad.jsonl"
     for content, message in [('{"sentence_good": "a b"}\n', "sentence_bad"), ("not json\n", "line 1")]:
         bad.write_text(content, encoding="utf-8")

@@ -32,20 +32,32 @@ def trials(directory: Path):
 
 # -- the spec -----------------------------------------------------------------------------------------
 
+
 def test_every_builtin_study_parses_at_both_scales_and_its_points_resolve(tmp_path):
     from masklab.study.spec import builtin_names, load_spec
     from masklab.study.trials import build_plan
     from masklab.study.worker import _search_corner
 
-    assert {"q1-init", "q2-forgetting", "q3-transfer", "q4-masking-rate", "q4-masking-strategy", "q5-objectives",
-            "q6-generation", "q7-recipe", "q7-search"} <= set(builtin_names())
+    assert {
+        "q1-init",
+        "q2-forgetting",
+        "q3-transfer",
+        "q4-masking-rate",
+        "q4-masking-strategy",
+        "q5-objectives",
+        "q6-generation",
+        "q7-recipe",
+        "q7-search",
+    } <= set(builtin_names())
     for name in builtin_names():
         quick = load_spec(f"builtin:{name}")
         assert quick.scale == "quick" and 0 < quick.minutes <= 45, name  # stated in the file, fits 2 cores
         assert quick.published is not None, name
         full = load_spec(f"builtin:{name}", "full")
         for spec in (quick, full):
-            points = [_search_corner(spec, "low"), _search_corner(spec, "high")] if spec.is_search else spec.grid_points()
+            points = (
+                [_search_corner(spec, "low"), _search_corner(spec, "high")] if spec.is_search else spec.grid_points()
+            )
             keys = {build_plan(spec, p, spec.seeds[0], tmp_path / name).key for p in points}
             assert len(keys) == len(points), name  # every point is a distinct, valid config
 
@@ -53,23 +65,30 @@ def test_every_builtin_study_parses_at_both_scales_and_its_points_resolve(tmp_pa
 def test_grid_points_cross_the_grid_then_add_explicit_points_once(tmp_path, corpus_file):
     from masklab.study.spec import load_spec
 
-    path = write_study(tmp_path / "s.yaml", corpus_file, grid={"masking.rate": [0.15, 0.3], "train.lr": [1e-3, 3e-3]},
-                       points=[{"masking.rate": 0.15, "train.lr": 1e-3}, {"masking.rate": 0.5, "train.lr": 1e-3}])
+    path = write_study(
+        tmp_path / "s.yaml",
+        corpus_file,
+        grid={"masking.rate": [0.15, 0.3], "train.lr": [1e-3, 3e-3]},
+        points=[{"masking.rate": 0.15, "train.lr": 1e-3}, {"masking.rate": 0.5, "train.lr": 1e-3}],
+    )
     points = load_spec(str(path)).grid_points()
     assert len(points) == 5 and points[-1] == {"masking.rate": 0.5, "train.lr": 1e-3}
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"grid": {"masking.rat": [0.2]}}, "unknown config key masking.rat"),
-    ({"grid": {"masking.rate": []}}, "has no values"),
-    ({"grid": None}, "the grid is empty"),
-    ({"grid": None, "search": {"train.lr": {"low": 1e-2, "high": 1e-4}}, "trials": 3}, "low 0.01 > high 0.0001"),
-    ({"grid": {"masking.rate": [1.5]}}, "masking.rate must be strictly between 0 and 1"),
-    ({"metric": {"name": "x", "goal": "up"}}, "goal must be maximize or minimize"),
-    ({"baseline": {"masking.rate": 0.9}}, "is not one of the study's points"),
-    ({"colour": "red"}, "unknown study key 'colour'"),
-    ({"base": {"train.lr": 3e-3}, "grid": {"model.init": ["${needs.m}"]}}, "needs: has no m"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"grid": {"masking.rat": [0.2]}}, "unknown config key masking.rat"),
+        ({"grid": {"masking.rate": []}}, "has no values"),
+        ({"grid": None}, "the grid is empty"),
+        ({"grid": None, "search": {"train.lr": {"low": 1e-2, "high": 1e-4}}, "trials": 3}, "low 0.01 > high 0.0001"),
+        ({"grid": {"masking.rate": [1.5]}}, "masking.rate must be strictly between 0 and 1"),
+        ({"metric": {"name": "x", "goal": "up"}}, "goal must be maximize or minimize"),
+        ({"baseline": {"masking.rate": 0.9}}, "is not one of the study's points"),
+        ({"colour": "red"}, "unknown study key 'colour'"),
+        ({"base": {"train.lr": 3e-3}, "grid": {"model.init": ["${needs.m}"]}}, "needs: has no m"),
+    ],
+)
 def test_bad_study_files_are_one_line_and_exit_2(tmp_path, corpus_file, monkeypatch, capsys, change, message):
     fields = {k: v for k, v in change.items() if v is not None}
     path = write_study(tmp_path / "s.yaml", corpus_file, **fields)
@@ -92,6 +111,7 @@ def test_a_storage_that_cannot_be_reached_is_one_line(tmp_path, corpus_file, mon
 
 # -- running: in process ------------------------------------------------------------------------------
 
+
 def test_grid_runs_once_reruns_nothing_and_writes_the_report(tmp_path, corpus_file, monkeypatch, capsys):
     out = tmp_path / "study"
     out.mkdir()
@@ -107,7 +127,9 @@ def test_grid_runs_once_reruns_nothing_and_writes_the_report(tmp_path, corpus_fi
         assert record["status"] == "complete" and record["summary"]["masked_accuracy"] == pytest.approx(r.value)
     with (out / "results.csv").open() as f:
         table = list(csv.DictReader(f))
-    assert len(table) == 4 and {"masking.rate", "seed", "state", "value", "masked_accuracy", "train_tokens"} <= set(table[0])
+    assert len(table) == 4 and {"masking.rate", "seed", "state", "value", "masked_accuracy", "train_tokens"} <= set(
+        table[0]
+    )
     stamps = {r.key: (out / "trials" / r.key / "summary.json").stat().st_mtime_ns for r in done}
     # A re-run finds every trial finished: nothing trains again, the report is rewritten.
     code, _, err = masklab(monkeypatch, capsys, "study", path, "--out", out, "--quiet")
@@ -129,8 +151,12 @@ def test_a_failing_trial_is_recorded_and_the_study_completes(tmp_path, corpus_fi
 
     out = tmp_path / "study"
     out.mkdir()
-    path = write_study(out / "study.yaml", corpus_file, grid={"data.corpus": [str(corpus_file), str(tmp_path / "missing.txt")]},
-                       seeds=[0])
+    path = write_study(
+        out / "study.yaml",
+        corpus_file,
+        grid={"data.corpus": [str(corpus_file), str(tmp_path / "missing.txt")]},
+        seeds=[0],
+    )
     work(load_spec(str(path)), out)
     by_corpus = {r.point["data.corpus"]: r for r in trials(out)}
     assert by_corpus[str(corpus_file)].state == "complete"
@@ -150,7 +176,9 @@ def test_a_failing_trial_is_recorded_and_the_study_completes(tmp_path, corpus_fi
 def test_a_metric_no_trial_produces_stops_the_study_and_keeps_the_trial(tmp_path, corpus_file, monkeypatch, capsys):
     out = tmp_path / "study"
     out.mkdir()
-    path = write_study(out / "study.yaml", corpus_file, metric={"name": "no_such_metric"}, seeds=[0], grid={"masking.rate": [0.2]})
+    path = write_study(
+        out / "study.yaml", corpus_file, metric={"name": "no_such_metric"}, seeds=[0], grid={"masking.rate": [0.2]}
+    )
     code, _, err = masklab(monkeypatch, capsys, "study", path, "--out", out, "--quiet")
     assert code == 2 and "no metric 'no_such_metric'" in err, err
     assert "masked_accuracy" in err  # the keys it could have been
@@ -171,8 +199,15 @@ def test_search_samples_the_budget_then_confirms_the_best_with_more_seeds(tmp_pa
 
     out = tmp_path / "study"
     out.mkdir()
-    path = write_study(out / "study.yaml", corpus_file, grid=None, search={"train.lr": {"low": 1e-4, "high": 1e-2, "log": True},
-                       "masking.rate": [0.15, 0.3]}, trials=4, seeds=[0], confirm={"top": 2, "seeds": [1]})
+    path = write_study(
+        out / "study.yaml",
+        corpus_file,
+        grid=None,
+        search={"train.lr": {"low": 1e-4, "high": 1e-2, "log": True}, "masking.rate": [0.15, 0.3]},
+        trials=4,
+        seeds=[0],
+        confirm={"top": 2, "seeds": [1]},
+    )
     raw = yaml.safe_load(path.read_text())
     raw.pop("grid")
     path.write_text(yaml.safe_dump(raw))
@@ -180,10 +215,14 @@ def test_search_samples_the_budget_then_confirms_the_best_with_more_seeds(tmp_pa
     done = trials(out)
     search = [r for r in done if r.phase == "search"]
     confirm = [r for r in done if r.phase == "confirm"]
-    assert len(search) == 4 and all(1e-4 <= r.point["train.lr"] <= 1e-2 and r.point["masking.rate"] in (0.15, 0.3) for r in search)
+    assert len(search) == 4 and all(
+        1e-4 <= r.point["train.lr"] <= 1e-2 and r.point["masking.rate"] in (0.15, 0.3) for r in search
+    )
     assert len(confirm) == 2 and all(r.seed == 1 for r in confirm)
     best = sorted(search, key=lambda r: -r.value)[:2]
-    assert sorted(json.dumps(r.point, sort_keys=True) for r in confirm) == sorted(json.dumps(r.point, sort_keys=True) for r in best)
+    assert sorted(json.dumps(r.point, sort_keys=True) for r in confirm) == sorted(
+        json.dumps(r.point, sort_keys=True) for r in best
+    )
     page = (out / "report.html").read_text()
     assert "search progress" in page
 
@@ -195,8 +234,14 @@ def test_the_median_pruner_stops_trials_from_their_validation_metric(tmp_path, c
     out = tmp_path / "study"
     out.mkdir()
     base = base_settings(corpus_file, train__max_steps=40)
-    path = write_study(out / "study.yaml", corpus_file, base=base, pruner="median", seeds=[0],
-                       grid={"train.lr": [3e-3, 3e-3 * 0.9, 3e-3 * 0.8, 1e-6, 2e-6]})
+    path = write_study(
+        out / "study.yaml",
+        corpus_file,
+        base=base,
+        pruner="median",
+        seeds=[0],
+        grid={"train.lr": [3e-3, 3e-3 * 0.9, 3e-3 * 0.8, 1e-6, 2e-6]},
+    )
     work(load_spec(str(path)), out)
     done = {r.point["train.lr"]: r for r in trials(out)}
     assert all(done[lr].state == "complete" for lr in (3e-3, 3e-3 * 0.9, 3e-3 * 0.8))  # the first three set the median
@@ -207,9 +252,27 @@ def test_the_median_pruner_stops_trials_from_their_validation_metric(tmp_path, c
 
 # -- running: processes -------------------------------------------------------------------------------
 
+
 def _worker(path: Path, out: Path, env: dict) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "masklab.cli", "study", str(path), "--out", str(out), "--worker", "--quiet",
-                             "--threads", "1"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "masklab.cli",
+            "study",
+            str(path),
+            "--out",
+            str(out),
+            "--worker",
+            "--quiet",
+            "--threads",
+            "1",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def test_two_concurrent_workers_run_every_grid_trial_exactly_once(tmp_path, corpus_file):
@@ -259,11 +322,14 @@ def test_a_killed_workers_trial_is_queued_again_and_resumes(tmp_path, corpus_fil
     assert done[0].key == done[1].key  # same directory: the retry resumed the killed trial's checkpoint
     summary = json.loads((trial_dir / "summary.json").read_text())
     assert summary["steps"] == 2000
-    steps = [json.loads(line)["step"] for line in (trial_dir / "metrics.jsonl").read_text().splitlines() if '"loss"' in line]
+    steps = [
+        json.loads(line)["step"] for line in (trial_dir / "metrics.jsonl").read_text().splitlines() if '"loss"' in line
+    ]
     assert steps == sorted(steps) and len(steps) == len(set(steps))  # one log, continued, not restarted
 
 
 # -- the report ---------------------------------------------------------------------------------------
+
 
 def fabricated_study(values: dict[float, list[float]], goal: str = "maximize"):
     """An in-memory optuna study holding finished trials with these metric values per point and seed."""
@@ -273,11 +339,21 @@ def fabricated_study(values: dict[float, list[float]], goal: str = "maximize"):
     for rate, per_seed in values.items():
         for seed, value in enumerate(per_seed):
             point = {"masking.rate": rate}
-            study.add_trial(optuna.trial.create_trial(
-                state=optuna.trial.TrialState.COMPLETE, value=value, params={"masking.rate": rate},
-                distributions={"masking.rate": optuna.distributions.CategoricalDistribution(list(values))},
-                user_attrs={"point": json.dumps(point, sort_keys=True, separators=(",", ":")), "seed": seed, "phase": "grid",
-                            "key": f"k{rate}-{seed}", "results": {"masked_accuracy": value, "other": 2 * value}}))
+            study.add_trial(
+                optuna.trial.create_trial(
+                    state=optuna.trial.TrialState.COMPLETE,
+                    value=value,
+                    params={"masking.rate": rate},
+                    distributions={"masking.rate": optuna.distributions.CategoricalDistribution(list(values))},
+                    user_attrs={
+                        "point": json.dumps(point, sort_keys=True, separators=(",", ":")),
+                        "seed": seed,
+                        "phase": "grid",
+                        "key": f"k{rate}-{seed}",
+                        "results": {"masked_accuracy": value, "other": 2 * value},
+                    },
+                )
+            )
     return study
 
 
@@ -288,10 +364,19 @@ def test_report_numbers_equal_a_hand_computation(tmp_path, corpus_file):
     from masklab.study.spec import load_spec
 
     values = {0.15: [0.30, 0.32, 0.34], 0.4: [0.35, 0.36, 0.40]}
-    path = write_study(tmp_path / "s.yaml", corpus_file, grid={"masking.rate": [0.15, 0.4]}, seeds=[0, 1, 2],
-                       baseline={"masking.rate": 0.15}, metrics=["other"],
-                       published={"finding": "40% beats 15%", "citation": "Someone 2023",
-                                  "claim": {"prefer": {"masking.rate": 0.4}, "over": {"masking.rate": 0.15}, "relation": "better"}})
+    path = write_study(
+        tmp_path / "s.yaml",
+        corpus_file,
+        grid={"masking.rate": [0.15, 0.4]},
+        seeds=[0, 1, 2],
+        baseline={"masking.rate": 0.15},
+        metrics=["other"],
+        published={
+            "finding": "40% beats 15%",
+            "citation": "Someone 2023",
+            "claim": {"prefer": {"masking.rate": 0.4}, "over": {"masking.rate": 0.15}, "relation": "better"},
+        },
+    )
     spec = load_spec(str(path))
     study = fabricated_study(values)
     groups = by_point(spec, rows(study))
@@ -309,7 +394,11 @@ def test_report_numbers_equal_a_hand_computation(tmp_path, corpus_file):
     lo, hi = 0.05 - t2 * 0.01 / math.sqrt(3), 0.05 + t2 * 0.01 / math.sqrt(3)
     assert row["its 95% CI"] == f"{lo:.4g} to {hi:.4g}"
     words = " ".join(finding(spec, groups, ["masking.rate"]))
-    assert "masking.rate=0.4 gave the best masked_accuracy" in words and "beyond seed noise" in words and "wins 3/3" in words
+    assert (
+        "masking.rate=0.4 gave the best masked_accuracy" in words
+        and "beyond seed noise" in words
+        and "wins 3/3" in words
+    )
     assert verdict(spec, groups).startswith("This run agrees")
     # Reverse the claim's data: the same gap now contradicts it.
     flipped = by_point(spec, rows(fabricated_study({0.15: values[0.4], 0.4: values[0.15]})))
@@ -329,7 +418,9 @@ def test_the_html_report_is_self_contained(tmp_path, corpus_file):
     from masklab.study.spec import load_spec
 
     path = write_study(tmp_path / "s.yaml", corpus_file, grid={"masking.rate": [0.15, 0.4]}, seeds=[0, 1, 2])
-    write_study_report(load_spec(str(path)), tmp_path, fabricated_study({0.15: [0.3, 0.32, 0.34], 0.4: [0.35, 0.36, 0.4]}))
+    write_study_report(
+        load_spec(str(path)), tmp_path, fabricated_study({0.15: [0.3, 0.32, 0.34], 0.4: [0.35, 0.36, 0.4]})
+    )
     page = (tmp_path / "report.html").read_text()
     assert "<svg" in page  # the plots are inline
     assert not re.search(r"(src|href)\s*=\s*['\"]?(https?:)?//", page, re.I)
@@ -362,11 +453,15 @@ def test_generation_trials_sample_a_need_made_once(tmp_path, corpus_file):
 
     out = tmp_path / "study"
     out.mkdir()
-    study = {"name": "g", "run": "generate", "seeds": [0, 1],
-             "needs": {"mlm": {"run": "pretrain", "base": base_settings(corpus_file)}},
-             "base": {"checkpoint": "${needs.mlm}", "n": 4, "length": 8},
-             "grid": {"strategy": ["maskgit", "mask-predict"], "steps": [2]},
-             "metric": {"name": "distinct_2", "goal": "maximize"}}
+    study = {
+        "name": "g",
+        "run": "generate",
+        "seeds": [0, 1],
+        "needs": {"mlm": {"run": "pretrain", "base": base_settings(corpus_file)}},
+        "base": {"checkpoint": "${needs.mlm}", "n": 4, "length": 8},
+        "grid": {"strategy": ["maskgit", "mask-predict"], "steps": [2]},
+        "metric": {"name": "distinct_2", "goal": "maximize"},
+    }
     (out / "study.yaml").write_text(yaml.safe_dump(study))
     spec = load_spec(str(out / "study.yaml"))
     run_study(spec, str(out / "study.yaml"), out, show_progress=False)

@@ -32,6 +32,7 @@ PASSWORD = "s3cret-pw-42"  # long enough that redact() also blanks it where it s
 
 # -- a throwaway PostgreSQL server ---------------------------------------------------------------------
 
+
 def postgres_bin() -> Path | None:
     """The newest Debian PostgreSQL's bin directory, or the one on PATH; None when there is no server."""
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parts[-3]))
@@ -63,14 +64,31 @@ class Postgres:
         (self.root / "pw").write_text(PASSWORD + "\n")
         if self.user:
             os.chown(self.root / "pw", pwd.getpwnam(self.user).pw_uid, -1)
-        self._run("initdb", "-D", self.root / "data", "-U", "ml", f"--pwfile={self.root / 'pw'}",
-                  "--auth-host=scram-sha-256", "--auth-local=trust", "-E", "UTF8", "--no-sync")
+        self._run(
+            "initdb",
+            "-D",
+            self.root / "data",
+            "-U",
+            "ml",
+            f"--pwfile={self.root / 'pw'}",
+            "--auth-host=scram-sha-256",
+            "--auth-local=trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        )
         self.start()
 
     def _run(self, tool: str, *args) -> None:
         as_user = {"user": self.user, "group": pwd.getpwnam(self.user).pw_gid, "extra_groups": []} if self.user else {}
-        done = subprocess.run([str(self.bin / tool), *map(str, args)], capture_output=True, text=True, timeout=60,
-                              cwd=self.root, **as_user)
+        done = subprocess.run(
+            [str(self.bin / tool), *map(str, args)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=self.root,
+            **as_user,
+        )
         assert done.returncode == 0, f"{tool}: {done.stdout}{done.stderr}"
 
     def start(self) -> None:
@@ -87,8 +105,9 @@ class Postgres:
     def create_database(self, name: str) -> str:
         import psycopg
 
-        with psycopg.connect(host="127.0.0.1", port=self.port, user="ml", password=PASSWORD, dbname="postgres",
-                             autocommit=True) as conn:
+        with psycopg.connect(
+            host="127.0.0.1", port=self.port, user="ml", password=PASSWORD, dbname="postgres", autocommit=True
+        ) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
 
@@ -112,8 +131,10 @@ def postgres():
     pytest.importorskip("psycopg", reason="the postgres extra (pip install 'masklab[postgres]') is not installed")
     bin_dir = postgres_bin()
     if bin_dir is None:
-        pytest.skip("no PostgreSQL server binaries (initdb, pg_ctl) in /usr/lib/postgresql/*/bin or on PATH; "
-                    "scripts/setup.sh installs Debian's postgresql when run as root")
+        pytest.skip(
+            "no PostgreSQL server binaries (initdb, pg_ctl) in /usr/lib/postgresql/*/bin or on PATH; "
+            "scripts/setup.sh installs Debian's postgresql when run as root"
+        )
     server = Postgres(bin_dir)
     yield server
     server.close()
@@ -134,11 +155,28 @@ def storage_url(request, tmp_path):
 
 # -- helpers ------------------------------------------------------------------------------------------
 
+
 def worker(path: Path, out: Path, url: str, log: Path) -> subprocess.Popen:
     """`masklab study --worker` as another machine would start it; the URL in the environment, output to `log`."""
     env = {**os.environ, STORAGE_ENV: url, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-m", "masklab.cli", "study", str(path), "--out", str(out), "--worker",
-                             "--quiet", "--threads", "1"], env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "masklab.cli",
+            "study",
+            str(path),
+            "--out",
+            str(out),
+            "--worker",
+            "--quiet",
+            "--threads",
+            "1",
+        ],
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
 
 
 def stored_rows(path: Path, url: str, where: Path):
@@ -159,9 +197,13 @@ def wait_for(condition, seconds: float, what: str) -> None:
 
 # -- exactly once -------------------------------------------------------------------------------------
 
+
 def test_four_workers_started_at_once_run_every_trial_once(storage_url, tmp_path, corpus_file, monkeypatch, capsys):
-    path = write_study(tmp_path / "s.yaml", corpus_file, base=base_settings(corpus_file, train__max_steps=10,
-                                                                             train__eval_every=0, train__save_every=0))
+    path = write_study(
+        tmp_path / "s.yaml",
+        corpus_file,
+        base=base_settings(corpus_file, train__max_steps=10, train__eval_every=0, train__save_every=0),
+    )
     procs = [worker(path, tmp_path / f"machine{i}", storage_url, tmp_path / f"w{i}.log") for i in range(4)]
     for p in procs:
         p.wait(timeout=240)
@@ -176,8 +218,9 @@ def test_four_workers_started_at_once_run_every_trial_once(storage_url, tmp_path
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
-    code, stdout, err = masklab(monkeypatch, capsys, "study", path, "--storage", storage_url, "--out", "new/dir",
-                                "--report")
+    code, stdout, err = masklab(
+        monkeypatch, capsys, "study", path, "--storage", storage_url, "--out", "new/dir", "--report"
+    )
     assert code == 0, err
     assert "4 complete" in stdout and not (elsewhere / "new" / "dir" / "trials").exists()
     with (elsewhere / "new" / "dir" / "results.csv").open() as f:
@@ -237,8 +280,10 @@ def test_sqlite_workers_popping_at_once_never_share_a_trial(tmp_path, corpus_fil
 
 # -- faults -------------------------------------------------------------------------------------------
 
-def test_a_killed_worker_and_a_server_restart_lose_nothing(postgres, database, tmp_path, corpus_file, monkeypatch,
-                                                           capsys):
+
+def test_a_killed_worker_and_a_server_restart_lose_nothing(
+    postgres, database, tmp_path, corpus_file, monkeypatch, capsys
+):
     base = base_settings(corpus_file, train__max_steps=200, train__save_every=10, train__eval_every=0)
     path = write_study(tmp_path / "s.yaml", corpus_file, base=base, grid={"masking.rate": [0.2]}, seeds=[0, 1])
     first = worker(path, tmp_path / "a", database, tmp_path / "a.log")
@@ -261,15 +306,18 @@ def test_a_killed_worker_and_a_server_restart_lose_nothing(postgres, database, t
     killed = next(r for r in done if r.state == "retried")
     assert killed.seed == 0 and "stopped" in killed.error
     assert [r.seed for r in done if r.retry_of == killed.number and r.state == "complete"] == [0]  # finished once
-    code, stdout, err = masklab(monkeypatch, capsys, "study", path, "--storage", database, "--out", tmp_path / "r",
-                                "--report")
+    code, stdout, err = masklab(
+        monkeypatch, capsys, "study", path, "--storage", database, "--out", tmp_path / "r", "--report"
+    )
     assert code == 0 and "2 complete, 1 retried" in stdout, err
 
 
 # -- bad input ----------------------------------------------------------------------------------------
 
-def test_wrong_credentials_and_another_definition_are_one_line(postgres, database, tmp_path, corpus_file, monkeypatch,
-                                                               capsys):
+
+def test_wrong_credentials_and_another_definition_are_one_line(
+    postgres, database, tmp_path, corpus_file, monkeypatch, capsys
+):
     from masklab.study import queue
     from masklab.study.spec import load_spec
 
@@ -286,12 +334,23 @@ def test_wrong_credentials_and_another_definition_are_one_line(postgres, databas
     assert not (tmp_path / "o" / "trials").exists()
 
 
-@pytest.mark.parametrize("text, url, expected", [
-    ("at postgresql+psycopg://ml:pw@db:5432/s (refused)", None, "at postgresql+psycopg://ml:***@db:5432/s (refused)"),
-    ("'mysql://u:p%40ss@h/d'", None, "'mysql://u:***@h/d'"),
-    ("no password: sqlite:///x.db and postgresql://ml@h/d", None, "no password: sqlite:///x.db and postgresql://ml@h/d"),
-    ("the driver said: s3cret-pw-42 is wrong", f"postgresql://ml:{PASSWORD}@h/d", "the driver said: *** is wrong"),
-])
+@pytest.mark.parametrize(
+    "text, url, expected",
+    [
+        (
+            "at postgresql+psycopg://ml:pw@db:5432/s (refused)",
+            None,
+            "at postgresql+psycopg://ml:***@db:5432/s (refused)",
+        ),
+        ("'mysql://u:p%40ss@h/d'", None, "'mysql://u:***@h/d'"),
+        (
+            "no password: sqlite:///x.db and postgresql://ml@h/d",
+            None,
+            "no password: sqlite:///x.db and postgresql://ml@h/d",
+        ),
+        ("the driver said: s3cret-pw-42 is wrong", f"postgresql://ml:{PASSWORD}@h/d", "the driver said: *** is wrong"),
+    ],
+)
 def test_passwords_never_reach_a_message(text, url, expected):
     assert redact(text, url) == expected
 

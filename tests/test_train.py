@@ -17,8 +17,18 @@ from masklab.train import lr_factor, param_groups
 def tiny_model(tokenizer, attention="auto", architecture="bert"):
     """2 layers x 32 wide; the feed-forward width is left to the architecture's rule for ModernBERT."""
     width = ["model.intermediate_size=64"] if architecture == "bert" else []
-    cfg = build_config({}, ["model.preset=tiny", "model.num_layers=2", "model.hidden_size=32", "model.num_heads=2",
-                            f"model.attention={attention}", f"model.architecture={architecture}", *width])
+    cfg = build_config(
+        {},
+        [
+            "model.preset=tiny",
+            "model.num_layers=2",
+            "model.hidden_size=32",
+            "model.num_heads=2",
+            f"model.attention={attention}",
+            f"model.architecture={architecture}",
+            *width,
+        ],
+    )
     torch.manual_seed(0)
     return build_model(cfg.model, tokenizer, 32)
 
@@ -62,8 +72,13 @@ def test_sparse_final_layer_matches_full_encoder(tiny_tokenizer, attention, docu
         assert objective.sparse_final_layer == sparse_last
         out = objective(ids, labels)
         out["loss"].backward()
-        results.append((out["loss"].detach(), out["logits"].detach(),
-                        {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}))
+        results.append(
+            (
+                out["loss"].detach(),
+                out["logits"].detach(),
+                {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None},
+            )
+        )
     (loss_a, logits_a, grads_a), (loss_b, logits_b, grads_b) = results
     torch.testing.assert_close(loss_a, loss_b)
     torch.testing.assert_close(logits_a, logits_b, rtol=1e-4, atol=1e-5)
@@ -76,9 +91,18 @@ def test_sparse_final_layer_for_roberta(tiny_tokenizer):
     from transformers import RobertaConfig, RobertaForMaskedLM
 
     torch.manual_seed(0)
-    model = RobertaForMaskedLM(RobertaConfig(vocab_size=len(tiny_tokenizer), hidden_size=32, num_hidden_layers=2,
-                                             num_attention_heads=2, intermediate_size=64, pad_token_id=1,
-                                             hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)).eval()
+    model = RobertaForMaskedLM(
+        RobertaConfig(
+            vocab_size=len(tiny_tokenizer),
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=64,
+            pad_token_id=1,
+            hidden_dropout_prob=0.0,
+            attention_probs_dropout_prob=0.0,
+        )
+    ).eval()
     ids = torch.randint(5, len(tiny_tokenizer), (3, 24), generator=torch.Generator().manual_seed(5))
     labels = torch.full_like(ids, -100)
     labels[:, 4:9] = ids[:, 4:9]
@@ -87,10 +111,18 @@ def test_sparse_final_layer_for_roberta(tiny_tokenizer):
     torch.testing.assert_close(fast(ids, labels)["loss"], model(input_ids=ids, labels=labels).loss)
 
 
-@pytest.mark.parametrize("schedule, progress, expected", [
-    ("linear", 0.05, 0.5), ("linear", 0.1, 1.0), ("linear", 0.55, 0.5), ("linear", 1.0, 0.0),
-    ("cosine", 0.55, 0.5), ("cosine", 1.0, 0.0), ("constant", 0.9, 1.0),
-])
+@pytest.mark.parametrize(
+    "schedule, progress, expected",
+    [
+        ("linear", 0.05, 0.5),
+        ("linear", 0.1, 1.0),
+        ("linear", 0.55, 0.5),
+        ("linear", 1.0, 0.0),
+        ("cosine", 0.55, 0.5),
+        ("cosine", 1.0, 0.0),
+        ("constant", 0.9, 1.0),
+    ],
+)
 def test_lr_schedule(schedule, progress, expected):
     assert lr_factor(progress, 0.1, schedule) == pytest.approx(expected, abs=1e-9)
 
@@ -124,7 +156,11 @@ def test_resume_after_kill_gives_identical_weights(corpus_file, tmp_path):
     for name in a:
         torch.testing.assert_close(a[name], b[name], rtol=0, atol=0, msg=name)
     # the log is continuous: one line per log step, no duplicates from the killed part
-    steps = [r["step"] for r in map(json.loads, (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()) if "loss" in r]
+    steps = [
+        r["step"]
+        for r in map(json.loads, (tmp_path / "split" / "metrics.jsonl").read_text().splitlines())
+        if "loss" in r
+    ]
     assert steps == [5, 10, 12]
 
 
@@ -156,8 +192,17 @@ def test_divergence_stops_and_keeps_last_good_checkpoint(corpus_file, tmp_path):
     before = hashlib.sha256(path.read_bytes()).hexdigest()
     # continue with an absurd learning rate and no clipping: the weights overflow, the loss turns NaN
     with pytest.raises(TrainingDiverged, match="last good checkpoint"):
-        run(corpus_file, tmp_path / "r", steps=40, resume=True, train__lr=1e30, train__clip_norm=0,
-            train__warmup_fraction=0, train__schedule="constant", train__save_every=1000)
+        run(
+            corpus_file,
+            tmp_path / "r",
+            steps=40,
+            resume=True,
+            train__lr=1e30,
+            train__clip_norm=0,
+            train__warmup_fraction=0,
+            train__schedule="constant",
+            train__save_every=1000,
+        )
     assert hashlib.sha256(path.read_bytes()).hexdigest() == before
 
 
@@ -202,16 +247,21 @@ def test_pretraining_with_block_diagonal_attention(corpus_file, tmp_path):
     assert summary["steps"] == 4 and summary["masked_loss"] > 0
 
 
-@pytest.mark.parametrize("bf16, fp32, expected", [
-    (1000.0, 250.0, "bf16"),  # AMX / Zen 4 class: bf16 matmuls several times fp32
-    (150.0, 250.0, "fp32"),  # AVX512-BF16 without AMX on some CPUs: bf16 slower than fp32
-    (280.0, 250.0, "fp32"),  # a few percent faster does not pay for autocast's casts
-])
+@pytest.mark.parametrize(
+    "bf16, fp32, expected",
+    [
+        (1000.0, 250.0, "bf16"),  # AMX / Zen 4 class: bf16 matmuls several times fp32
+        (150.0, 250.0, "fp32"),  # AVX512-BF16 without AMX on some CPUs: bf16 slower than fp32
+        (280.0, 250.0, "fp32"),  # a few percent faster does not pay for autocast's casts
+    ],
+)
 def test_auto_precision_follows_the_measured_matmul_rates(monkeypatch, tmp_path, bf16, fp32, expected):
     import masklab.runtime as runtime
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    monkeypatch.setattr(runtime, "_rate", lambda dtype, m, k, n: bf16 if dtype == torch.bfloat16 else fp32)  # a given machine
+    monkeypatch.setattr(
+        runtime, "_rate", lambda dtype, m, k, n: bf16 if dtype == torch.bfloat16 else fp32
+    )  # a given machine
     choice, info = runtime.choose_precision("auto", 64, 256, 1024, cache_root=tmp_path)
     assert choice == expected and info["bf16_gflops"] == bf16 and info["fp32_gflops"] == fp32
     assert runtime.choose_precision("fp32", cache_root=tmp_path)[0] == "fp32"

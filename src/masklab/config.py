@@ -25,7 +25,8 @@ class DataConfig:
     corpus: str = "builtin:sotu"  # a file, a directory, builtin:NAME, or hf:NAME for a Hugging Face dataset
     text_column: str = "text"  # column holding the text in jsonl / csv / parquet / HF datasets
     doc_split: Literal["blank_line", "line"] = "blank_line"  # how a .txt file is cut into documents
-    normalization: Literal["NFC", "NFKC", "none"] = "NFC"  # NFC keeps Persian/Arabic letters intact; NFKC also folds ligatures and presentation forms
+    # NFC keeps Persian/Arabic letters intact; NFKC also folds ligatures and presentation forms
+    normalization: Literal["NFC", "NFKC", "none"] = "NFC"
     dedup: bool = True  # drop exact duplicate documents (after normalisation), so the val split can't leak into train
     min_chars: int = 20  # shorter documents are mostly headers and noise
     max_chars: int = 0  # 0 = no upper limit; set it to drop pathological giant documents
@@ -33,7 +34,8 @@ class DataConfig:
     val_fraction: float = 0.05  # share of documents (not tokens) held out, so no document straddles the split
     split_seed: int = 0  # seeds the document split independently of the training seed
     seq_length: int = 128  # tokens per packed training block, including [CLS]
-    block_diagonal: bool = False  # packed documents don't attend to each other ([SEP] ends one); costs an explicit attention mask
+    # packed documents don't attend to each other ([SEP] ends one); costs an explicit attention mask
+    block_diagonal: bool = False
     cache_dir: str = ""  # "" = $MASKLAB_CACHE or ~/.cache/masklab; token shards are cached here by content
     hf_split: str = "train"  # split to read when `corpus` is a Hugging Face dataset name
 
@@ -58,25 +60,47 @@ class TokenizerConfig:
 @dataclass
 class ModelConfig:
     preset: str = "mini"  # size preset (see masklab.models.PRESETS); ignored when `init` is set
-    architecture: Literal["auto", "bert", "modernbert", "llama", "gpt2", "t5"] = "auto"  # auto = the objective's default: modernbert (mlm; pre-LN + RoPE + GeGLU left the unigram plateau far sooner than post-LN bert on every corpus measured), llama (clm, hybrid), t5 (seq2seq); bert and gpt2 are the classics
+    # auto = the objective's default (its record's first architecture): modernbert for mlm (the measured best: README,
+    # Defaults), llama for clm and hybrid, t5 for seq2seq; bert and gpt2 are the classics
+    architecture: Literal["auto", "bert", "modernbert", "llama", "gpt2", "t5"] = "auto"
     init: str = ""  # "" = from scratch; or a checkpoint / masklab run directory to continue from
-    hidden_dropout: float = 0.0  # off in pretraining (Cramming): it costs a fifth of a CPU step and one pass over data barely overfits
+    # off in pretraining (Cramming): it costs a fifth of a CPU step and one pass over data barely overfits
+    hidden_dropout: float = 0.0
     attention_dropout: float = 0.0  # same reasoning; turn both on for long multi-epoch runs on small corpora
     num_layers: int = 0  # 0 = take the preset's value; set any of these four to reshape a preset
     hidden_size: int = 0
     num_heads: int = 0
     intermediate_size: int = 0
     sparse_prediction: bool = True  # run the vocabulary head only at masked positions: same loss, far less compute
-    sparse_final_layer: bool = True  # with sparse_prediction: the last encoder layer only at masked positions too (same loss)
-    attention: Literal["auto", "sdpa", "eager"] = "auto"  # auto = eager on CPU (25% faster for mini in bf16 here), SDPA (flash kernels) on GPU
+    # with sparse_prediction: the last encoder layer only at masked positions too (same loss)
+    sparse_final_layer: bool = True
+    # auto = eager on CPU (faster there: README, Performance), SDPA (flash kernels) on GPU
+    attention: Literal["auto", "sdpa", "eager"] = "auto"
 
     def __post_init__(self):
         for name in ("hidden_dropout", "attention_dropout"):
             check(0.0 <= getattr(self, name) < 1.0, f"model.{name} must be in [0, 1)")
 
 
-UPOS_TAGS = ("ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON", "PROPN", "PUNCT",
-             "SCONJ", "SYM", "VERB", "X")  # Universal Dependencies tags: one tag set for every tagger and language
+UPOS_TAGS = (
+    "ADJ",
+    "ADP",
+    "ADV",
+    "AUX",
+    "CCONJ",
+    "DET",
+    "INTJ",
+    "NOUN",
+    "NUM",
+    "PART",
+    "PRON",
+    "PROPN",
+    "PUNCT",
+    "SCONJ",
+    "SYM",
+    "VERB",
+    "X",
+)  # Universal Dependencies tags: one tag set for every tagger and language
 
 
 @dataclass
@@ -95,18 +119,29 @@ def _default_pos_weights() -> dict[str, float]:
 
 @dataclass
 class PosSettings:
-    tagger: str = "spacy-en"  # spacy-en (spaCy en_core_web_sm) or parsivar-fa (Persian); tags are computed once and cached
-    weights: dict[str, float] = field(default_factory=_default_pos_weights)  # relative masking chance per UPOS tag; "default" for the rest
+    # spacy-en (spaCy en_core_web_sm) or parsivar-fa (Persian); tags are computed once and cached
+    tagger: str = "spacy-en"
+    weights: dict[str, float] = field(
+        default_factory=_default_pos_weights
+    )  # relative masking chance per UPOS tag; "default" for the rest
     processes: int = 1  # tagger processes (spaCy n_process): tagging runs once per corpus, then tags are cached
 
     def __post_init__(self):
-        check(isinstance(self.weights, dict) and self.weights, "masking.pos.weights must be a mapping like {NOUN: 2.0, default: 0.5}")
+        check(
+            isinstance(self.weights, dict) and self.weights,
+            "masking.pos.weights must be a mapping like {NOUN: 2.0, default: 0.5}",
+        )
         unknown = sorted(set(self.weights) - set(UPOS_TAGS) - {"default"})
-        check(not unknown, f"masking.pos.weights has unknown tags {', '.join(map(str, unknown))}; use Universal POS tags "
-                            f"({', '.join(UPOS_TAGS)}) or default")
+        check(
+            not unknown,
+            f"masking.pos.weights has unknown tags {', '.join(map(str, unknown))}; use Universal POS tags "
+            f"({', '.join(UPOS_TAGS)}) or default",
+        )
         for tag, weight in self.weights.items():
-            check(isinstance(weight, (int, float)) and not isinstance(weight, bool) and weight >= 0,
-                   f"masking.pos.weights.{tag} must be a number >= 0 (got {weight!r})")
+            check(
+                isinstance(weight, (int, float)) and not isinstance(weight, bool) and weight >= 0,
+                f"masking.pos.weights.{tag} must be a number >= 0 (got {weight!r})",
+            )
         check(any(w > 0 for w in self.weights.values()), "masking.pos.weights must give some tag a weight > 0")
         check(self.processes >= 1, "masking.pos.processes must be >= 1")
 
@@ -118,7 +153,10 @@ class EntitySettings:
     processes: int = 1  # tagger processes (spaCy n_process): entities are found once per corpus, then cached
 
     def __post_init__(self):
-        check(bool(self.gazetteer or self.ner), "masking.entity needs a gazetteer file or a ner tagger (e.g. ner: spacy-en)")
+        check(
+            bool(self.gazetteer or self.ner),
+            "masking.entity needs a gazetteer file or a ner tagger (e.g. ner: spacy-en)",
+        )
         check(self.processes >= 1, "masking.entity.processes must be >= 1")
 
 
@@ -126,13 +164,16 @@ class EntitySettings:
 class PmiSettings:
     max_n: int = 5  # longest n-gram unit; Levine et al. use 2..5 words
     min_count: int = 10  # rarer n-grams have unreliable PMI estimates
-    vocab_size: int = 2000  # n-grams kept as units: the highest-PMI ones, an equal share per length; grow it with the corpus
+    # n-grams kept as units: the highest-PMI ones, an equal share per length; grow it with the corpus
+    vocab_size: int = 2000
     count_tokens: int = 50_000_000  # n-grams are counted on at most this many training tokens; memory grows with it
 
     def __post_init__(self):
         check(2 <= self.max_n <= 8, "masking.pmi.max_n must be between 2 and 8, e.g. 5")
-        check(self.min_count >= 2 and self.vocab_size >= 1 and self.count_tokens >= 1000,
-               "masking.pmi needs min_count >= 2, vocab_size >= 1 and count_tokens >= 1000")
+        check(
+            self.min_count >= 2 and self.vocab_size >= 1 and self.count_tokens >= 1000,
+            "masking.pmi needs min_count >= 2, vocab_size >= 1 and count_tokens >= 1000",
+        )
 
 
 @dataclass
@@ -142,15 +183,24 @@ class DiffusionSettings:
     with [MASK] (the absorbing state sampling starts from), so the model learns to fill mostly-masked text.
     The loss is weighted so it is the diffusion ELBO (masklab.masking.diffusion derives the weights)."""
 
-    schedule: Literal["off", "linear", "cosine"] = "off"  # masked share m(t): off = the fixed masking.rate; linear m=t (MDLM, LLaDA); cosine m=1-cos(pi t/2)
+    # masked share m(t): off = the fixed masking.rate; linear m=t (MDLM, LLaDA); cosine m=1-cos(pi t/2)
+    schedule: Literal["off", "linear", "cosine"] = "off"
     epsilon: float = 1e-3  # smallest time drawn: t in (epsilon, 1]; MDLM's 1e-3 keeps the 1/t weight bounded
 
     def __post_init__(self):
-        check(0.0 < self.epsilon < 1.0, f"masking.diffusion.epsilon must be strictly between 0 and 1 (got {self.epsilon}), e.g. 1e-3")
+        check(
+            0.0 < self.epsilon < 1.0,
+            f"masking.diffusion.epsilon must be strictly between 0 and 1 (got {self.epsilon}), e.g. 1e-3",
+        )
 
 
-_NESTED_MASKING = {"span": SpanSettings, "pos": PosSettings, "entity": EntitySettings, "pmi": PmiSettings,
-                   "diffusion": DiffusionSettings}
+_NESTED_MASKING = {
+    "span": SpanSettings,
+    "pos": PosSettings,
+    "entity": EntitySettings,
+    "pmi": PmiSettings,
+    "diffusion": DiffusionSettings,
+}
 
 
 @dataclass
@@ -160,16 +210,24 @@ class MaskingConfig:
     mask_token_fraction: float = 0.8  # of the selected tokens: replaced by [MASK] (BERT's 80)
     random_token_fraction: float = 0.1  # replaced by a random non-special token (BERT's 10); the rest stay unchanged
     selection: Literal["exact", "bernoulli"] = "exact"  # exact = round(rate*n) per sequence: exact rate, static shapes
-    mode: Literal["dynamic", "static"] = "dynamic"  # dynamic = fresh masks each time (RoBERTa); static = fixed per example (BERT)
+    # dynamic = fresh masks each time (RoBERTa); static = fixed per example (BERT)
+    mode: Literal["dynamic", "static"] = "dynamic"
     static_copies: int = 1  # with static masking: distinct mask patterns per block, cycled per epoch (BERT used 10)
-    corrupt_per: Literal["token", "unit"] = "token"  # unit = a masked word/span is all [MASK], all random or all kept, not mixed
-    schedule: Literal["constant", "linear", "cosine"] = "constant"  # rate over training: constant, or rate_start -> rate
-    rate_start: float = 0.0  # the rate at the start of a linear/cosine schedule (e.g. 0.4 -> 0.15); unused when constant
+    # unit = a masked word/span is all [MASK], all random or all kept, not mixed
+    corrupt_per: Literal["token", "unit"] = "token"
+    # rate over training: constant, or rate_start -> rate
+    schedule: Literal["constant", "linear", "cosine"] = "constant"
+    # the rate at the start of a linear/cosine schedule (e.g. 0.4 -> 0.15); unused when constant
+    rate_start: float = 0.0
     span: SpanSettings = field(default_factory=SpanSettings)  # strategy span (SpanBERT)
     pos: PosSettings = field(default_factory=PosSettings)  # strategy pos: part-of-speech weighted words
-    entity: EntitySettings = field(default_factory=EntitySettings)  # strategy entity: phrases and named entities (ERNIE)
+    entity: EntitySettings = field(
+        default_factory=EntitySettings
+    )  # strategy entity: phrases and named entities (ERNIE)
     pmi: PmiSettings = field(default_factory=PmiSettings)  # strategy pmi: high-PMI n-grams (Levine et al. 2021)
-    diffusion: DiffusionSettings = field(default_factory=DiffusionSettings)  # a masking rate drawn per block (any strategy): an MLM that can generate
+    diffusion: DiffusionSettings = field(
+        default_factory=DiffusionSettings
+    )  # a masking rate drawn per block (any strategy): an MLM that can generate
 
     def __post_init__(self):
         check(0.0 < self.rate < 1.0, f"masking.rate must be strictly between 0 and 1 (got {self.rate}), e.g. 0.15")
@@ -185,10 +243,15 @@ class MaskingConfig:
         )
         check(self.static_copies >= 1, "masking.static_copies must be >= 1")
         if self.schedule != "constant":
-            check(0.0 < self.rate_start < 1.0, f"masking.schedule={self.schedule} needs masking.rate_start strictly between "
-                                                f"0 and 1 (got {self.rate_start}), e.g. 0.4")
-        check(not (self.strategy == "entity" and self.selection == "bernoulli"),
-               "masking.strategy=entity fills the budget phrases first, which needs masking.selection=exact")
+            check(
+                0.0 < self.rate_start < 1.0,
+                f"masking.schedule={self.schedule} needs masking.rate_start strictly between "
+                f"0 and 1 (got {self.rate_start}), e.g. 0.4",
+            )
+        check(
+            not (self.strategy == "entity" and self.selection == "bernoulli"),
+            "masking.strategy=entity fills the budget phrases first, which needs masking.selection=exact",
+        )
         for name, cls in _NESTED_MASKING.items():
             value = getattr(self, name)
             if isinstance(value, dict):
@@ -196,8 +259,11 @@ class MaskingConfig:
             elif not isinstance(value, cls):
                 raise UserError(f"masking.{name} must be a mapping of settings, e.g. {name}: {{}}")
         if self.diffusion.schedule != "off":
-            check(self.schedule == "constant", "masking.diffusion draws a rate per block; it cannot follow a rate "
-                                               "schedule too: drop masking.schedule or set masking.diffusion.schedule=off")
+            check(
+                self.schedule == "constant",
+                "masking.diffusion draws a rate per block; it cannot follow a rate "
+                "schedule too: drop masking.schedule or set masking.diffusion.schedule=off",
+            )
             # The absorbing process hides with [MASK] only. BERT's 80/10/10 is replaced when left at its
             # defaults; fractions the user set on purpose are kept.
             if (self.mask_token_fraction, self.random_token_fraction) == (0.8, 0.1):
@@ -221,7 +287,8 @@ class MaskingConfig:
 class TrainConfig:
     batch_size: int = 32  # blocks per optimizer micro-step (per process)
     grad_accum: int = 1  # micro-steps per optimizer step: effective batch = batch_size * grad_accum * processes
-    lr: float = 0.0  # peak learning rate; 0 = the architecture's measured default at the mini preset: 1e-3 for modernbert, 5e-4 for bert
+    # peak learning rate; 0 = the architecture's default at the mini preset (README, Defaults: 1e-3 for modernbert)
+    lr: float = 0.0
     weight_decay: float = 0.01  # not applied to biases and LayerNorm weights
     beta2: float = 0.98  # RoBERTa's value: steadier than 0.999 with large learning rates
     warmup_fraction: float = 0.06  # share of the run spent warming up linearly from 0
@@ -237,7 +304,9 @@ class TrainConfig:
     save_every: int = 500  # steps between checkpoints; 0 = only at the end
     num_workers: int = 0  # dataloader processes; batches are cheap, so 0 leaves both cores to the model
     compile: bool = False  # torch.compile the encoder (slow first steps, faster later)
-    objective: str = "mlm"  # what pretraining predicts: one of objective_records.RECORDS (masked tokens, the next token, corrupted spans, or both causal and masked)
+    # what pretraining predicts: one of objective_records.RECORDS (masked tokens, the next token, corrupted spans, or
+    # both causal and masked)
+    objective: str = "mlm"
 
     def __post_init__(self):
         check(self.batch_size >= 1 and self.grad_accum >= 1, "train.batch_size and train.grad_accum must be >= 1")
@@ -259,9 +328,12 @@ class EvalConfig:
 
 @dataclass
 class Seq2SeqConfig:
-    corruption: Literal["span", "infill"] = "span"  # span = T5: each span becomes one sentinel, the target lists the spans; infill = BART: one [MASK] per span, the target is the whole block
+    # span = T5: each span becomes one sentinel, the target lists the spans; infill = BART: one [MASK] per span, the
+    # target is the whole block
+    corruption: Literal["span", "infill"] = "span"
     rate: float = 0.15  # share of each block's tokens that are corrupted (T5's 15%)
-    mean_span: float = 3.0  # mean span length in tokens (T5's 3); spans and gaps are drawn so both counts are exact: static shapes
+    # mean span length in tokens (T5's 3); spans and gaps are drawn so both counts are exact: static shapes
+    mean_span: float = 3.0
 
     def __post_init__(self):
         check(0.0 < self.rate < 1.0, f"seq2seq.rate must be strictly between 0 and 1 (got {self.rate}), e.g. 0.15")
@@ -270,11 +342,15 @@ class Seq2SeqConfig:
 
 @dataclass
 class HybridConfig:
-    causal_share: float = 0.5  # share of each batch's blocks trained by next-token prediction; the rest by masked next-token prediction (GPT-BERT)
+    # share of each batch's blocks trained by next-token prediction; the rest by masked next-token prediction (GPT-BERT)
+    causal_share: float = 0.5
 
     def __post_init__(self):
-        check(0.0 < self.causal_share < 1.0, f"hybrid.causal_share must be strictly between 0 and 1 (got {self.causal_share}); "
-                                              "use train.objective=clm or mlm for one objective alone")
+        check(
+            0.0 < self.causal_share < 1.0,
+            f"hybrid.causal_share must be strictly between 0 and 1 (got {self.causal_share}); "
+            "use train.objective=clm or mlm for one objective alone",
+        )
 
 
 @dataclass
@@ -291,21 +367,30 @@ class RunConfig:
     def __post_init__(self):
         objective = record(self.train.objective)  # an unknown name fails here, listing the valid ones
         allowed = objective.architectures
-        check(self.model.architecture in ("auto", *allowed) or bool(self.model.init),
-              f"model.architecture={self.model.architecture} cannot train train.objective={objective.name}; "
-              f"choose {' or '.join(allowed)} (or auto)")
+        check(
+            self.model.architecture in ("auto", *allowed) or bool(self.model.init),
+            f"model.architecture={self.model.architecture} cannot train train.objective={objective.name}; "
+            f"choose {' or '.join(allowed)} (or auto)",
+        )
         if not objective.masks_tokens and self.masking != MaskingConfig():
             maskers = " or ".join(r.name for r in RECORDS.values() if r.masks_tokens)
-            raise UserError(f"masking settings do nothing with train.objective={objective.name} (it masks no tokens); "
-                            f"drop the masking.* settings, or use train.objective={maskers}")
+            raise UserError(
+                f"masking settings do nothing with train.objective={objective.name} (it masks no tokens); "
+                f"drop the masking.* settings, or use train.objective={maskers}"
+            )
         if not objective.packs_documents:
-            check(not self.data.block_diagonal, f"data.block_diagonal does not apply to train.objective={objective.name}; set it false")
+            check(
+                not self.data.block_diagonal,
+                f"data.block_diagonal does not apply to train.objective={objective.name}; set it false",
+            )
         if objective.section == "seq2seq":
             corrupted = max(1, round((self.data.seq_length - 1) * self.seq2seq.rate))
-            check(self.seq2seq.mean_span <= corrupted,
-                  f"seq2seq.mean_span={self.seq2seq.mean_span:g} is longer than the {corrupted} tokens corrupted per "
-                  f"{self.data.seq_length}-token block (data.seq_length x seq2seq.rate); lower seq2seq.mean_span or "
-                  "raise data.seq_length or seq2seq.rate")
+            check(
+                self.seq2seq.mean_span <= corrupted,
+                f"seq2seq.mean_span={self.seq2seq.mean_span:g} is longer than the {corrupted} tokens corrupted per "
+                f"{self.data.seq_length}-token block (data.seq_length x seq2seq.rate); lower seq2seq.mean_span or "
+                "raise data.seq_length or seq2seq.rate",
+            )
 
 
 def check(ok: bool, message: str) -> None:
@@ -358,7 +443,9 @@ def build_section(cls, values: dict, name: str):
 def parse_override(text: str, depth: tuple[int, int], shape: str, example: str) -> tuple[list[str], Any]:
     """`key.path=value` -> (key parts, YAML-typed value); the key has depth[0] to depth[1] parts, as `shape` says."""
     if "=" not in text:
-        raise UserError(f"--set expects {shape.replace(' or ', '=value or ')}=value (got {text!r}), e.g. --set {example}")
+        raise UserError(
+            f"--set expects {shape.replace(' or ', '=value or ')}=value (got {text!r}), e.g. --set {example}"
+        )
     key, raw = text.split("=", 1)
     parts = key.strip().split(".")
     if not depth[0] <= len(parts) <= depth[1] or not all(parts):
@@ -388,7 +475,9 @@ def build_config(raw: dict | None = None, overrides: list[str] | tuple[str, ...]
             raise UserError(f"config section [{sec}] must be a mapping of key: value")
         merged.setdefault(sec, {}).update(values)
     for text in overrides:
-        parts, value = parse_override(text, (2, 3), "section.key or section.key.subkey", "train.lr=3e-4 or masking.span.p=0.3")
+        parts, value = parse_override(
+            text, (2, 3), "section.key or section.key.subkey", "train.lr=3e-4 or masking.span.p=0.3"
+        )
         merged.setdefault(parts[0], {})
         merge_override(merged[parts[0]], parts[1:], value)
     sections = {f.name: f.type for f in dataclasses.fields(RunConfig)}

@@ -34,21 +34,66 @@ class ObjectiveRecord:
 # evaluate.scoring), whatever objective trained them.
 FAMILY_SCORES = {"mlm": ("pll", "pll_word"), "clm": ("causal", "pll", "pll_word"), "seq2seq": ("sentinel",)}
 
-RECORDS: dict[str, ObjectiveRecord] = {r.name: r for r in (
-    ObjectiveRecord("mlm", ("modernbert", "bert"), "AutoModelForMaskedLM", "mlm", ("mask",),
-                    causal_checkpoint=False, masks_tokens=True, packs_documents=True, scores=("pll_word", "pll"),
-                    headline=("masked acc", "masked_accuracy"), module="mlm"),
-    ObjectiveRecord("clm", ("llama", "gpt2"), "AutoModelForCausalLM", "clm", ("bos_eos",),
-                    causal_checkpoint=True, masks_tokens=False, packs_documents=True, scores=("causal",),
-                    headline=("perplexity", "perplexity"), module="clm"),
-    ObjectiveRecord("seq2seq", ("t5",), "AutoModelForSeq2SeqLM", "seq2seq", ("sentinels", "mask", "bos_eos"),
-                    causal_checkpoint=False, masks_tokens=False, packs_documents=False, scores=("sentinel",),
-                    headline=("span acc", "span_accuracy"), module="seq2seq", section="seq2seq"),
-    # GPT-BERT: one decoder trained on next-token and masked next-token prediction
-    ObjectiveRecord("hybrid", ("llama", "gpt2"), "AutoModelForCausalLM", "clm", ("mask", "bos_eos"),
-                    causal_checkpoint=True, masks_tokens=True, packs_documents=True, scores=("causal", "pll_word", "pll"),
-                    headline=("perplexity", "perplexity"), module="hybrid", section="hybrid"),
-)}
+RECORDS: dict[str, ObjectiveRecord] = {
+    r.name: r
+    for r in (
+        ObjectiveRecord(
+            "mlm",
+            ("modernbert", "bert"),
+            "AutoModelForMaskedLM",
+            "mlm",
+            ("mask",),
+            causal_checkpoint=False,
+            masks_tokens=True,
+            packs_documents=True,
+            scores=("pll_word", "pll"),
+            headline=("masked acc", "masked_accuracy"),
+            module="mlm",
+        ),
+        ObjectiveRecord(
+            "clm",
+            ("llama", "gpt2"),
+            "AutoModelForCausalLM",
+            "clm",
+            ("bos_eos",),
+            causal_checkpoint=True,
+            masks_tokens=False,
+            packs_documents=True,
+            scores=("causal",),
+            headline=("perplexity", "perplexity"),
+            module="clm",
+        ),
+        ObjectiveRecord(
+            "seq2seq",
+            ("t5",),
+            "AutoModelForSeq2SeqLM",
+            "seq2seq",
+            ("sentinels", "mask", "bos_eos"),
+            causal_checkpoint=False,
+            masks_tokens=False,
+            packs_documents=False,
+            scores=("sentinel",),
+            headline=("span acc", "span_accuracy"),
+            module="seq2seq",
+            section="seq2seq",
+        ),
+        # GPT-BERT: one decoder trained on next-token and masked next-token prediction
+        ObjectiveRecord(
+            "hybrid",
+            ("llama", "gpt2"),
+            "AutoModelForCausalLM",
+            "clm",
+            ("mask", "bos_eos"),
+            causal_checkpoint=True,
+            masks_tokens=True,
+            packs_documents=True,
+            scores=("causal", "pll_word", "pll"),
+            headline=("perplexity", "perplexity"),
+            module="hybrid",
+            section="hybrid",
+        ),
+    )
+}
 
 
 def record(name: str) -> ObjectiveRecord:

@@ -16,6 +16,8 @@ import unicodedata
 import numpy as np
 import torch
 
+from masklab.data.shards import word_starts
+
 WORD_MASKERS = ("whole_word", "span", "pos", "entity", "pmi")  # maskers that choose whole words
 _SPACE = re.compile(r"\s+")
 
@@ -43,15 +45,21 @@ def round_trip(tokenizer, texts: list[str]) -> dict:
             intact += 1
         elif first_broken is None:
             first_broken = {"text": text[:80], "decoded": back[:80]}
-    return {"texts": len(texts), "intact": intact, "tokens": tokens, "unk_share": unknown / max(tokens, 1),
-            "format_chars": format_in, "format_chars_kept": format_out, "first_broken": first_broken}
+    return {
+        "texts": len(texts),
+        "intact": intact,
+        "tokens": tokens,
+        "unk_share": unknown / max(tokens, 1),
+        "format_chars": format_in,
+        "format_chars_kept": format_out,
+        "first_broken": first_broken,
+    }
 
 
 def word_boundaries(tokenizer, texts: list[str], examples: int = 3) -> dict:
     """Words as the whole-word maskers see them (the tokenizer's word ids, as in the shards' sidecar):
     the share of words cut into several tokens (0 means whole-word masking = token masking) and a few
     cut words."""
-    from masklab.data.shards import word_starts
 
     words = multi = 0
     shown: list[str] = []
@@ -76,9 +84,13 @@ def model_facts(model, precision: str) -> dict:
     config = getattr(model, "config", None)
     params = list(model.parameters())
     dtypes = sorted({str(p.dtype).replace("torch.", "") for p in params})
-    return {"attention": getattr(config, "_attn_implementation", None) or "unknown", "weights": "/".join(dtypes),
-            "device": params[0].device.type if params else "cpu",
-            "compute": "bf16 autocast" if precision == "bf16" else precision, "torch_threads": torch.get_num_threads()}
+    return {
+        "attention": getattr(config, "_attn_implementation", None) or "unknown",
+        "weights": "/".join(dtypes),
+        "device": params[0].device.type if params else "cpu",
+        "compute": "bf16 autocast" if precision == "bf16" else precision,
+        "torch_threads": torch.get_num_threads(),
+    }
 
 
 def packing_facts(blocks, sep_id: int | None, block_diagonal: bool, sample: int = 512) -> dict:
@@ -87,23 +99,27 @@ def packing_facts(blocks, sep_id: int | None, block_diagonal: bool, sample: int 
     n = min(len(blocks), sample)
     ids = blocks.gather(np.linspace(0, len(blocks) - 1, n).astype(np.int64)) if n else np.zeros((0, 0), np.int64)
     inner = ids[:, 1:-1]  # a [SEP] inside the block: another document starts in it
-    return {"padding_share": 0.0, "blocks_with_a_boundary": float((inner == sep_id).any(1).mean()) if n and sep_id is not None else 0.0,
-            "dropped_tail_tokens": int(len(blocks.tokens) - len(blocks) * blocks.span),
-            "documents_attend_to_each_other": not block_diagonal}
+    return {
+        "padding_share": 0.0,
+        "blocks_with_a_boundary": float((inner == sep_id).any(1).mean()) if n and sep_id is not None else 0.0,
+        "dropped_tail_tokens": int(len(blocks.tokens) - len(blocks) * blocks.span),
+        "documents_attend_to_each_other": not block_diagonal,
+    }
 
 
 def padding_facts(lengths: list[int], batch_size: int) -> dict:
     """Padded batches (labelled tasks): the share of positions that are padding, batched in order."""
     padded = real = 0
     for i in range(0, len(lengths), batch_size):
-        chunk = lengths[i:i + batch_size]
+        chunk = lengths[i : i + batch_size]
         padded += max(chunk) * len(chunk)
         real += sum(chunk)
     return {"padding_share": 1 - real / max(padded, 1), "packed": False, "documents_attend_to_each_other": False}
 
 
-def preflight(tokenizer, texts: list[str], model, precision: str, strategy: str | None = None,
-              batching: dict | None = None) -> dict:
+def preflight(
+    tokenizer, texts: list[str], model, precision: str, strategy: str | None = None, batching: dict | None = None
+) -> dict:
     """Every fact for one run (what summary.json keeps under "preflight")."""
     texts = [t for t in texts if t.strip()][:64]
     facts = {"tokenizer": round_trip(tokenizer, texts), "model": model_facts(model, precision)}
@@ -119,16 +135,22 @@ def warnings(facts: dict) -> list[str]:
     out = []
     tok = facts["tokenizer"]
     if tok["texts"] and tok["intact"] < tok["texts"]:
-        out.append(f"{tok['texts'] - tok['intact']} of {tok['texts']} sample texts do not survive encode/decode "
-                   f"(first: {tok['first_broken']['text']!r} -> {tok['first_broken']['decoded']!r})")
+        out.append(
+            f"{tok['texts'] - tok['intact']} of {tok['texts']} sample texts do not survive encode/decode "
+            f"(first: {tok['first_broken']['text']!r} -> {tok['first_broken']['decoded']!r})"
+        )
     if tok["format_chars_kept"] < tok["format_chars"]:
-        out.append(f"the tokenizer drops format characters (ZWNJ and the like): {tok['format_chars']} in, "
-                   f"{tok['format_chars_kept']} out")
+        out.append(
+            f"the tokenizer drops format characters (ZWNJ and the like): {tok['format_chars']} in, "
+            f"{tok['format_chars_kept']} out"
+        )
     words = facts.get("words")
     if words and (not words["available"] or words["multi_token_share"] == 0):
-        out.append(f"masking.strategy={words['strategy']} chooses whole words, but this tokenizer "
-                   + ("gives no word boundaries" if not words["available"] else "cut no word of the sample into pieces")
-                   + ": it masks the same units as strategy=random")
+        out.append(
+            f"masking.strategy={words['strategy']} chooses whole words, but this tokenizer "
+            + ("gives no word boundaries" if not words["available"] else "cut no word of the sample into pieces")
+            + ": it masks the same units as strategy=random"
+        )
     if facts["model"]["attention"] == "eager" and facts["model"]["device"] == "cuda":  # on CPU eager measured faster
         out.append("the model runs eager attention on a GPU (no SDPA / flash kernel): set model.attention=sdpa")
     batches = facts.get("batches", {})
@@ -140,23 +162,37 @@ def warnings(facts: dict) -> list[str]:
 def format_block(facts: dict) -> str:
     """The few lines a run prints before it trains."""
     tok, model = facts["tokenizer"], facts["model"]
-    lines = [f"preflight: tokenizer round trip {tok['intact']}/{tok['texts']} sample texts intact, [UNK] "
-             f"{tok['unk_share']:.2%} of {tok['tokens']} tokens, format characters kept {tok['format_chars_kept']}/"
-             f"{tok['format_chars']}",
-             f"preflight: attention {model['attention']} on {model['device']}, weights {model['weights']}, compute {model['compute']}, "
-             f"{model['torch_threads']} torch thread(s)"]
+    lines = [
+        f"preflight: tokenizer round trip {tok['intact']}/{tok['texts']} sample texts intact, [UNK] "
+        f"{tok['unk_share']:.2%} of {tok['tokens']} tokens, format characters kept {tok['format_chars_kept']}/"
+        f"{tok['format_chars']}",
+        f"preflight: attention {model['attention']} on {model['device']}, weights {model['weights']}, compute "
+        f"{model['compute']}, "
+        f"{model['torch_threads']} torch thread(s)",
+    ]
     if "words" in facts:
         w = facts["words"]
-        lines.append(f"preflight: whole words ({w['strategy']}): " + (
-            f"{w['multi_token_share']:.1%} of {w['words']} sample words span several tokens, e.g. "
-            + "; ".join(w["examples"]) if w["available"] else "the tokenizer gives no word ids"))
+        lines.append(
+            f"preflight: whole words ({w['strategy']}): "
+            + (
+                f"{w['multi_token_share']:.1%} of {w['words']} sample words span several tokens, e.g. "
+                + "; ".join(w["examples"])
+                if w["available"]
+                else "the tokenizer gives no word ids"
+            )
+        )
     if "batches" in facts:
         b = facts["batches"]
         if "blocks_with_a_boundary" in b:
-            lines.append(f"preflight: packed blocks, padding {b['padding_share']:.0%}, {b['blocks_with_a_boundary']:.0%} "
-                         f"of blocks hold a document boundary; documents "
-                         + ("attend to each other ([SEP] between them)" if b["documents_attend_to_each_other"]
-                            else "do not attend to each other (block-diagonal mask)"))
+            lines.append(
+                f"preflight: packed blocks, padding {b['padding_share']:.0%}, {b['blocks_with_a_boundary']:.0%} "
+                f"of blocks hold a document boundary; documents "
+                + (
+                    "attend to each other ([SEP] between them)"
+                    if b["documents_attend_to_each_other"]
+                    else "do not attend to each other (block-diagonal mask)"
+                )
+            )
         else:
             lines.append(f"preflight: padded batches, padding {b['padding_share']:.0%} of positions, one text per row")
     lines += [f"preflight: warning: {w}" for w in warnings(facts)]

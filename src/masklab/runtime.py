@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 import torch
+from accelerate import PartialState
 
 from masklab.fsutil import write_json_atomic
 
@@ -117,8 +118,9 @@ def measure_matmul(m: int, k: int, n: int, cache_root: Path | None = None) -> di
     return known[key]
 
 
-def choose_precision(precision: str, hidden: int = 256, intermediate: int = 1024, tokens: int = 4096,
-                     cache_root: Path | None = None) -> tuple[str, dict]:
+def choose_precision(
+    precision: str, hidden: int = 256, intermediate: int = 1024, tokens: int = 4096, cache_root: Path | None = None
+) -> tuple[str, dict]:
     """(the precision to train in, how it was decided). `auto`: on CUDA bf16 where supported (Ampere+);
     on CPU bf16 only if a bf16 matmul at the model's feed-forward shape (tokens x hidden x intermediate)
     measured at least BF16_MARGIN times faster than fp32 here."""
@@ -139,19 +141,26 @@ def process_shortfall(processes: int, env: dict | None = None) -> str | None:
     or no `--multi_gpu` on a CPU-only machine) exports no process count and starts one process whatever
     `--num_processes` says; it sets MASTER_PORT only when asked for more than one process or machine."""
     env = os.environ if env is None else env
-    fix = "for N processes on CPU use `accelerate launch --multi_gpu --num_processes N` (gloo) or `torchrun --nproc_per_node N`"
+    fix = (
+        "for N processes on CPU use `accelerate launch --multi_gpu --num_processes N` (gloo) or `torchrun "
+        "--nproc_per_node N`"
+    )
     asked = int(env.get("WORLD_SIZE") or 0)
     if asked > processes:
-        return f"masklab: warning: the launcher asked for {asked} processes (WORLD_SIZE) but this run has {processes}; {fix}"
+        return (
+            f"masklab: warning: the launcher asked for {asked} processes (WORLD_SIZE) but this run has {processes}"
+            f"; {fix}"
+        )
     if processes == 1 and not asked and "ACCELERATE_USE_CPU" in env and "MASTER_PORT" in env:
-        return ("masklab: warning: accelerate launch was asked for several processes but started one "
-                f"(`--cpu`, or no `--multi_gpu`, runs one process); {fix}")
+        return (
+            "masklab: warning: accelerate launch was asked for several processes but started one "
+            f"(`--cpu`, or no `--multi_gpu`, runs one process); {fix}"
+        )
     return None
 
 
 def warn_process_shortfall() -> None:
     """At a run's start, on the main process: `process_shortfall`'s line, if any, on stderr."""
-    from accelerate import PartialState
 
     state = PartialState(cpu=not torch.cuda.is_available())  # the run's own state (a singleton), made a little earlier
     if state.is_main_process and (line := process_shortfall(state.num_processes)):
@@ -168,6 +177,10 @@ def model_shape(model) -> tuple[int, int]:
     """(hidden, intermediate) of a transformers model config, for `choose_precision`."""
     config = model.config
     hidden = getattr(config, "hidden_size", None) or getattr(config, "d_model", 256)
-    inter = (getattr(config, "intermediate_size", None) or getattr(config, "d_ff", None) or getattr(config, "n_inner", None)
-             or 4 * hidden)
+    inter = (
+        getattr(config, "intermediate_size", None)
+        or getattr(config, "d_ff", None)
+        or getattr(config, "n_inner", None)
+        or 4 * hidden
+    )
     return int(hidden), int(inter)

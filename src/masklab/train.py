@@ -31,8 +31,10 @@ from pathlib import Path
 from typing import Callable
 
 import torch
+from accelerate import Accelerator
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
 
 from masklab.config import TrainConfig
 from masklab.errors import TrainingDiverged, UserError
@@ -133,9 +135,14 @@ class MetricsLog:
     def __init__(self, path: Path, enabled: bool, keep_until_step: int | None = None):
         self.path = path
         self.enabled = enabled
-        if enabled and keep_until_step is not None and path.exists():  # drop lines a killed run wrote after its checkpoint
-            kept = [line for line in path.read_text(encoding="utf-8").splitlines()
-                    if line.strip() and json.loads(line).get("step", 0) <= keep_until_step]
+        if (
+            enabled and keep_until_step is not None and path.exists()
+        ):  # drop lines a killed run wrote after its checkpoint
+            kept = [
+                line
+                for line in path.read_text(encoding="utf-8").splitlines()
+                if line.strip() and json.loads(line).get("step", 0) <= keep_until_step
+            ]
             path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
         elif enabled and keep_until_step is None:
             path.write_text("", encoding="utf-8")
@@ -165,10 +172,24 @@ def _extra_parameters(objectives: nn.Module, model) -> dict[str, torch.Tensor]:
     return {k: v for k, v in objectives.state_dict().items() if v.data_ptr() not in own}
 
 
-def train(model, tokenizer, terms: list[Term], optimizer: torch.optim.Optimizer, tc: TrainConfig, run_dir: Path,
-          precision: str, regularizers=(), hooks: list[Hook] = (), resume: bool = False, halt_at_step: int | None = None,
-          show_progress: bool = True, desc: str = "training", eval_at_start: bool = False,
-          eval_at_end: bool = False, on_eval=None) -> TrainResult:
+def train(
+    model,
+    tokenizer,
+    terms: list[Term],
+    optimizer: torch.optim.Optimizer,
+    tc: TrainConfig,
+    run_dir: Path,
+    precision: str,
+    regularizers=(),
+    hooks: list[Hook] = (),
+    resume: bool = False,
+    halt_at_step: int | None = None,
+    show_progress: bool = True,
+    desc: str = "training",
+    eval_at_start: bool = False,
+    eval_at_end: bool = False,
+    on_eval=None,
+) -> TrainResult:
     """Train `model` on `terms` for tc's budgets; checkpoints (model + tokenizer + trainer state) go to run_dir.
 
     The learning rate of every param group is tc.lr x lr_factor(progress) x the group's `lr_scale`.
@@ -176,8 +197,6 @@ def train(model, tokenizer, terms: list[Term], optimizer: torch.optim.Optimizer,
     steps, plus step 0 (`eval_at_start`) and the last step (`eval_at_end`) when asked; `on_eval(step,
     metrics)` sees each evaluation (a study's pruner stops an unpromising trial from there by raising).
     """
-    from accelerate import Accelerator
-    from tqdm.auto import tqdm
 
     tune_allocator()
     accelerator = Accelerator(cpu=not torch.cuda.is_available())
@@ -190,8 +209,14 @@ def train(model, tokenizer, terms: list[Term], optimizer: torch.optim.Optimizer,
     # Set-up: one module over every objective, and (on --resume) the state of the last checkpoint.
     objectives = ObjectiveSet(terms)
     # "window": loss sums since the last log line, so a resumed run logs the same averages
-    state = {"step": 0, "tokens": 0, "elapsed": 0.0, "compute_seconds": 0.0,
-             "window": {"loss": 0.0, **{f"loss_{t.name}": 0.0 for t in terms}}, "window_steps": 0}
+    state = {
+        "step": 0,
+        "tokens": 0,
+        "elapsed": 0.0,
+        "compute_seconds": 0.0,
+        "window": {"loss": 0.0, **{f"loss_{t.name}": 0.0 for t in terms}},
+        "window_steps": 0,
+    }
     checkpoint = find_checkpoint(run_dir) if resume else None
     if resume and checkpoint is None:
         raise UserError(f"--resume: {run_dir} has no checkpoint to resume from; start without --resume")
@@ -220,25 +245,48 @@ def train(model, tokenizer, terms: list[Term], optimizer: torch.optim.Optimizer,
     if on_gpu and precision == "fp32":  # TF32 tensor cores: fp32 storage, ~8x matmul throughput on Ampere+
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
-    streams = {t.name: iter(DataLoader(d, batch_size=None, sampler=sampler, collate_fn=collate_single,
-                                       num_workers=tc.num_workers, worker_init_fn=init_worker if tc.num_workers else None,
-                                       pin_memory=on_gpu, prefetch_factor=4 if tc.num_workers else None,
-                                       generator=torch.Generator()))  # its own generator: the global stream stays the run's
-               for t, d in zip(terms, datasets)}
+    streams = {
+        t.name: iter(
+            DataLoader(
+                d,
+                batch_size=None,
+                sampler=sampler,
+                collate_fn=collate_single,
+                num_workers=tc.num_workers,
+                worker_init_fn=init_worker if tc.num_workers else None,
+                pin_memory=on_gpu,
+                prefetch_factor=4 if tc.num_workers else None,
+                generator=torch.Generator(),
+            )
+        )  # its own generator: the global stream stays the run's
+        for t, d in zip(terms, datasets)
+    }
     weights = {t.name: t.weight for t in terms}
 
     def save() -> None:
         if accelerator.is_main_process:
             extra = _extra_parameters(accelerator.unwrap_model(objectives), model)
-            save_checkpoint(run_dir, model, tokenizer, optimizer,
-                            dict(state, hooks=[h.state_dict() for h in hooks], extra_parameters=extra))
+            save_checkpoint(
+                run_dir,
+                model,
+                tokenizer,
+                optimizer,
+                dict(state, hooks=[h.state_dict() for h in hooks], extra_parameters=extra),
+            )
         accelerator.wait_for_everyone()
 
     def evaluate(step: int) -> None:
         metrics = {k: v for h in hooks for k, v in h.evaluate(step).items()}
         if metrics:
-            log.write({"step": step, "tokens": state["tokens"], "elapsed": state["elapsed"],
-                       "compute_seconds": state["compute_seconds"], **{f"val_{k}": v for k, v in metrics.items()}})
+            log.write(
+                {
+                    "step": step,
+                    "tokens": state["tokens"],
+                    "elapsed": state["elapsed"],
+                    "compute_seconds": state["compute_seconds"],
+                    **{f"val_{k}": v for k, v in metrics.items()},
+                }
+            )
             if on_eval is not None:
                 on_eval(step, metrics)
 
@@ -248,8 +296,13 @@ def train(model, tokenizer, terms: list[Term], optimizer: torch.optim.Optimizer,
             log.write({"step": 0, **start_fields})
         if eval_at_start:
             evaluate(0)
-    bar = tqdm(total=total_steps, initial=state["step"], desc=desc, unit="step",
-               disable=not (show_progress and accelerator.is_main_process))
+    bar = tqdm(
+        total=total_steps,
+        initial=state["step"],
+        desc=desc,
+        unit="step",
+        disable=not (show_progress and accelerator.is_main_process),
+    )
     window, window_start = state["window"], time.perf_counter()
     start_clock = time.perf_counter() - state["elapsed"]
     stopped_by, last_loss, term_losses = "max_steps", float("nan"), {}
@@ -266,8 +319,10 @@ def train(model, tokenizer, terms: list[Term], optimizer: torch.optim.Optimizer,
             step_start = time.perf_counter()
             step_loss, step_terms = 0.0, dict.fromkeys(weights, 0.0)
             for k in range(tc.grad_accum):
-                batches = {name: {key: v.to(accelerator.device, non_blocking=True) for key, v in next(stream).items()}
-                           for name, stream in streams.items()}
+                batches = {
+                    name: {key: v.to(accelerator.device, non_blocking=True) for key, v in next(stream).items()}
+                    for name, stream in streams.items()
+                }
                 sync = contextlib.nullcontext() if k == tc.grad_accum - 1 else accelerator.no_sync(objectives)
                 with sync, autocast_context(precision, accelerator.device.type):
                     outputs = objectives(batches)
@@ -278,13 +333,16 @@ def train(model, tokenizer, terms: list[Term], optimizer: torch.optim.Optimizer,
                 for name, out in outputs.items():
                     step_terms[name] += out["loss"].item() / tc.grad_accum
             if world > 1:  # the mean over processes: logged, and every process sees the same NaN and stops together
-                step_loss = accelerator.reduce(torch.tensor(step_loss, device=accelerator.device), reduction="mean").item()
+                step_loss = accelerator.reduce(
+                    torch.tensor(step_loss, device=accelerator.device), reduction="mean"
+                ).item()
             if not math.isfinite(step_loss):
                 kept = find_checkpoint(run_dir)
                 raise TrainingDiverged(
                     f"the loss became {step_loss} at step {step + 1}; stopped. "
                     + (f"The last good checkpoint ({kept}) is kept. " if kept else "No checkpoint was written yet. ")
-                    + f"Lower the learning rate (now {tc.lr:g}), raise the warm-up, or train in fp32 precision")
+                    + f"Lower the learning rate (now {tc.lr:g}), raise the warm-up, or train in fp32 precision"
+                )
             log_now = step + 1 == total_steps or (step + 1) % tc.log_every == 0
             hook_fields = {k: v for h in hooks for k, v in h.on_log(step + 1, total_steps).items()} if log_now else {}
             # 3. Schedule, clip, step. The learning rate follows progress: steps, or time if budgeted.
@@ -316,16 +374,29 @@ def train(model, tokenizer, terms: list[Term], optimizer: torch.optim.Optimizer,
             if log_now:
                 n = state["window_steps"]
                 seconds = time.perf_counter() - window_start
-                tps = min(n, step - resumed_at) * tokens_per_step / max(seconds, 1e-9)  # timed steps of this session only
+                tps = (
+                    min(n, step - resumed_at) * tokens_per_step / max(seconds, 1e-9)
+                )  # timed steps of this session only
                 losses = {k: v / n for k, v in window.items() if k == "loss" or len(weights) > 1}
                 term_losses = {k[5:]: v / n for k, v in window.items() if k != "loss"}
-                log.write({"step": step, "tokens": state["tokens"], **losses, "lr": tc.lr * factor,
-                           "tokens_per_second": tps, "elapsed": state["elapsed"], **hook_fields})
+                log.write(
+                    {
+                        "step": step,
+                        "tokens": state["tokens"],
+                        **losses,
+                        "lr": tc.lr * factor,
+                        "tokens_per_second": tps,
+                        "elapsed": state["elapsed"],
+                        **hook_fields,
+                    }
+                )
                 bar.set_postfix(loss=f"{losses['loss']:.3f}", tok_s=f"{tps:,.0f}")
                 window.update(dict.fromkeys(window, 0.0))
                 state["window_steps"], window_start = 0, time.perf_counter()
             bar.update(1)
-            if (tc.eval_every and step % tc.eval_every == 0 and step < total_steps) or (eval_at_end and step == total_steps):
+            if (tc.eval_every and step % tc.eval_every == 0 and step < total_steps) or (
+                eval_at_end and step == total_steps
+            ):
                 evaluate(step)
             out_of_time = tc.max_minutes and state["elapsed"] >= 60 * tc.max_minutes
             halted = halt_at_step is not None and step >= halt_at_step
@@ -338,10 +409,19 @@ def train(model, tokenizer, terms: list[Term], optimizer: torch.optim.Optimizer,
             stopped_by = "max_tokens"
     except KeyboardInterrupt:
         save()
-        raise UserError(f"interrupted at step {step}; a checkpoint was saved in {run_dir}; continue with --resume") from None
+        raise UserError(
+            f"interrupted at step {step}; a checkpoint was saved in {run_dir}; continue with --resume"
+        ) from None
     finally:
         bar.close()
-    return TrainResult(steps=step, total_steps=total_steps, train_tokens=state["tokens"],
-                       train_seconds=state["compute_seconds"],
-                       tokens_per_second=state["tokens"] / max(state["compute_seconds"], 1e-9), final_loss=last_loss,
-                       stopped_by=stopped_by, precision=precision, term_losses=term_losses)
+    return TrainResult(
+        steps=step,
+        total_steps=total_steps,
+        train_tokens=state["tokens"],
+        train_seconds=state["compute_seconds"],
+        tokens_per_second=state["tokens"] / max(state["compute_seconds"], 1e-9),
+        final_loss=last_loss,
+        stopped_by=stopped_by,
+        precision=precision,
+        term_losses=term_losses,
+    )

@@ -21,9 +21,13 @@ import typer
 from masklab.cli import continual, evaluate, finetune, generate, masking, playground, pretrain, study
 from masklab.errors import UserError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Pretrain (masked, causal, seq2seq or hybrid), fine-tune, evaluate and generate with language "
-                       "models on your own corpus, and compare runs; every run goes through one training loop.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Pretrain (masked, causal, seq2seq or hybrid), fine-tune, evaluate and generate with language "
+    "models on your own corpus, and compare runs; every run goes through one training loop.",
+)
 for group in (pretrain, evaluate, generate, masking, finetune, continual, study, playground):
     group.register(app)
 

@@ -22,21 +22,43 @@ def _halt(text: Optional[str]) -> tuple[int, int] | None:
 
 
 def continual(
-    tasks: Optional[str] = typer.Option(None, "--tasks", "-t", help="Tasks in training order, comma-separated (anything "
-                                        "finetune --task accepts), or builtin:seq-en (rt-sentiment, sotu-era, sotu-party)."),
-    init: Optional[str] = typer.Option(None, "--init", "-i", help="random | builtin:minilm | a masklab run | an HF checkpoint."),
-    method: Optional[str] = typer.Option(None, "--method", "-m", help="naive | joint | ewc | l2sp | recadam | replay | mlm-mix | "
-                                         "lora | ia3 | prompt | prefix | freeze, or several joined by + (ewc+replay)."),
+    tasks: Optional[str] = typer.Option(
+        None,
+        "--tasks",
+        "-t",
+        help="Tasks in training order, comma-separated (anything "
+        "finetune --task accepts), or builtin:seq-en (rt-sentiment, sotu-era, sotu-party).",
+    ),
+    init: Optional[str] = typer.Option(
+        None, "--init", "-i", help="random | builtin:minilm | a masklab run | an HF checkpoint."
+    ),
+    method: Optional[str] = typer.Option(
+        None,
+        "--method",
+        "-m",
+        help="naive | joint | ewc | l2sp | recadam | replay | mlm-mix | "
+        "lora | ia3 | prompt | prefix | freeze, or several joined by + (ewc+replay).",
+    ),
     seeds: Optional[int] = typer.Option(None, "--seeds", help="Repeat with this many seeds; report mean ± std."),
     seed: Optional[int] = typer.Option(None, "--seed"),
     lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate per stage (default: the method's)."),
     epochs: Optional[float] = typer.Option(None, "--epochs", help="Passes over each task per stage."),
-    max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Optimizer steps per stage (overrides --epochs)."),
-    config: Optional[Path] = typer.Option(None, "--config", "-c", help="Continual config YAML (a flat mapping of fields)."),
-    set_: List[str] = typer.Option([], "--set", "-s", help="Any other field, e.g. --set ewc_lambda=100 --set lora_r=4."),
+    max_steps: Optional[int] = typer.Option(
+        None, "--max-steps", help="Optimizer steps per stage (overrides --epochs)."
+    ),
+    config: Optional[Path] = typer.Option(
+        None, "--config", "-c", help="Continual config YAML (a flat mapping of fields)."
+    ),
+    set_: List[str] = typer.Option(
+        [], "--set", "-s", help="Any other field, e.g. --set ewc_lambda=100 --set lora_r=4."
+    ),
     out: Path = typer.Option(Path("runs/continual"), "--out", "-o", help="Directory to write."),
-    resume: bool = typer.Option(False, "--resume", help="Continue the sequence in --out at the stage and step it stopped."),
-    stop_at: Optional[str] = typer.Option(None, "--stop-at", help="Pause at STAGE:STEP with a checkpoint (continue with --resume)."),
+    resume: bool = typer.Option(
+        False, "--resume", help="Continue the sequence in --out at the stage and step it stopped."
+    ),
+    stop_at: Optional[str] = typer.Option(
+        None, "--stop-at", help="Pause at STAGE:STEP with a checkpoint (continue with --resume)."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ):
     """Train a sequence of tasks, measure forgetting after every stage, and compare the cures.

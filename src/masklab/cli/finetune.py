@@ -11,33 +11,75 @@ from typing import List, Optional
 
 import typer
 
-FLAGS = ("task", "init", "arch", "mode", "top_k", "llrd", "lr", "epochs", "max_steps", "max_train_examples", "seed",
-         "seeds")  # options below named as their FinetuneConfig fields: passed on when set explicitly
+FLAGS = (
+    "task",
+    "init",
+    "arch",
+    "mode",
+    "top_k",
+    "llrd",
+    "lr",
+    "epochs",
+    "max_steps",
+    "max_train_examples",
+    "seed",
+    "seeds",
+)  # options below named as their FinetuneConfig fields: passed on when set explicitly
 
 
 def finetune(
-    task: Optional[str] = typer.Option(None, "--task", "-t", help="builtin:rt-sentiment | builtin:sotu-era | builtin:sotu-party | builtin:fa-topic, "
-                                       "a CSV/TSV/JSONL/parquet file (text + label columns) or a CoNLL file (token tag per line)."),
-    init: Optional[str] = typer.Option(None, "--init", "-i", help="random | builtin:minilm | a masklab pretraining run | "
-                                       "a Hugging Face checkpoint directory."),
-    arch: Optional[str] = typer.Option(None, "--arch", help="With --init random: a preset (tiny/mini/small/medium/base) or a "
-                                       "checkpoint whose architecture and tokenizer get fresh weights (e.g. builtin:minilm)."),
+    task: Optional[str] = typer.Option(
+        None,
+        "--task",
+        "-t",
+        help="builtin:rt-sentiment | builtin:sotu-era | builtin:sotu-party | builtin:fa-topic, "
+        "a CSV/TSV/JSONL/parquet file (text + label columns) or a CoNLL file (token tag per line).",
+    ),
+    init: Optional[str] = typer.Option(
+        None,
+        "--init",
+        "-i",
+        help="random | builtin:minilm | a masklab pretraining run | a Hugging Face checkpoint directory.",
+    ),
+    arch: Optional[str] = typer.Option(
+        None,
+        "--arch",
+        help="With --init random: a preset (tiny/mini/small/medium/base) or a "
+        "checkpoint whose architecture and tokenizer get fresh weights (e.g. builtin:minilm).",
+    ),
     mode: Optional[str] = typer.Option(None, "--mode", "-m", help="probe | top-k | full | gradual"),
-    top_k: Optional[int] = typer.Option(None, "--top-k", help="With --mode top-k: encoder layers to train under the head."),
-    llrd: Optional[float] = typer.Option(None, "--llrd", help="Layer-wise learning-rate decay factor (e.g. 0.9; 1 = off)."),
-    lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate (default: 1e-3 for probe, 5e-5 otherwise)."),
+    top_k: Optional[int] = typer.Option(
+        None, "--top-k", help="With --mode top-k: encoder layers to train under the head."
+    ),
+    llrd: Optional[float] = typer.Option(
+        None, "--llrd", help="Layer-wise learning-rate decay factor (e.g. 0.9; 1 = off)."
+    ),
+    lr: Optional[float] = typer.Option(
+        None, "--lr", help="Peak learning rate (default: 1e-3 for probe, 5e-5 otherwise)."
+    ),
     epochs: Optional[float] = typer.Option(None, "--epochs"),
     max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Optimizer steps (overrides --epochs)."),
     max_train_examples: Optional[int] = typer.Option(None, "--max-train-examples", help="Train on a seeded subsample."),
     seed: Optional[int] = typer.Option(None, "--seed"),
     seeds: Optional[int] = typer.Option(None, "--seeds", help="Repeat with this many seeds; report mean ± std."),
-    config: Optional[Path] = typer.Option(None, "--config", "-c", help="Fine-tuning config YAML (a flat mapping of fields)."),
-    set_: List[str] = typer.Option([], "--set", "-s", help="Any other config field, e.g. --set batch_size=32 (repeatable)."),
+    config: Optional[Path] = typer.Option(
+        None, "--config", "-c", help="Fine-tuning config YAML (a flat mapping of fields)."
+    ),
+    set_: List[str] = typer.Option(
+        [], "--set", "-s", help="Any other config field, e.g. --set batch_size=32 (repeatable)."
+    ),
     out: Path = typer.Option(Path("runs/finetune"), "--out", "-o", help="Run directory to write."),
-    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out: finished seeds are kept, the "
-                                "interrupted one continues from its checkpoint exactly."),
-    stop_at_step: Optional[int] = typer.Option(None, "--stop-at-step", help="Pause the current seed after this step "
-                                               "with a checkpoint; continue later with --resume."),
+    resume: bool = typer.Option(
+        False,
+        "--resume",
+        help="Continue the run in --out: finished seeds are kept, the "
+        "interrupted one continues from its checkpoint exactly.",
+    ),
+    stop_at_step: Optional[int] = typer.Option(
+        None,
+        "--stop-at-step",
+        help="Pause the current seed after this step with a checkpoint; continue later with --resume.",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ):
     """Fine-tune (or probe) an encoder on a labelled task; record learning curves and per-layer change.
@@ -70,13 +112,19 @@ def finetune(
         typer.echo(f"paused at step {stop_at_step}; continue with: masklab finetune --out {out} --resume")
         return
     typer.echo(markdown_table([Run(out.name, out, summary, [])]))
-    typer.echo(f"wrote {out}/summary.json, config.yaml, learning_curves.png, layer_change.png and "
-               f"{', '.join(f'{out}/seed-{cfg.seed + s}/' for s in range(cfg.seeds))} (metrics.jsonl, summary.json, model/)")
+    typer.echo(
+        f"wrote {out}/summary.json, config.yaml, learning_curves.png, layer_change.png and "
+        f"{', '.join(f'{out}/seed-{cfg.seed + s}/' for s in range(cfg.seeds))} (metrics.jsonl, summary.json, model/)"
+    )
 
 
 def compare(
-    runs: List[Path] = typer.Argument(..., help="Run directories written by masklab finetune, or by masklab pretrain (any objective)."),
-    out: Path = typer.Option(Path("compare"), "--out", "-o", help="Directory for compare.md, the PNGs and compare.html."),
+    runs: List[Path] = typer.Argument(
+        ..., help="Run directories written by masklab finetune, or by masklab pretrain (any objective)."
+    ),
+    out: Path = typer.Option(
+        Path("compare"), "--out", "-o", help="Directory for compare.md, the PNGs and compare.html."
+    ),
 ):
     """Put runs side by side in one offline report (compare.md, PNGs, compare.html).
 

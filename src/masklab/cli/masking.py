@@ -12,7 +12,9 @@ from masklab.errors import UserError
 
 
 def mask_preview(
-    config: Optional[Path] = typer.Option(None, "--config", "-c", help="Run config YAML (data, tokenizer and masking sections)."),
+    config: Optional[Path] = typer.Option(
+        None, "--config", "-c", help="Run config YAML (data, tokenizer and masking sections)."
+    ),
     n: int = typer.Option(5, "--n", help="Sample blocks to show."),
     html: Path = typer.Option(Path("mask-preview.html"), "--html", help="Write the same preview as an HTML page here."),
     set_: List[str] = typer.Option([], "--set", "-s", help=SET_HELP),

@@ -12,12 +12,18 @@ from masklab.errors import UserError
 
 
 def playground(
-    run: Path = typer.Argument(..., help="A run directory (or a save_pretrained directory, or a study: its first finished trial)."),
+    run: Path = typer.Argument(
+        ..., help="A run directory (or a save_pretrained directory, or a study: its first finished trial)."
+    ),
     run2: Optional[Path] = typer.Argument(None, help="A second run: every view shows both answers side by side."),
     port: int = typer.Option(7860, "--port", help="Port to serve on."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; anything but loopback needs --auth."),
-    auth: str = typer.Option("", "--auth", help="USER:PASSWORD for the page (required with --host 0.0.0.0); "
-                                                 "or set MASKLAB_PLAYGROUND_AUTH.", show_default=False),
+    auth: str = typer.Option(
+        "",
+        "--auth",
+        help="USER:PASSWORD for the page (required with --host 0.0.0.0); or set MASKLAB_PLAYGROUND_AUTH.",
+        show_default=False,
+    ),
     text: str = typer.Option("The state of the [MASK] is strong.", "--text", help="The example the page opens with."),
 ) -> None:
     """Open a page on 127.0.0.1 with fill-mask, mask preview, generation, sentence scores and the run's curves."""

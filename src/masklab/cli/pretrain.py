@@ -17,8 +17,12 @@ def pretrain(
     set_: List[str] = typer.Option([], "--set", "-s", help=SET_HELP),
     out: Path = typer.Option(Path("runs/pretrain"), "--out", "-o", help="Run directory to write."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
-    stop_at_step: Optional[int] = typer.Option(None, "--stop-at-step", help="Pause after this step with a checkpoint "
-                                               "(the schedule still plans for train.max_steps); continue later with --resume."),
+    stop_at_step: Optional[int] = typer.Option(
+        None,
+        "--stop-at-step",
+        help="Pause after this step with a checkpoint "
+        "(the schedule still plans for train.max_steps); continue later with --resume.",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ):
     """Pretrain a language model from scratch (or continue a checkpoint) on a corpus: masked (default),
@@ -47,7 +51,9 @@ def tokenizer_train(
     model: str = typer.Option("wordpiece", "--model", help="wordpiece | bpe | unigram"),
     vocab_size: int = typer.Option(16000, "--vocab-size"),
     lowercase: bool = typer.Option(True, "--lowercase/--no-lowercase"),
-    config: Optional[Path] = typer.Option(None, "--config", help="Take data.* settings (cleaning, columns) from a run config."),
+    config: Optional[Path] = typer.Option(
+        None, "--config", help="Take data.* settings (cleaning, columns) from a run config."
+    ),
     set_: List[str] = typer.Option([], "--set", "-s", help=SET_HELP),
 ):
     """Train a WordPiece / BPE / Unigram tokenizer that transformers.AutoTokenizer loads."""
@@ -55,13 +61,22 @@ def tokenizer_train(
     from masklab.data.prepare import prepare_corpus, training_lines
     from masklab.data.tokenizer import train_tokenizer
 
-    cfg = load_config(str(config) if config else None,
-                      [f"data.corpus={corpus}", f"tokenizer.model={model}", f"tokenizer.vocab_size={vocab_size}",
-                       f"tokenizer.lowercase={str(lowercase).lower()}", *set_])
+    cfg = load_config(
+        str(config) if config else None,
+        [
+            f"data.corpus={corpus}",
+            f"tokenizer.model={model}",
+            f"tokenizer.vocab_size={vocab_size}",
+            f"tokenizer.lowercase={str(lowercase).lower()}",
+            *set_,
+        ],
+    )
     prepared = prepare_corpus(cfg.data)
     tok = train_tokenizer(training_lines(prepared), cfg.tokenizer, out)
-    typer.echo(f"trained a {cfg.tokenizer.model} tokenizer with {len(tok):,} tokens (100 of them seq2seq sentinels) on "
-               f"{prepared.stats['train_docs']:,} documents; saved to {out}")
+    typer.echo(
+        f"trained a {cfg.tokenizer.model} tokenizer with {len(tok):,} tokens (100 of them seq2seq sentinels) on "
+        f"{prepared.stats['train_docs']:,} documents; saved to {out}"
+    )
 
 
 def quickstart(
@@ -79,9 +94,15 @@ def quickstart(
 
 
 def models(
-    objective: List[str] = typer.Option([], "--objective", help="mlm | clm | seq2seq | hybrid (repeatable; default all)."),
-    preset: List[str] = typer.Option([], "--preset", "-p", help="tiny | mini | small | medium | base (repeatable; default all)."),
-    vocab_size: int = typer.Option(16100, "--vocab-size", help="Tokenizer size the counts assume (masklab's default: 16,000 + 100 sentinels)."),
+    objective: List[str] = typer.Option(
+        [], "--objective", help="mlm | clm | seq2seq | hybrid (repeatable; default all)."
+    ),
+    preset: List[str] = typer.Option(
+        [], "--preset", "-p", help="tiny | mini | small | medium | base (repeatable; default all)."
+    ),
+    vocab_size: int = typer.Option(
+        16100, "--vocab-size", help="Tokenizer size the counts assume (masklab's default: 16,000 + 100 sentinels)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON."),
 ):
     """The models each objective trains at each preset, with total and non-embedding parameters.
@@ -102,8 +123,7 @@ def models(
         unknown = [v for v in (objective if name == "objective" else preset) if v not in valid]
         if unknown:
             raise UserError(f"unknown --{name} {unknown[0]!r}; choose from {', '.join(valid)}")
-    rows = parameter_table(preset or list(PRESETS), objective or list(RECORDS),
-                           vocab_size)
+    rows = parameter_table(preset or list(PRESETS), objective or list(RECORDS), vocab_size)
     if as_json:
         typer.echo(json.dumps(rows))
         return
@@ -112,8 +132,14 @@ def models(
         table.add_column(column, justify="right" if column in ("total", "non-embedding", "vs reference") else "left")
     for r in rows:
         note = " classic" if r["architecture"] == "bert" else ""
-        table.add_row(r["preset"], r["objective"], r["architecture"], f"{r['total']:,}", f"{r['non_embedding']:,}",
-                      f"{100 * r['vs_reference']:+.2f}%{note}")
+        table.add_row(
+            r["preset"],
+            r["objective"],
+            r["architecture"],
+            f"{r['total']:,}",
+            f"{r['non_embedding']:,}",
+            f"{100 * r['vs_reference']:+.2f}%{note}",
+        )
     console().print(table)
 
 

@@ -9,24 +9,52 @@ import typer
 
 
 def study(
-    source: str = typer.Argument(..., help="A study YAML file, or builtin:NAME (q1-init, q2-forgetting, q3-transfer, "
-                                 "q4-masking-rate, q4-masking-strategy, q5-objectives, q6-generation, q7-recipe, q7-search)."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Study directory (default studies/NAME): trials/, "
-                                       "journal.log, report.md, report.html, results.csv."),
+    source: str = typer.Argument(
+        ...,
+        help="A study YAML file, or builtin:NAME (q1-init, q2-forgetting, q3-transfer, "
+        "q4-masking-rate, q4-masking-strategy, q5-objectives, q6-generation, q7-recipe, q7-search).",
+    ),
+    out: Optional[Path] = typer.Option(
+        None,
+        "--out",
+        "-o",
+        help="Study directory (default studies/NAME): trials/, journal.log, report.md, report.html, results.csv.",
+    ),
     scale: Optional[str] = typer.Option(None, "--scale", help="quick (fits 2 CPU cores; the default) or full (GPUs)."),
-    jobs: int = typer.Option(0, "--jobs", "-j", help="Worker processes on this machine (0 = cores / --threads, or one "
-                             "per GPU). Any --jobs gives every trial the same numbers."),
-    storage: Optional[str] = typer.Option(None, "--storage", envvar="MASKLAB_STUDY_STORAGE", show_envvar=True,
-                                          help="An optuna storage URL (postgresql://...) shared by workers on many machines; "
-                                          "default a journal file in the study directory. Set it in the environment "
-                                          "instead to keep its password off the command line."),
-    worker: bool = typer.Option(False, "--worker", help="Join the study as one worker: take trials until none is left."),
-    threads: int = typer.Option(1, "--threads", help="Torch threads per trial (the same whatever --jobs is: another "
-                                "thread count sums floats in another order, so its trials differ in the last bits)."),
-    status: bool = typer.Option(False, "--status", help="Print the trial counts per state and the finding so far; run nothing."),
-    report_only: bool = typer.Option(False, "--report", help="Rewrite report.md / report.html / results.csv; run nothing."),
-    retry_failed: bool = typer.Option(False, "--retry-failed", help="Queue the failed trials again (after fixing what made "
-                                      "them fail), then run."),
+    jobs: int = typer.Option(
+        0,
+        "--jobs",
+        "-j",
+        help="Worker processes on this machine (0 = cores / --threads, or one "
+        "per GPU). Any --jobs gives every trial the same numbers.",
+    ),
+    storage: Optional[str] = typer.Option(
+        None,
+        "--storage",
+        envvar="MASKLAB_STUDY_STORAGE",
+        show_envvar=True,
+        help="An optuna storage URL (postgresql://...) shared by workers on many machines; "
+        "default a journal file in the study directory. Set it in the environment "
+        "instead to keep its password off the command line.",
+    ),
+    worker: bool = typer.Option(
+        False, "--worker", help="Join the study as one worker: take trials until none is left."
+    ),
+    threads: int = typer.Option(
+        1,
+        "--threads",
+        help="Torch threads per trial (the same whatever --jobs is: another "
+        "thread count sums floats in another order, so its trials differ in the last bits).",
+    ),
+    status: bool = typer.Option(
+        False, "--status", help="Print the trial counts per state and the finding so far; run nothing."
+    ),
+    report_only: bool = typer.Option(
+        False, "--report", help="Rewrite report.md / report.html / results.csv; run nothing."
+    ),
+    retry_failed: bool = typer.Option(
+        False, "--retry-failed", help="Queue the failed trials again (after fixing what made them fail), then run."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ):
     """Run a study: a base run, a grid (or an optuna search) crossed with seeds, the metric that answers
@@ -52,7 +80,10 @@ def study(
         directory.mkdir(parents=True, exist_ok=True)  # a report written on another machine than the workers'
         headline = write_study_report(spec, directory, handle)
         counts = headline["counts"]
-        typer.echo(f"study {spec.name} ({directory}): " + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no trials"))
+        typer.echo(
+            f"study {spec.name} ({directory}): "
+            + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no trials")
+        )
         typer.echo(" ".join(headline["finding"]))
         if headline["verdict"]:
             typer.echo(headline["verdict"])
@@ -62,8 +93,11 @@ def study(
         typer.echo(f"queued {queue.retry_failed(handle)} failed trial(s) again")
     if worker:
         done = work(spec, directory, storage, show_progress=not quiet, threads=threads)
-        engine = (f"; engine {sum(done.engine_seconds) / len(done.engine_seconds):.2f} s per trial (queue, storage, "
-                  "report)" if done.engine_seconds else "")
+        engine = (
+            f"; engine {sum(done.engine_seconds) / len(done.engine_seconds):.2f} s per trial (queue, storage, report)"
+            if done.engine_seconds
+            else ""
+        )
         typer.echo(f"worker finished {done.finished} trial(s) of study {spec.name}{engine}")
         return
 
@@ -75,8 +109,16 @@ def study(
             typer.echo(f"study {spec.name}: {line}", err=True)
             last[:] = [line]
 
-    headline = run_study(spec, source, directory, jobs=jobs, storage_url=storage, show_progress=not quiet, on_progress=progress,
-                         threads=threads)
+    headline = run_study(
+        spec,
+        source,
+        directory,
+        jobs=jobs,
+        storage_url=storage,
+        show_progress=not quiet,
+        on_progress=progress,
+        threads=threads,
+    )
     columns, table = headline["table"]
     if table:
         from masklab.report.pages import markdown_table

@@ -26,8 +26,11 @@ def _default_tasks() -> list[str]:
 @dataclass
 class ContinualConfig:
     # -- the sequence
-    tasks: list[str] = field(default_factory=_default_tasks)  # in training order; anything finetune --task accepts, or builtin:seq-en
-    init: str = "builtin:minilm"  # random | builtin:minilm | a masklab pretraining run | a Hugging Face checkpoint directory
+    tasks: list[str] = field(
+        default_factory=_default_tasks
+    )  # in training order; anything finetune --task accepts, or builtin:seq-en
+    # random | builtin:minilm | a masklab pretraining run | a Hugging Face checkpoint directory
+    init: str = "builtin:minilm"
     arch: str = "mini"  # init=random only: a preset or a checkpoint whose architecture gets fresh weights
     method: str = "naive"  # a cure (methods.py), or several joined by + (ewc+replay, lora+replay)
     # -- each stage's fine-tuning
@@ -47,11 +50,14 @@ class ContinualConfig:
     seeds: int = 1  # repeat with seeds seed, seed+1, ...; summary.json holds means and `_std` keys
     split_seed: int = 0  # task splits: the same test examples for every seed and method
     # -- the cures' strengths
-    ewc_lambda: float = 1e5  # EWC: lambda in (lambda/2)·Σ F (theta - theta*)^2; measured: 1e3 changed nothing, 1e5 cut forgetting 0.10 -> 0.03 (docs/forgetting.md)
-    ewc_fisher: Literal["auto", "exact", "sampled", "empirical", "batch"] = "auto"  # auto: exact over labels for sequence tasks
+    # EWC: lambda in (lambda/2)·Σ F (theta - theta*)^2, at the strength measured to cut forgetting (docs/forgetting.md)
+    ewc_lambda: float = 1e5
+    # auto: exact over labels for sequence tasks
+    ewc_fisher: Literal["auto", "exact", "sampled", "empirical", "batch"] = "auto"
     ewc_online: bool = False  # one running Fisher (gamma·F + F_new) instead of one per task
     ewc_gamma: float = 1.0  # online EWC: decay of the old Fisher
-    fisher_examples: int = 100  # held-out (validation) examples the Fisher is estimated on: 200 made EWC 1.7x naive per stage
+    # held-out (validation) examples the Fisher is estimated on: 200 made EWC 1.7x naive per stage
+    fisher_examples: int = 100
     l2sp: float = 0.01  # L2-SP: alpha in (alpha/2)·||theta - theta_before_the_task||^2
     recadam: float = 5000.0  # RecAdam: the pull coefficient gamma at lr 2e-5 (the paper's), scaled by 2e-5/lr
     recadam_k: float = 0.1  # RecAdam: annealing sharpness per step
@@ -65,23 +71,35 @@ class ContinualConfig:
     lora_dropout: float = 0.1
     target_modules: str = ""  # lora / ia3: comma-separated module names; "" = peft's defaults for the architecture
     virtual_tokens: int = 20  # prompt / prefix: virtual tokens
-    adapter: Literal["shared", "per-task"] = "shared"  # peft methods: one adapter trained on every task, or one per task
+    # peft methods: one adapter trained on every task, or one per task
+    adapter: Literal["shared", "per-task"] = "shared"
     freeze_layers: int = 3  # freeze: the embeddings and this many bottom encoder layers stay fixed
     # -- what gets measured
-    general_corpus: str = "builtin:en-chat"  # general text for the masked-LM loss and pseudo-perplexity (Persian: builtin:fa-chat)
+    # general text for the masked-LM loss and pseudo-perplexity (Persian: builtin:fa-chat)
+    general_corpus: str = "builtin:en-chat"
     general_blocks: int = 256  # held-out general-text sequences scored with fixed masks after each stage
     pll_sentences: int = 32  # general-text sentences whose pseudo-log-likelihood is computed after each stage
     mlm_head_steps: int = 300  # a start without an MLM head gets one fitted on its frozen encoder for this many steps
     probe_examples: int = 1000  # training examples a linear probe is fitted on (stage 0, future tasks, probe recovery)
-    reference: bool = True  # also fine-tune each task alone from the start: the learning gap (cached, shared by methods)
-    save_models: bool = False  # each task's final model as a transformers checkpoint in seed-N/models/TASK_NUMBER (LoRA / IA3 merged); off by default: a full copy per task and seed
+    # also fine-tune each task alone from the start: the learning gap (cached, shared by methods)
+    reference: bool = True
+    # each task's final model as a transformers checkpoint in seed-N/models/TASK_NUMBER (LoRA / IA3 merged); off by
+    # default: a full copy per task and seed
+    save_models: bool = False
 
     def __post_init__(self):
-        check(isinstance(self.tasks, list) and all(isinstance(t, str) and t for t in self.tasks),
-              "tasks must be a list of task specs, e.g. tasks=builtin:rt-sentiment,builtin:sotu-era")
-        check(self.lr >= 0 and self.batch_size >= 1 and self.epochs > 0 and self.max_steps >= 0,
-              "lr must be >= 0, batch_size >= 1, epochs > 0 and max_steps >= 0")
-        check(self.max_train_examples >= 0 and self.max_test_examples >= 0, "max_train_examples and max_test_examples must be >= 0")
+        check(
+            isinstance(self.tasks, list) and all(isinstance(t, str) and t for t in self.tasks),
+            "tasks must be a list of task specs, e.g. tasks=builtin:rt-sentiment,builtin:sotu-era",
+        )
+        check(
+            self.lr >= 0 and self.batch_size >= 1 and self.epochs > 0 and self.max_steps >= 0,
+            "lr must be >= 0, batch_size >= 1, epochs > 0 and max_steps >= 0",
+        )
+        check(
+            self.max_train_examples >= 0 and self.max_test_examples >= 0,
+            "max_train_examples and max_test_examples must be >= 0",
+        )
         check(self.max_length >= 8, "max_length must be at least 8 tokens, e.g. 64")
         check(0 <= self.warmup_fraction < 1 and 0 <= self.dropout < 1, "warmup_fraction and dropout must be in [0, 1)")
         check(self.seeds >= 1, "seeds must be >= 1")
@@ -89,15 +107,24 @@ class ContinualConfig:
             value = getattr(self, name)
             check(value >= 0, f"{name} must be >= 0 (got {value:g}); it is a strength, 0 turns the cure off")
         check(0 <= self.recadam_t0 <= 1, "recadam_t0 must be in [0, 1] (a share of the stage's steps)")
-        check(0 < self.replay_fraction <= 1 and self.replay_min >= 1 and self.replay_batch >= 1,
-              "replay_fraction must be in (0, 1], replay_min and replay_batch >= 1")
-        check(self.lora_r >= 1 and self.lora_alpha >= 0 and 0 <= self.lora_dropout < 1,
-              "lora_r must be >= 1, lora_alpha >= 0 (0 = 2 x rank) and lora_dropout in [0, 1)")
+        check(
+            0 < self.replay_fraction <= 1 and self.replay_min >= 1 and self.replay_batch >= 1,
+            "replay_fraction must be in (0, 1], replay_min and replay_batch >= 1",
+        )
+        check(
+            self.lora_r >= 1 and self.lora_alpha >= 0 and 0 <= self.lora_dropout < 1,
+            "lora_r must be >= 1, lora_alpha >= 0 (0 = 2 x rank) and lora_dropout in [0, 1)",
+        )
         check(self.virtual_tokens >= 1, "virtual_tokens must be >= 1")
         check(self.freeze_layers >= 0, "freeze_layers must be >= 0")
-        check(self.fisher_examples >= 1 and self.general_blocks >= 1 and self.pll_sentences >= 0
-              and self.mlm_head_steps >= 0 and self.probe_examples >= 1,
-              "fisher_examples, general_blocks and probe_examples must be >= 1; pll_sentences and mlm_head_steps >= 0")
+        check(
+            self.fisher_examples >= 1
+            and self.general_blocks >= 1
+            and self.pll_sentences >= 0
+            and self.mlm_head_steps >= 0
+            and self.probe_examples >= 1,
+            "fisher_examples, general_blocks and probe_examples must be >= 1; pll_sentences and mlm_head_steps >= 0",
+        )
 
 
 def expand_tasks(specs: list[str]) -> list[str]:
@@ -126,5 +153,9 @@ def build_continual_config(raw: dict | None = None, overrides: list[str] | tuple
     return build_section(ContinualConfig, values, "continual")
 
 
-def load_continual_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> ContinualConfig:
-    return build_continual_config(read_yaml_mapping(path, "continual-learning settings, flat (tasks:, method: ...)"), overrides)
+def load_continual_config(
+    path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()
+) -> ContinualConfig:
+    return build_continual_config(
+        read_yaml_mapping(path, "continual-learning settings, flat (tasks:, method: ...)"), overrides
+    )

@@ -20,6 +20,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
+from transformers import AutoModelForMaskedLM
 
 from masklab.data.sources import iter_documents
 from masklab.errors import UserError
@@ -46,33 +48,43 @@ def _lines(spec: str) -> list[str]:
     return out
 
 
-def _mask(ids: list[int], special: set[int], mask_id: int, rate: float, generator: torch.Generator) -> tuple[list[int], list[int]]:
+def _mask(
+    ids: list[int], special: set[int], mask_id: int, rate: float, generator: torch.Generator
+) -> tuple[list[int], list[int]]:
     """All-[MASK] corruption of `rate` of the non-special tokens (at least one)."""
     candidates = [i for i, t in enumerate(ids) if t not in special]
     k = max(1, round(rate * len(candidates)))
     chosen = {candidates[i] for i in torch.randperm(len(candidates), generator=generator)[:k].tolist()}
-    return [mask_id if i in chosen else t for i, t in enumerate(ids)], [t if i in chosen else -100 for i, t in enumerate(ids)]
+    return [mask_id if i in chosen else t for i, t in enumerate(ids)], [
+        t if i in chosen else -100 for i, t in enumerate(ids)
+    ]
 
 
 def _pad(rows: list[tuple[list[int], list[int]]], pad_id: int) -> dict:
     width = max(len(ids) for ids, _ in rows)
-    return {"input_ids": torch.tensor([ids + [pad_id] * (width - len(ids)) for ids, _ in rows]),
-            "attention_mask": torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids, _ in rows]),
-            "labels": torch.tensor([lab + [-100] * (width - len(lab)) for _, lab in rows])}
+    return {
+        "input_ids": torch.tensor([ids + [pad_id] * (width - len(ids)) for ids, _ in rows]),
+        "attention_mask": torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids, _ in rows]),
+        "labels": torch.tensor([lab + [-100] * (width - len(lab)) for _, lab in rows]),
+    }
 
 
-def load_general_text(spec: str, tokenizer, max_length: int, n_eval: int, n_pll: int, rate: float = 0.15) -> GeneralText:
+def load_general_text(
+    spec: str, tokenizer, max_length: int, n_eval: int, n_pll: int, rate: float = 0.15
+) -> GeneralText:
     lines = _lines(spec)
     held = lines[::HELD_OUT_EVERY]
     train = [t for i, t in enumerate(lines) if i % HELD_OUT_EVERY]
     if len(held) < 8 or not train:
-        raise UserError(f"general_corpus {spec!r} has {len(lines)} lines of 3+ words; it needs at least "
-                        f"{8 * HELD_OUT_EVERY}. Give a longer general text (a .txt file, one sentence per line)")
+        raise UserError(
+            f"general_corpus {spec!r} has {len(lines)} lines of 3+ words; it needs at least "
+            f"{8 * HELD_OUT_EVERY}. Give a longer general text (a .txt file, one sentence per line)"
+        )
     special = set(tokenizer.all_special_ids)
     generator = torch.Generator().manual_seed(MASK_SEED)
     encoded = [tokenizer(t, truncation=True, max_length=max_length)["input_ids"] for t in held[:n_eval]]
     rows = [_mask(ids, special, tokenizer.mask_token_id, rate, generator) for ids in encoded]
-    batches = [_pad(rows[i:i + 32], tokenizer.pad_token_id) for i in range(0, len(rows), 32)]
+    batches = [_pad(rows[i : i + 32], tokenizer.pad_token_id) for i in range(0, len(rows), 32)]
     pll = [tokenizer(t, truncation=True, max_length=max_length)["input_ids"] for t in held[-n_pll:]] if n_pll else []
     return GeneralText(train, batches, pll)
 
@@ -120,13 +132,17 @@ class GeneralProbe:
         for ids in sentences:
             for i, t in enumerate(ids):
                 if t not in special:
-                    rows.append(([tokenizer.mask_token_id if j == i else x for j, x in enumerate(ids)],
-                                 [t if j == i else -100 for j in range(len(ids))]))
+                    rows.append(
+                        (
+                            [tokenizer.mask_token_id if j == i else x for j, x in enumerate(ids)],
+                            [t if j == i else -100 for j in range(len(ids))],
+                        )
+                    )
         was = cm.training
         cm.eval()
         total = 0.0
         for start in range(0, len(rows), 64):
-            batch = _pad(rows[start:start + 64], tokenizer.pad_token_id)
+            batch = _pad(rows[start : start + 64], tokenizer.pad_token_id)
             with autocast_context(precision, device_of(cm).type):
                 logits = self.logits(cm, task, batch)
             targets = batch["labels"][batch["labels"] != -100].to(logits.device)
@@ -140,15 +156,17 @@ def _head_state(model) -> dict:
     return {k: v for k, v in model.state_dict().items() if not k.startswith(prefix)}
 
 
-def start_head(cm, source: str, text: GeneralText, tokenizer, steps: int, max_length: int, precision: str,
-               show_progress: bool) -> tuple[GeneralProbe, str]:
+def start_head(
+    cm, source: str, text: GeneralText, tokenizer, steps: int, max_length: int, precision: str, show_progress: bool
+) -> tuple[GeneralProbe, str]:
     """The start's MLM head (from its checkpoint, else fitted on the frozen start encoder) and where it came from."""
-    from transformers import AutoModelForMaskedLM
 
     model_type = cm.encoder.config.model_type
     if model_type not in MLM_PARTS:
-        raise UserError(f"general-knowledge scoring knows the MLM heads of {', '.join(MLM_PARTS)}, not {model_type}; "
-                        "set general_corpus= (empty) to skip it")
+        raise UserError(
+            f"general-knowledge scoring knows the MLM heads of {', '.join(MLM_PARTS)}, not {model_type}; "
+            "set general_corpus= (empty) to skip it"
+        )
     config = copy.deepcopy(cm.tasks[0].config)
     head = None
     if Path(source).is_dir():
@@ -158,7 +176,9 @@ def start_head(cm, source: str, text: GeneralText, tokenizer, steps: int, max_le
             head, origin = loaded, "the start checkpoint's MLM head"
     if head is None:
         head = AutoModelForMaskedLM.from_config(config)
-        digest = hashlib.sha256(f"{source}|{len(text.train_texts)}|{text.train_texts[:3]}|{steps}|{max_length}".encode()).hexdigest()[:16]
+        digest = hashlib.sha256(
+            f"{source}|{len(text.train_texts)}|{text.train_texts[:3]}|{steps}|{max_length}".encode()
+        ).hexdigest()[:16]
         cached = default_cache_root() / "continual-mlm-heads" / f"{digest}.safetensors"
         if Path(source).is_dir() and cached.exists():
             head.load_state_dict(load_file(cached), strict=False)
@@ -173,9 +193,10 @@ def start_head(cm, source: str, text: GeneralText, tokenizer, steps: int, max_le
     return GeneralProbe(head, model_type), origin
 
 
-def _fit_head(head, cm, text: GeneralText, tokenizer, steps: int, max_length: int, precision: str, show_progress: bool) -> None:
+def _fit_head(
+    head, cm, text: GeneralText, tokenizer, steps: int, max_length: int, precision: str, show_progress: bool
+) -> None:
     """Train the head alone on the frozen encoder's states at masked positions (computed once, several mask draws)."""
-    from tqdm.auto import tqdm
 
     parts = MLM_PARTS[cm.encoder.config.model_type][1]
     special = set(tokenizer.all_special_ids)
@@ -189,7 +210,7 @@ def _fit_head(head, cm, text: GeneralText, tokenizer, steps: int, max_length: in
         for _ in range(HEAD_MASK_DRAWS):
             rows = [_mask(ids, special, tokenizer.mask_token_id, 0.15, generator) for ids in encoded]
             for i in range(0, len(rows), 64):
-                batch = {k: v.to(device) for k, v in _pad(rows[i:i + 64], tokenizer.pad_token_id).items()}
+                batch = {k: v.to(device) for k, v in _pad(rows[i : i + 64], tokenizer.pad_token_id).items()}
                 with autocast_context(precision, device.type):
                     hidden = cm.hidden_states(0, batch)
                 selected = batch["labels"] != -100
@@ -198,8 +219,11 @@ def _fit_head(head, cm, text: GeneralText, tokenizer, steps: int, max_length: in
     cm.train()
     features, targets = torch.cat(features), torch.cat(targets)
     head.get_output_embeddings().weight = cm.encoder.get_input_embeddings().weight
-    params = [p for n, p in head.named_parameters() if not n.startswith(head.base_model_prefix + ".")
-              and p is not head.get_output_embeddings().weight]
+    params = [
+        p
+        for n, p in head.named_parameters()
+        if not n.startswith(head.base_model_prefix + ".") and p is not head.get_output_embeddings().weight
+    ]
     optimizer = torch.optim.AdamW(params, lr=HEAD_LR, weight_decay=0.0)
     generator = torch.Generator().manual_seed(0)
     for _ in tqdm(range(steps), desc="fitting the start's MLM head", disable=not show_progress):

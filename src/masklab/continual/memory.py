@@ -16,8 +16,10 @@ from masklab.errors import UserError
 def memory_size(n_examples: int, fraction: float, minimum: int, task: str) -> int:
     size = max(minimum, math.ceil(fraction * n_examples))
     if size > n_examples:
-        raise UserError(f"the replay memory for {task} would hold {size} examples but the task has {n_examples} "
-                        f"training examples; lower replay_min (now {minimum}) or replay_fraction")
+        raise UserError(
+            f"the replay memory for {task} would hold {size} examples but the task has {n_examples} "
+            f"training examples; lower replay_min (now {minimum}) or replay_fraction"
+        )
     return size
 
 

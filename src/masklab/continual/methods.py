@@ -15,7 +15,12 @@ from masklab.errors import UserError
 from masklab.registry import build, names, register
 
 ADAPTERS = ("lora", "ia3", "prompt", "prefix")
-ADAPTER_LR = {"lora": 2e-3, "ia3": 3e-3, "prompt": 3e-2, "prefix": 3e-2}  # lora measured: 5e-4 learned nothing in one 63-step epoch
+ADAPTER_LR = {
+    "lora": 2e-3,
+    "ia3": 3e-3,
+    "prompt": 3e-2,
+    "prefix": 3e-2,
+}  # lora measured: 5e-4 learned nothing in one 63-step epoch
 FULL_LR = 1e-4  # measured on rt-sentiment -> sotu-era with MiniLM: 5e-5 left sotu-era under-trained in one epoch
 
 
@@ -30,18 +35,28 @@ class Cure:
 
     def merge(self, other: "Cure") -> "Cure":
         if self.adapter and other.adapter:
-            raise UserError(f"methods {self.adapter} and {other.adapter} both wrap the encoder; combine an adapter "
-                            "with a regularizer, replay, mlm-mix or freeze instead")
-        return Cure({**self.regularizers, **other.regularizers}, self.replay or other.replay, self.mlm_mix or other.mlm_mix,
-                    self.joint or other.joint, self.adapter or other.adapter, max(self.freeze_layers, other.freeze_layers))
+            raise UserError(
+                f"methods {self.adapter} and {other.adapter} both wrap the encoder; combine an adapter "
+                "with a regularizer, replay, mlm-mix or freeze instead"
+            )
+        return Cure(
+            {**self.regularizers, **other.regularizers},
+            self.replay or other.replay,
+            self.mlm_mix or other.mlm_mix,
+            self.joint or other.joint,
+            self.adapter or other.adapter,
+            max(self.freeze_layers, other.freeze_layers),
+        )
 
     def learning_rate(self, cfg: ContinualConfig) -> float:
         return cfg.lr or ADAPTER_LR.get(self.adapter, FULL_LR)
 
     def strength(self, cfg: ContinualConfig) -> str:
         """The settings that set how hard this cure holds on, for labels: 'ewc λ=1000, replay 1%'."""
-        parts = [f"{name} {'λ' if name == 'ewc' else 'α' if name == 'l2sp' else 'γ'}={value:g}"
-                 for name, value in self.regularizers.items()]
+        parts = [
+            f"{name} {'λ' if name == 'ewc' else 'α' if name == 'l2sp' else 'γ'}={value:g}"
+            for name, value in self.regularizers.items()
+        ]
         if self.replay:
             parts.append(f"replay {cfg.replay_fraction:.0%} (≥{cfg.replay_min})")
         if self.mlm_mix:
@@ -100,6 +115,7 @@ def _freeze(cfg: ContinualConfig) -> Cure:
 def _adapter(name: str):
     def make(cfg: ContinualConfig) -> Cure:
         return Cure(adapter=name)
+
     return make
 
 
@@ -111,15 +127,24 @@ def build_cure(method: str, cfg: ContinualConfig) -> Cure:
     """`ewc+replay` -> one Cure; each part must be a known method."""
     parts = [p.strip() for p in method.split("+") if p.strip()]
     if not parts:
-        raise UserError(f"method must name a cure, e.g. naive, ewc or lora+replay; choose from: {', '.join(names('continual_method'))}")
+        raise UserError(
+            "method must name a cure, e.g. naive, ewc or lora+replay; choose from: "
+            f"{', '.join(names('continual_method'))}"
+        )
     cure = Cure()
     for part in parts:
         cure = cure.merge(build("continual_method", part, cfg))
     if cure.joint and len(parts) > 1:
-        raise UserError("joint trains on every task at once (the upper bound); it combines with nothing, use --method joint")
+        raise UserError(
+            "joint trains on every task at once (the upper bound); it combines with nothing, use --method joint"
+        )
     if cure.adapter and cure.freeze_layers:
-        raise UserError(f"{cure.adapter} already keeps every encoder weight fixed; freeze adds nothing to it, use one of them")
+        raise UserError(
+            f"{cure.adapter} already keeps every encoder weight fixed; freeze adds nothing to it, use one of them"
+        )
     if cure.mlm_mix and cure.adapter in ("prompt", "prefix"):
-        raise UserError(f"mlm-mix trains the shared encoder's masked-LM head, which {cure.adapter} tuning does not reach; "
-                        "combine mlm-mix with the full weights, lora or ia3")
+        raise UserError(
+            f"mlm-mix trains the shared encoder's masked-LM head, which {cure.adapter} tuning does not reach; "
+            "combine mlm-mix with the full weights, lora or ia3"
+        )
     return cure

@@ -46,10 +46,15 @@ def learned(matrix: list[list[float]]) -> list[float]:
 
 
 def sequence_metrics(matrix: list[list[float]]) -> dict:
-    return {"average_accuracy": average_accuracy(matrix), "forgetting": forgetting(matrix),
-            "mean_forgetting": statistics.fmean(forgetting(matrix)[:-1]) if len(matrix[-1]) > 1 else 0.0,
-            "bwt": backward_transfer(matrix), "fwt": forward_transfer(matrix), "learning_accuracy": learned(matrix),
-            "mean_learning_accuracy": statistics.fmean(learned(matrix))}
+    return {
+        "average_accuracy": average_accuracy(matrix),
+        "forgetting": forgetting(matrix),
+        "mean_forgetting": statistics.fmean(forgetting(matrix)[:-1]) if len(matrix[-1]) > 1 else 0.0,
+        "bwt": backward_transfer(matrix),
+        "fwt": forward_transfer(matrix),
+        "learning_accuracy": learned(matrix),
+        "mean_learning_accuracy": statistics.fmean(learned(matrix)),
+    }
 
 
 def _mean_std(values: list) -> tuple:

@@ -14,10 +14,13 @@ import copy
 from pathlib import Path
 
 import torch
+from peft import get_peft_model
+from safetensors.torch import load_model, save_model
 from torch import nn
 
 from masklab.data.tasks import Task
 from masklab.errors import UserError
+from masklab.finetune.modes import anatomy
 from masklab.finetune.start import _head_class, load_start
 from masklab.models import apply_dropout
 
@@ -36,7 +39,6 @@ class ContinualModel(nn.Module):
 
     # ---- adapters ------------------------------------------------------------------------------------
     def add_adapter(self, kind: str, peft_config, per_task: bool) -> None:
-        from peft import get_peft_model
 
         adapters = [f"task_{i}" for i in range(len(self.tasks))] if per_task else ["shared"]
         try:
@@ -44,8 +46,10 @@ class ContinualModel(nn.Module):
             for name in adapters[1:]:
                 self.peft.add_adapter(name, copy.deepcopy(peft_config))
         except ValueError as exc:  # e.g. target modules the model does not have
-            raise UserError(f"peft could not add a {kind} adapter: {str(exc).splitlines()[0][:200]}; "
-                            "set target_modules to module names the model has (e.g. target_modules=query,value)") from None
+            raise UserError(
+                f"peft could not add a {kind} adapter: {str(exc).splitlines()[0][:200]}; "
+                "set target_modules to module names the model has (e.g. target_modules=query,value)"
+            ) from None
         self.adapter_kind, self.per_task = kind, per_task
         if kind in ("prompt", "prefix"):  # virtual tokens are added in peft's forward: the task models call it
             for m in self.tasks:
@@ -62,7 +66,8 @@ class ContinualModel(nn.Module):
     # ---- what trains -----------------------------------------------------------------------------------
     def head_parameters(self, task: int) -> list[tuple[str, nn.Parameter]]:
         shared = {p.data_ptr() for p in self.encoder.parameters()} | (
-            {p.data_ptr() for p in self.peft.parameters()} if self.peft is not None else set())
+            {p.data_ptr() for p in self.peft.parameters()} if self.peft is not None else set()
+        )
         return [(n, p) for n, p in self.tasks[task].named_parameters() if p.data_ptr() not in shared]
 
     def head_names(self) -> list[str]:
@@ -72,7 +77,6 @@ class ContinualModel(nn.Module):
 
     def set_trainable(self, heads: list[int], task: int, freeze_layers: int) -> None:
         """Only the given tasks' heads and, over them, the encoder (or the active adapter), minus frozen layers."""
-        from masklab.finetune.modes import anatomy
 
         for p in self.parameters():
             p.requires_grad_(False)
@@ -86,10 +90,14 @@ class ContinualModel(nn.Module):
                     p.requires_grad_(True)
             return
         a = anatomy(self.tasks[task])
-        frozen = {"embeddings", *[f"layer_{i}" for i in range(min(freeze_layers, a.num_layers))]} if freeze_layers else set()
+        frozen = (
+            {"embeddings", *[f"layer_{i}" for i in range(min(freeze_layers, a.num_layers))]} if freeze_layers else set()
+        )
         if freeze_layers > a.num_layers:
-            raise UserError(f"freeze_layers={freeze_layers} but the model has {a.num_layers} encoder layers; "
-                            f"use freeze_layers <= {a.num_layers}")
+            raise UserError(
+                f"freeze_layers={freeze_layers} but the model has {a.num_layers} encoder layers; "
+                f"use freeze_layers <= {a.num_layers}"
+            )
         params = dict(self.tasks[task].named_parameters())
         encoder = {p.data_ptr() for p in self.encoder.parameters()}
         for group, names in a.groups.items():
@@ -105,7 +113,7 @@ class ContinualModel(nn.Module):
         inputs = {k: batch[k] for k in ("input_ids", "attention_mask") if k in batch}
         module = self.peft if self.adapter_kind in ("prompt", "prefix") else self.encoder
         hidden = module(**inputs).last_hidden_state
-        return hidden[:, -batch["input_ids"].shape[1]:]
+        return hidden[:, -batch["input_ids"].shape[1] :]
 
     def plain_model(self, task: int):
         """Task `task`'s model as a plain transformers checkpoint (LoRA / IA3 merged in), or None when the
@@ -121,23 +129,25 @@ class ContinualModel(nn.Module):
 
     def save_pretrained(self, path, safe_serialization: bool = True) -> None:
         """Every head and adapter with the shared encoder, as one safetensors file (the loop's checkpoints)."""
-        from safetensors.torch import save_model
 
         Path(path).mkdir(parents=True, exist_ok=True)
         save_model(self, str(Path(path) / "model.safetensors"))
 
     def load(self, path) -> None:
-        from safetensors.torch import load_model
 
         missing, unexpected = load_model(self, str(Path(path) / "model.safetensors"), strict=False)
         if unexpected:
-            raise UserError(f"{path} was written by a different continual model ({len(unexpected)} unknown weights, "
-                            f"e.g. {unexpected[0]}); resume with the same --init, --tasks and --method")
+            raise UserError(
+                f"{path} was written by a different continual model ({len(unexpected)} unknown weights, "
+                f"e.g. {unexpected[0]}); resume with the same --init, --tasks and --method"
+            )
 
 
 def build_model(init: str, arch: str, tasks: list[Task], dropout: float, seed: int, tokenizer_for_preset):
     """(ContinualModel, tokenizer, source): the start's encoder under one new head per task, seeded by `seed`."""
-    first, tokenizer, source = load_start(init, arch, tasks[0].kind, tasks[0].label_names, dropout, seed, tokenizer_for_preset)
+    first, tokenizer, source = load_start(
+        init, arch, tasks[0].kind, tasks[0].label_names, dropout, seed, tokenizer_for_preset
+    )
     models = [first]
     for i, task in enumerate(tasks[1:], 1):
         config = copy.deepcopy(first.config)

@@ -22,7 +22,9 @@ PROBE_ITERATIONS = 200
 
 
 @torch.no_grad()
-def features(cm, task: int, examples: list[dict], kind: str, pad_id: int, precision: str) -> tuple[torch.Tensor, torch.Tensor]:
+def features(
+    cm, task: int, examples: list[dict], kind: str, pad_id: int, precision: str
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(N, H) features and (N,) labels (token tasks: one row per labelled word)."""
     was = cm.training
     cm.eval()
@@ -44,7 +46,9 @@ def features(cm, task: int, examples: list[dict], kind: str, pad_id: int, precis
     return torch.cat(xs).cpu(), torch.cat(ys).cpu()  # the probe is fitted on the CPU
 
 
-def fit_probe(x: torch.Tensor, y: torch.Tensor, num_labels: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+def fit_probe(
+    x: torch.Tensor, y: torch.Tensor, num_labels: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Weights, bias and the standardisation (mean, std) of a logistic-regression probe."""
     mean, std = x.mean(0), x.std(0).clamp(min=1e-6)
     z = (x - mean) / std
@@ -62,8 +66,9 @@ def fit_probe(x: torch.Tensor, y: torch.Tensor, num_labels: int) -> tuple[torch.
     return w.detach(), b.detach(), mean, std
 
 
-def probe_accuracy(cm, task: int, train: list[dict], test: list[dict], kind: str, num_labels: int, pad_id: int,
-                   precision: str) -> float:
+def probe_accuracy(
+    cm, task: int, train: list[dict], test: list[dict], kind: str, num_labels: int, pad_id: int, precision: str
+) -> float:
     """Test accuracy of a linear probe fitted on `train` over the current encoder (task `task`'s adapter)."""
     x, y = features(cm, task, train, kind, pad_id, precision)
     w, b, mean, std = fit_probe(x, y, num_labels)

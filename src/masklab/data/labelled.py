@@ -54,7 +54,7 @@ def collate(examples: list[dict], pad_id: int) -> dict[str, torch.Tensor]:
 
 def batches(examples: list[dict], size: int, pad_id: int) -> list[dict]:
     """Evaluation batches in order."""
-    return [collate(examples[i:i + size], pad_id) for i in range(0, len(examples), size)]
+    return [collate(examples[i : i + size], pad_id) for i in range(0, len(examples), size)]
 
 
 def subsample(split: Split, n: int, seed: int) -> Split:
@@ -62,12 +62,19 @@ def subsample(split: Split, n: int, seed: int) -> Split:
     if not n or n >= len(split.texts):
         return split
     idx = sorted(torch.randperm(len(split.texts), generator=torch.Generator().manual_seed(seed))[:n].tolist())
-    return Split([split.texts[i] for i in idx], [split.labels[i] for i in idx],
-                 [split.pairs[i] for i in idx] if split.pairs is not None else None)
+    return Split(
+        [split.texts[i] for i in idx],
+        [split.labels[i] for i in idx],
+        [split.pairs[i] for i in idx] if split.pairs is not None else None,
+    )
 
 
 def mean_length(examples: list[dict]) -> float:
-    return sum(len(e["input_ids"]) for e in examples) / max(len(examples), 1) if examples and "input_ids" in examples[0] else 1.0
+    return (
+        sum(len(e["input_ids"]) for e in examples) / max(len(examples), 1)
+        if examples and "input_ids" in examples[0]
+        else 1.0
+    )
 
 
 class LabelledBatches(Dataset):
@@ -92,5 +99,5 @@ class LabelledBatches(Dataset):
 
     def __getitem__(self, m: int) -> dict:
         epoch, k = divmod(m, self.per_epoch)
-        chunk = self._order(epoch)[k * self.batch_size:(k + 1) * self.batch_size]
+        chunk = self._order(epoch)[k * self.batch_size : (k + 1) * self.batch_size]
         return collate([self.examples[i] for i in chunk], self.pad_id)

@@ -16,6 +16,14 @@ import numpy as np
 
 from masklab.config import EntitySettings, PmiSettings
 from masklab.data.shards import Shards, Sidecar, unpadded_backend, word_starts
+from masklab.data.tagging import (
+    build_tagger,
+    covering_span,
+    tagged_stream,
+    tagger_key,
+    token_char_positions,
+    word_first_token,
+)
 from masklab.errors import UserError
 from masklab.fsutil import write_text_atomic
 
@@ -78,7 +86,9 @@ def _mark(out: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> None:
     out[starts] = 1
 
 
-def match_ngrams(word_hash: np.ndarray, valid: np.ndarray, vocab: dict[int, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def match_ngrams(
+    word_hash: np.ndarray, valid: np.ndarray, vocab: dict[int, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
     """Greedy left-to-right, longest-first matches of vocabulary n-grams: (first word, n) arrays."""
     found = []
     for n, table in vocab.items():
@@ -118,6 +128,7 @@ def mark_matches(out, tokens, starts, sep_id, vocab, word_ok=None) -> None:
 
 # ----------------------------------------------------------------------------------------------- entities
 
+
 def gazetteer_vocab(path: str, tokenizer) -> dict[int, np.ndarray]:
     """Gazetteer phrases (one per line) as n-gram hashes of their tokenizer words, by word count n."""
     file = Path(path).expanduser()
@@ -136,7 +147,6 @@ def gazetteer_vocab(path: str, tokenizer) -> dict[int, np.ndarray]:
 
 def _entity_spans(text: str, enc, entities: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
     """Token ranges [start, end) of a document's entities, widened to whole tokenizer words."""
-    from masklab.data.tagging import covering_span, token_char_positions, word_first_token
 
     if not entities or not len(enc.ids):
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
@@ -165,23 +175,25 @@ def entity_marks(text: str, enc, entities: list[tuple[int, int]]) -> np.ndarray:
 
 def entity_sidecar(settings: EntitySettings) -> Sidecar:
     """Phrase units from named entities (a tagger's recogniser) and a gazetteer, entities first."""
-    from masklab.data.tagging import tagger_key
 
     parts = [f"ner={tagger_key(settings.ner)}" if settings.ner else "ner=none"]
     if settings.gazetteer:
         file = Path(settings.gazetteer).expanduser()
         if not file.is_file():
-            raise UserError(f"masking.entity.gazetteer {file} does not exist; give a text file with one phrase per line")
+            raise UserError(
+                f"masking.entity.gazetteer {file} does not exist; give a text file with one phrase per line"
+            )
         parts.append("gaz=" + hashlib.sha256(file.read_bytes()).hexdigest())
     key = hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
     def build_entities(shards: Shards, split: str, tokenizer, out: np.ndarray, show_progress: bool) -> None:
-        from masklab.data.tagging import build_tagger, tagged_stream
 
         out[:] = 0
         if settings.ner:
             tagger = build_tagger(settings.ner, pos=False, entities=True, processes=settings.processes)
-            for position, text, enc, tags in tagged_stream(shards, split, tokenizer, tagger, f"finding entities in {split} ({settings.ner})", show_progress):
+            for position, text, enc, tags in tagged_stream(
+                shards, split, tokenizer, tagger, f"finding entities in {split} ({settings.ner})", show_progress
+            ):
                 out[position : position + len(enc.ids)] = entity_marks(text, enc, tags.entities)
         if settings.gazetteer:
             vocab = gazetteer_vocab(settings.gazetteer, tokenizer)
@@ -192,6 +204,7 @@ def entity_sidecar(settings: EntitySettings) -> Sidecar:
 
 # ---------------------------------------------------------------------------------------------------- PMI
 
+
 def _segmentations(n: int) -> list[list[tuple[int, int]]]:
     """Every split of n consecutive words into >= 2 contiguous segments, as (offset, length) lists."""
     out = []
@@ -201,7 +214,9 @@ def _segmentations(n: int) -> list[list[tuple[int, int]]]:
     return out
 
 
-def pmi_vocabulary(tokens: np.ndarray, starts: np.ndarray, sep_id: int, word_ok: np.ndarray, settings: PmiSettings) -> list[dict]:
+def pmi_vocabulary(
+    tokens: np.ndarray, starts: np.ndarray, sep_id: int, word_ok: np.ndarray, settings: PmiSettings
+) -> list[dict]:
     """The highest-PMI word n-grams (n = 2..max_n) of a token stream.
 
     PMI_n (Levine et al. 2021, arXiv 2010.01825, eq. 3) of an n-gram is the smallest log-ratio between
@@ -238,8 +253,10 @@ def pmi_vocabulary(tokens: np.ndarray, starts: np.ndarray, sep_id: int, word_ok:
             score = np.minimum(score, log_joint - log_parts)
         best = np.argsort(-score, kind="stable")[:quota]
         best = best[score[best] > 0]
-        kept += [{"n": n, "hash": int(uniq[i]), "count": int(count[i]), "pmi": float(score[i]), "first_word": int(at[i])}
-                 for i in best]
+        kept += [
+            {"n": n, "hash": int(uniq[i]), "count": int(count[i]), "pmi": float(score[i]), "first_word": int(at[i])}
+            for i in best
+        ]
     return sorted(kept, key=lambda g: -g["pmi"])
 
 
@@ -252,17 +269,27 @@ def word_characters(tokenizer) -> np.ndarray:
 def pmi_sidecar(settings: PmiSettings) -> Sidecar:
     """Phrase units from the corpus' high-PMI n-grams. The vocabulary is learned from the training split
     once and kept beside the shards as pmi-KEY.json (readable: text, count, PMI of every unit)."""
+
     def build_pmi(shards: Shards, split: str, tokenizer, out: np.ndarray, show_progress: bool) -> None:
         out[:] = 0
-        mark_matches(out, shards.tokens(split), shards.sidecar(split, "words"), tokenizer.sep_token_id,
-                      pmi_table(shards, tokenizer, settings), word_characters(tokenizer))
+        mark_matches(
+            out,
+            shards.tokens(split),
+            shards.sidecar(split, "words"),
+            tokenizer.sep_token_id,
+            pmi_table(shards, tokenizer, settings),
+            word_characters(tokenizer),
+        )
 
     return Sidecar("phrases", f"pmi-{pmi_key(settings)}", 0, build_pmi)
 
 
 def pmi_key(settings: PmiSettings) -> str:
-    return hashlib.sha256(json.dumps([PMI_VERSION, settings.max_n, settings.min_count, settings.vocab_size,
-                                      settings.count_tokens]).encode()).hexdigest()[:16]
+    return hashlib.sha256(
+        json.dumps(
+            [PMI_VERSION, settings.max_n, settings.min_count, settings.vocab_size, settings.count_tokens]
+        ).encode()
+    ).hexdigest()[:16]
 
 
 def pmi_table(shards: Shards, tokenizer, settings: PmiSettings) -> dict[int, np.ndarray]:
@@ -279,13 +306,19 @@ def pmi_table(shards: Shards, tokenizer, settings: PmiSettings) -> dict[int, np.
         head = np.asarray(tokens[:end]).astype(np.int64)
         vocab = pmi_vocabulary(head, np.asarray(starts[:end]).astype(bool), sep, word_ok, settings)
         if not vocab:
-            raise UserError(f"no word n-gram occurs masking.pmi.min_count={settings.min_count} times with positive PMI; "
-                            "use a larger corpus or a lower masking.pmi.min_count")
+            raise UserError(
+                f"no word n-gram occurs masking.pmi.min_count={settings.min_count} times with positive PMI; "
+                "use a larger corpus or a lower masking.pmi.min_count"
+            )
         bounds = np.append(np.flatnonzero(np.asarray(starts[:end])), end)
         for gram in vocab:
             a = gram["first_word"]
             gram["text"] = tokenizer.decode(head[bounds[a] : bounds[a + gram["n"]]].tolist())
-        write_text_atomic(path, json.dumps(vocab, ensure_ascii=False, indent=0))  # a playground may learn it beside a run
+        write_text_atomic(
+            path, json.dumps(vocab, ensure_ascii=False, indent=0)
+        )  # a playground may learn it beside a run
     grams = json.loads(path.read_text(encoding="utf-8"))
-    return {n: np.unique(np.array([g["hash"] for g in grams if g["n"] == n], dtype=np.uint64))
-            for n in sorted({g["n"] for g in grams}, reverse=True)}
+    return {
+        n: np.unique(np.array([g["hash"] for g in grams if g["n"] == n], dtype=np.uint64))
+        for n in sorted({g["n"] for g in grams}, reverse=True)
+    }

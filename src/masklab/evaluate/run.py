@@ -25,16 +25,32 @@ from masklab.data.pipeline import prepare_data
 from masklab.data.prepare import cache_root
 from masklab.data.shards import packed_blocks
 from masklab.evaluate.cloze import SENTENCE_END, cloze_accuracy, cloze_items, word_band
+from masklab.evaluate.generation import generation_metrics
+from masklab.evaluate.pairs import load_pairs, minimal_pair_accuracy
 from masklab.evaluate.scoring import SentenceScorer
+from masklab.finetune.config import FinetuneConfig
+from masklab.finetune.run import run_finetune
 from masklab.fsutil import write_json_atomic
 from masklab.models.checkpoint import load_language_model, resolve_checkpoint
 from masklab.objectives import behaviour, record
 from masklab.runtime import run_precision
 
-COMPARABLE = ("minimal_pair_accuracy", "cloze_accuracy", "downstream_probe_accuracy", "downstream_full_accuracy", "distinct_1", "distinct_2", "repetition_4", "parameters",
-              "tokens_per_second", "train_seconds")
-NOT_COMPARABLE = ("every perplexity (masked, pseudo, causal, span, sentinel) is on its own objective's scale: compare "
-                  "them only between models of the same objective and tokenizer")
+COMPARABLE = (
+    "minimal_pair_accuracy",
+    "cloze_accuracy",
+    "downstream_probe_accuracy",
+    "downstream_full_accuracy",
+    "distinct_1",
+    "distinct_2",
+    "repetition_4",
+    "parameters",
+    "tokens_per_second",
+    "train_seconds",
+)
+NOT_COMPARABLE = (
+    "every perplexity (masked, pseudo, causal, span, sentinel) is on its own objective's scale: compare "
+    "them only between models of the same objective and tokenizer"
+)
 
 
 def heldout_sentences(docs, n: int) -> list[str]:
@@ -46,8 +62,12 @@ def heldout_sentences(docs, n: int) -> list[str]:
     return sentences[:n]
 
 
-SCORE_NAMES = {"causal": "causal_sentence_perplexity", "pll": "pseudo_perplexity_pll", "pll_word": "pseudo_perplexity_pll_word",
-               "sentinel": "sentinel_perplexity"}
+SCORE_NAMES = {
+    "causal": "causal_sentence_perplexity",
+    "pll": "pseudo_perplexity_pll",
+    "pll_word": "pseudo_perplexity_pll_word",
+    "sentinel": "sentinel_perplexity",
+}
 
 
 def sentence_figures(scorer: SentenceScorer, kinds, sentences: list[str]) -> dict:
@@ -65,7 +85,6 @@ def sentence_figures(scorer: SentenceScorer, kinds, sentences: list[str]) -> dic
 
 def pair_figures(scorer: SentenceScorer, kinds, spec: str) -> dict:
     """Minimal-pair accuracy by the objective's main score (and by its other scores, suffixed)."""
-    from masklab.evaluate.pairs import load_pairs, minimal_pair_accuracy
 
     pairs = load_pairs(spec)
     out = {"pairs_file": spec}
@@ -75,7 +94,9 @@ def pair_figures(scorer: SentenceScorer, kinds, spec: str) -> dict:
         result = minimal_pair_accuracy(pairs, good, bad)
         suffix = "" if n == 0 else f"_{kind}"
         out[f"minimal_pair_accuracy{suffix}"] = result["minimal_pair_accuracy"]
-        out[f"minimal_pair_accuracy_by_phenomenon{suffix}"] = {k: v["accuracy"] for k, v in result["by_phenomenon"].items()}
+        out[f"minimal_pair_accuracy_by_phenomenon{suffix}"] = {
+            k: v["accuracy"] for k, v in result["by_phenomenon"].items()
+        }
         out[f"minimal_pair_ties{suffix}"] = result["ties"]  # counted wrong
         if n == 0:
             out["minimal_pairs"] = result["pairs"]
@@ -83,9 +104,18 @@ def pair_figures(scorer: SentenceScorer, kinds, spec: str) -> dict:
     return out
 
 
-def evaluate_checkpoint(path: str | Path, corpus: str | None = None, overrides=(), show_progress: bool = True,
-                        pairs: str | None = None, cloze: int = 0, generate: int = 0, downstream: str | None = None,
-                        downstream_steps: int = 300, downstream_modes: tuple[str, ...] = ("probe", "full")) -> dict:
+def evaluate_checkpoint(
+    path: str | Path,
+    corpus: str | None = None,
+    overrides=(),
+    show_progress: bool = True,
+    pairs: str | None = None,
+    cloze: int = 0,
+    generate: int = 0,
+    downstream: str | None = None,
+    downstream_steps: int = 300,
+    downstream_modes: tuple[str, ...] = ("probe", "full"),
+) -> dict:
     """Evaluate on the run's validation split, or on all of `corpus` when given."""
     path = Path(path)
     run_config = path / "config.yaml"
@@ -94,31 +124,41 @@ def evaluate_checkpoint(path: str | Path, corpus: str | None = None, overrides=(
     cfg = load_config(run_config if run_config.exists() else None, [*overrides, *other_text])
     model, tokenizer, family = load_language_model(path)
     objective = cfg.train.objective if run_config.exists() else family
-    data = prepare_data(cfg.data, cfg.tokenizer, tokenizer_path=str(resolve_checkpoint(path)), show_progress=show_progress,
-                        objective="classify")
+    data = prepare_data(
+        cfg.data,
+        cfg.tokenizer,
+        tokenizer_path=str(resolve_checkpoint(path)),
+        show_progress=show_progress,
+        objective="classify",
+    )
     split = "train" if corpus is not None else "val"
     blocks = packed_blocks(data.shards, split, cfg.data.seq_length, tokenizer.cls_token_id)
-    precision, _ = run_precision(cfg.train.precision, model, cfg.eval.batch_size * cfg.data.seq_length,
-                                    cache_root(cfg.data))
+    precision, _ = run_precision(
+        cfg.train.precision, model, cfg.eval.batch_size * cfg.data.seq_length, cache_root(cfg.data)
+    )
     # the figures pretraining reports for the objective, on fixed masks and corruptions
-    metrics = {"objective": objective, **behaviour(objective).heldout(model, tokenizer, blocks, cfg, precision,
-                                                                       data.shards.unigram_counts())}
+    metrics = {
+        "objective": objective,
+        **behaviour(objective).heldout(model, tokenizer, blocks, cfg, precision, data.shards.unigram_counts()),
+    }
     metrics["evaluated_blocks"] = min(len(blocks), cfg.eval.max_blocks or len(blocks))
 
     kinds = record(objective).scores
     main = kinds[0]
     scorer = SentenceScorer(model, tokenizer, "fp32")  # sums of log-probabilities rank close pairs: no bf16 rounding
-    metrics.update(sentence_figures(scorer, kinds, heldout_sentences(data.corpus.documents(split), cfg.eval.score_sentences)))
+    metrics.update(
+        sentence_figures(scorer, kinds, heldout_sentences(data.corpus.documents(split), cfg.eval.score_sentences))
+    )
     if pairs:
         metrics.update(pair_figures(scorer, kinds, pairs))
     if cloze:
-        items = cloze_items(data.corpus.documents(split), word_band(data.corpus.documents("train")), cloze, cfg.eval.seed)
+        items = cloze_items(
+            data.corpus.documents(split), word_band(data.corpus.documents("train")), cloze, cfg.eval.seed
+        )
         metrics.update(cloze_accuracy(scorer, main, items))
         if "pll_word" in kinds[1:]:  # a decoder that also learned masked prediction: its cloze by that score too
             metrics["cloze_accuracy_pll_word"] = cloze_accuracy(scorer, "pll_word", items)["cloze_accuracy"]
     if generate and record(objective).family != "mlm":  # an encoder has no prompt to continue
-        from masklab.evaluate.generation import generation_metrics
-
         prompts = [" ".join(s.split()[:6]) for s in heldout_sentences(data.corpus.documents(split), generate)]
         metrics.update(generation_metrics(model, tokenizer, prompts, seed=cfg.eval.seed))
     if downstream:
@@ -133,8 +173,6 @@ def evaluate_checkpoint(path: str | Path, corpus: str | None = None, overrides=(
 
 def downstream_figures(path: Path, task: str, steps: int, show_progress: bool, modes=("probe", "full")) -> dict:
     """Probe and/or full fine-tuning from the checkpoint, into RUN/downstream/MODE (finished ones are reused)."""
-    from masklab.finetune.config import FinetuneConfig
-    from masklab.finetune.run import run_finetune
 
     out = {"downstream_task": task, "downstream_steps": steps}
     for mode in modes:
@@ -145,7 +183,9 @@ def downstream_figures(path: Path, task: str, steps: int, show_progress: bool, m
             if summary is not None:  # another budget: start that fine-tuning afresh
                 shutil.rmtree(directory)
             cfg = FinetuneConfig(task=task, init=str(path), mode=mode, max_steps=steps, save_model=False)
-            summary = run_finetune(cfg, directory, show_progress=show_progress, resume=(directory / "config.yaml").exists())
+            summary = run_finetune(
+                cfg, directory, show_progress=show_progress, resume=(directory / "config.yaml").exists()
+            )
         out[f"downstream_{mode}_accuracy"] = summary["test_accuracy"]
         out["downstream_majority_accuracy"] = summary["majority_accuracy"]
     return out
@@ -156,8 +196,18 @@ def cost_figures(path: Path) -> dict:
     if not summary.exists():
         return {}
     done = json.loads(summary.read_text(encoding="utf-8"))
-    return {k: done[k] for k in ("parameters", "non_embedding_parameters", "train_tokens", "tokens_per_second",
-                                 "train_seconds", "wall_seconds") if k in done}
+    return {
+        k: done[k]
+        for k in (
+            "parameters",
+            "non_embedding_parameters",
+            "train_tokens",
+            "tokens_per_second",
+            "train_seconds",
+            "wall_seconds",
+        )
+        if k in done
+    }
 
 
 def save_evaluation(path: Path, metrics: dict) -> None:

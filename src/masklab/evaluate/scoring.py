@@ -103,13 +103,17 @@ class SentenceScorer:
                 encoder = [self.cls, *[t for v, g in enumerate(words) if v != w for t in g], self.sep]
                 encoder.insert(1 + sum(len(g) for g in words[:w]), sentinel)
                 decoder = [self.pad, sentinel, *fill[:-1]]
-                queries.append(Query(i if fills is None else j, encoder, [(p + 1, t) for p, t in enumerate(fill)], decoder))
+                queries.append(
+                    Query(i if fills is None else j, encoder, [(p + 1, t) for p, t in enumerate(fill)], decoder)
+                )
         return queries
 
     def _sentinels(self) -> list[int]:
         ids = sentinel_ids(self.tokenizer)
         if not ids:
-            raise UserError("the tokenizer has no <extra_id_0> sentinel; sentinel scoring needs a masklab seq2seq checkpoint")
+            raise UserError(
+                "the tokenizer has no <extra_id_0> sentinel; sentinel scoring needs a masklab seq2seq checkpoint"
+            )
         return ids
 
     def queries(self, kind: str, texts: list[str]) -> list[Query]:
@@ -151,7 +155,9 @@ class SentenceScorer:
         left_words, right_words = self.words(left), self.words(right)
         fills = [[t for w in self.words(c) for t in w] for c in candidates]
         if kind == "sentinel":
-            return self.run(kind, self._sentinel(0, [*left_words, [], *right_words], len(left_words), fills), len(candidates))
+            return self.run(
+                kind, self._sentinel(0, [*left_words, [], *right_words], len(left_words), fills), len(candidates)
+            )
         queries = []
         before, after = [t for w in left_words for t in w], [t for w in right_words for t in w]
         for j, fill in enumerate(fills):
@@ -184,8 +190,8 @@ class SentenceScorer:
         ids = torch.full((len(rows), T), self.pad, dtype=torch.long)
         mask = torch.zeros((len(rows), T), dtype=torch.long)
         for b, r in enumerate(rows):
-            ids[b, :len(r)] = torch.tensor(r)
-            mask[b, :len(r)] = 1
+            ids[b, : len(r)] = torch.tensor(r)
+            mask[b, : len(r)] = 1
         return ids, mask
 
     def _score_batch(self, kind: str, batch: list[Query], totals: np.ndarray) -> None:
@@ -218,6 +224,7 @@ class SentenceScorer:
                 for name in parts[1]:
                     x = getattr(model, name)(x)
                 return x
+
             return (lambda r, p: hidden[r, p]), head
         # a decoder: causal attention for causal scores, bidirectional for masked next-token scores
         attention = attention_mask_4d(ids, kind == "causal", self.eager, None, mask)

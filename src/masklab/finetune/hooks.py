@@ -43,7 +43,12 @@ class ValidationHook(Hook):
     validation macro-F1 (ties keep the earlier step), which the run is tested with at the end."""
 
     def __init__(self, objective, val_batches: list[dict], num_labels: int, precision: str):
-        self.objective, self.val_batches, self.num_labels, self.precision = objective, val_batches, num_labels, precision
+        self.objective, self.val_batches, self.num_labels, self.precision = (
+            objective,
+            val_batches,
+            num_labels,
+            precision,
+        )
         self.best_step, self.best_score, self.best_state = 0, float("-inf"), None
 
     def evaluate(self, step: int) -> dict:

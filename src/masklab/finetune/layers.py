@@ -49,7 +49,9 @@ def token_states(model, batches: list[dict], max_tokens: int) -> list[torch.Tens
     for batch in batches:
         inputs = {k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
         if model.config.is_encoder_decoder:  # encoder layers, then decoder layers on the shifted input
-            out = model.base_model(**inputs, decoder_input_ids=model._shift_right(inputs["input_ids"]), output_hidden_states=True)
+            out = model.base_model(
+                **inputs, decoder_input_ids=model._shift_right(inputs["input_ids"]), output_hidden_states=True
+            )
             states = (*out.encoder_hidden_states, *out.decoder_hidden_states[1:])
         else:
             states = model.base_model(**inputs, output_hidden_states=True).hidden_states  # L+1 x (B, T, H)

@@ -10,7 +10,9 @@ from masklab.runtime import autocast_context, device_of
 
 def classification_metrics(pred: torch.Tensor, gold: torch.Tensor, num_labels: int) -> dict:
     """Accuracy and macro-F1 (mean F1 over the labels that occur in gold or predictions)."""
-    confusion = torch.bincount(gold * num_labels + pred, minlength=num_labels ** 2).reshape(num_labels, num_labels).double()
+    confusion = (
+        torch.bincount(gold * num_labels + pred, minlength=num_labels**2).reshape(num_labels, num_labels).double()
+    )
     tp = confusion.diag()
     support, predicted = confusion.sum(1), confusion.sum(0)
     f1 = 2 * tp / (support + predicted).clamp(min=1)
@@ -19,7 +21,9 @@ def classification_metrics(pred: torch.Tensor, gold: torch.Tensor, num_labels: i
 
 
 @torch.no_grad()
-def evaluate_classifier(objective: ClassifyObjective, eval_batches: list[dict], num_labels: int, precision: str) -> dict:
+def evaluate_classifier(
+    objective: ClassifyObjective, eval_batches: list[dict], num_labels: int, precision: str
+) -> dict:
     """{"loss", "accuracy", "macro_f1"} over every labelled position of `eval_batches`, in eval mode."""
     was_training = objective.training
     objective.eval()

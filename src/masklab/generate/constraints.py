@@ -77,8 +77,10 @@ class Rules:
     def spell(self, word: str) -> list[int]:
         tokens = self.tokenizer(word, add_special_tokens=False)["input_ids"]
         if self.tokenizer.unk_token_id in tokens:
-            raise UserError(f"{word!r} is outside the model's vocabulary (it would be read as [UNK]); "
-                            "constraints can only name words the tokenizer can spell")
+            raise UserError(
+                f"{word!r} is outside the model's vocabulary (it would be read as [UNK]); "
+                "constraints can only name words the tokenizer can spell"
+            )
         return tokens
 
     def check_given(self, literals: list[str], required: list[str]) -> None:
@@ -96,7 +98,9 @@ class Rules:
     def processor(self, word_start: torch.Tensor):
         """The per-step mask: forbidden tokens everywhere, continuation pieces where a word must start.
         `word_start` (B, T) bool, read at the asked positions."""
-        forbidden_bias = torch.zeros(len(self.forbidden)).masked_fill_(self.forbidden, float("-inf")).to(word_start.device)
+        forbidden_bias = (
+            torch.zeros(len(self.forbidden)).masked_fill_(self.forbidden, float("-inf")).to(word_start.device)
+        )
         starts_padded = torch.cat([word_start, torch.zeros_like(word_start[:, :1])], dim=1)
         continuation = self.continuation.to(word_start.device)
 
@@ -104,6 +108,7 @@ class Rules:
             logp += forbidden_bias
             at_start = starts_padded[rows, positions]  # (K,)
             return logp.masked_fill_(at_start.unsqueeze(-1) & continuation, float("-inf"))
+
         return process
 
     def violations(self, ids: list[int], editable: list[bool]) -> list[list[int]]:
@@ -117,6 +122,7 @@ class Rules:
                 text = normalise(self.tokenizer, self.tokenizer.decode([ids[p] for p in word]).replace(" ", ""))
                 if text in self.banned or (self.allowed is not None and text not in self.allowed):
                     bad.append([p for p in word if editable[p]])
+
         for p, token in enumerate(ids):
             if token in special:
                 close()

@@ -34,14 +34,18 @@ def encode_with_masks(tokenizer, text: str, max_tokens: int) -> tuple[list[int],
         raise UserError("this tokenizer has no mask token: fill-mask needs a masked LM's tokenizer")
     ids = tokenizer(text.replace("[MASK]", mask), add_special_tokens=True, verbose=False)["input_ids"]
     if tokenizer.mask_token_id not in ids:
-        raise UserError("the text has no [MASK]: write [MASK] where a word should be predicted, e.g. \"the [MASK] of the union\"")
+        raise UserError(
+            'the text has no [MASK]: write [MASK] where a word should be predicted, e.g. "the [MASK] of the union"'
+        )
     notice = ""
     if len(ids) > max_tokens:
         notice = f"the text is {len(ids):,} tokens long; the model reads the first {max_tokens:,}, the rest was cut"
         ids = ids[: max_tokens - 1] + [tokenizer.sep_token_id if tokenizer.sep_token_id is not None else ids[-1]]
         if tokenizer.mask_token_id not in ids:
-            raise UserError(f"every [MASK] is beyond the first {max_tokens:,} tokens the model reads; move one earlier "
-                            "or shorten the text")
+            raise UserError(
+                f"every [MASK] is beyond the first {max_tokens:,} tokens the model reads; move one earlier "
+                "or shorten the text"
+            )
     return ids, notice
 
 
@@ -65,7 +69,13 @@ def fill_mask(model, tokenizer, text: str, top_k: int = 5, max_tokens: int | Non
             filled = list(ids)
             filled[position] = token
             filled = [t for t in filled if t != tokenizer.pad_token_id]
-            row.append({"score": score, "token": token, "token_str": tokenizer.decode([token]),
-                        "sequence": tokenizer.decode(filled, skip_special_tokens=single)})
+            row.append(
+                {
+                    "score": score,
+                    "token": token,
+                    "token_str": tokenizer.decode([token]),
+                    "sequence": tokenizer.decode(filled, skip_special_tokens=single),
+                }
+            )
         proposals.append(row)
     return Filled(proposals, notice)

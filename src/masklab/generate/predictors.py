@@ -29,7 +29,9 @@ class MaskedPredictor:
         self.parts = MLM_PARTS.get(model.config.model_type)
 
     @torch.no_grad()
-    def __call__(self, ids: torch.Tensor, attention_mask: torch.Tensor, rows: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    def __call__(
+        self, ids: torch.Tensor, attention_mask: torch.Tensor, rows: torch.Tensor, positions: torch.Tensor
+    ) -> torch.Tensor:
         with autocast_context(self.precision, ids.device.type):
             if self.parts is None:
                 logits = _at(self.model(input_ids=ids, attention_mask=attention_mask).logits, rows, positions)
@@ -49,7 +51,9 @@ class CausalPredictor:
         self.model, self.precision = model.eval(), precision
 
     @torch.no_grad()
-    def __call__(self, ids: torch.Tensor, attention_mask: torch.Tensor, rows: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    def __call__(
+        self, ids: torch.Tensor, attention_mask: torch.Tensor, rows: torch.Tensor, positions: torch.Tensor
+    ) -> torch.Tensor:
         with autocast_context(self.precision, ids.device.type):
             hidden = self.model.base_model(input_ids=ids, attention_mask=attention_mask).last_hidden_state
             logits = self.model.get_output_embeddings()(_at(hidden, rows, positions - 1))
@@ -59,7 +63,9 @@ class CausalPredictor:
 class FusedPredictor:
     def __init__(self, masked: MaskedPredictor, causal: CausalPredictor, weight: float):
         if not 0.0 <= weight <= 1.0:
-            raise UserError(f"the fusion weight must be between 0 (the masked LM alone) and 1 (the causal LM alone), got {weight}")
+            raise UserError(
+                f"the fusion weight must be between 0 (the masked LM alone) and 1 (the causal LM alone), got {weight}"
+            )
         self.masked, self.causal, self.weight = masked, causal, weight
 
     def __call__(self, ids, attention_mask, rows, positions) -> torch.Tensor:
@@ -67,13 +73,16 @@ class FusedPredictor:
             return self.masked(ids, attention_mask, rows, positions)
         if self.weight == 1.0:
             return self.causal(ids, attention_mask, rows, positions)
-        mixed = ((1.0 - self.weight) * self.masked(ids, attention_mask, rows, positions)
-                 + self.weight * self.causal(ids, attention_mask, rows, positions))
+        mixed = (1.0 - self.weight) * self.masked(ids, attention_mask, rows, positions) + self.weight * self.causal(
+            ids, attention_mask, rows, positions
+        )
         return torch.log_softmax(mixed, dim=-1)
 
 
 def check_same_vocabulary(a, b, what: str) -> None:
     """Fusion adds log-probabilities token by token, so both models must number tokens the same way."""
     if a.get_vocab() != b.get_vocab():
-        raise UserError(f"{what} has another tokenizer than the masked LM (their vocabularies differ); fuse models "
-                        "trained on the same tokenizer, e.g. a clm run and an mlm run of one corpus")
+        raise UserError(
+            f"{what} has another tokenizer than the masked LM (their vocabularies differ); fuse models "
+            "trained on the same tokenizer, e.g. a clm run and an mlm run of one corpus"
+        )

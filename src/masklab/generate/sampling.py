@@ -14,7 +14,10 @@ from dataclasses import dataclass, replace
 
 import torch
 
-CANDIDATES = (256, 4096)  # CPU: candidate tiers for a top-p draw before the whole vocabulary (topk(256) costs 1/7 of a full sort at V = 16k)
+CANDIDATES = (
+    256,
+    4096,
+)  # CPU: candidate tiers for a top-p draw before the whole vocabulary (topk(256) costs 1/7 of a full sort at V = 16k)
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,11 @@ def _candidates(scores: torch.Tensor, sampling: Sampling, generator, tiers=CANDI
     tokens = index.gather(1, torch.multinomial(weights, 1, generator=generator)).squeeze(1)
     if short is not None and bool(short.any()):
         rows = short.nonzero().squeeze(1)
-        rest = _candidates(scores[rows], sampling, generator, tiers[1:]) if len(tiers) > 1 else _dense(scores[rows], sampling, generator)
+        rest = (
+            _candidates(scores[rows], sampling, generator, tiers[1:])
+            if len(tiers) > 1
+            else _dense(scores[rows], sampling, generator)
+        )
         tokens[rows] = rest
     return tokens
 

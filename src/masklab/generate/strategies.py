@@ -69,7 +69,8 @@ class Strategy(ABC):
 
     @abstractmethod
     def select(self, step: int, steps: int, s: State):
-        """(eligible, score, keep): which slots may stay masked after this step, how confident each is, how many stay."""
+        """(eligible, score, keep): which slots may stay masked after this step, how confident each is, how many
+        stay."""
 
 
 @register("unmask", "mask-predict")
@@ -155,8 +156,10 @@ class Diffusion(Strategy):
 
     def check(self, steps, slots):
         if steps < self._blocks(slots):
-            raise UserError(f"diffusion with block_length={self.block_length} has {self._blocks(slots)} blocks for "
-                            f"{slots} slots; give at least that many steps (got {steps})")
+            raise UserError(
+                f"diffusion with block_length={self.block_length} has {self._blocks(slots)} blocks for "
+                f"{slots} slots; give at least that many steps (got {steps})"
+            )
 
     def _block_of_step(self, step: int, steps: int, slots: int) -> tuple[int, int, int]:
         """(block, step within it, that block's steps): steps shared out as evenly as possible."""
@@ -180,8 +183,9 @@ class Diffusion(Strategy):
         pending = (eligible & s.valid).sum(dim=1)  # (B,) masked slots of the current block
         left = inner_steps - inner  # steps of this block from now on, this one included
         if self.remasking == "random":  # ancestral: each stays masked with probability (left - 1) / left
-            keep = torch.binomial(pending.float(), torch.full_like(pending, left - 1, dtype=torch.float) / left,
-                                  generator=s.generator).long()
+            keep = torch.binomial(
+                pending.float(), torch.full_like(pending, left - 1, dtype=torch.float) / left, generator=s.generator
+            ).long()
             return eligible, s.uniform(), keep
         return eligible, s.confidence, torch.div(pending * (left - 1), left, rounding_mode="floor")
 

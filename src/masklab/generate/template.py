@@ -36,18 +36,22 @@ def parse_template(text: str, mask_token: str = "[MASK]") -> list[str | Gap]:
     end = 0
     for match in GAP.finditer(text):
         if match.start() > end:
-            parts.append(text[end:match.start()])
+            parts.append(text[end : match.start()])
         low = int(match.group(1) or 1)
         high = int(match.group(2) or low)
         if low < 1 or high < low:
-            raise UserError(f"{match.group(0)} is not a gap length: write [MASK]*N (N >= 1) or [MASK]*A-B with 1 <= A <= B")
+            raise UserError(
+                f"{match.group(0)} is not a gap length: write [MASK]*N (N >= 1) or [MASK]*A-B with 1 <= A <= B"
+            )
         parts.append(Gap(low, high))
         end = match.end()
     if end < len(text):
         parts.append(text[end:])
     if not any(isinstance(p, Gap) for p in parts):
-        raise UserError(f"the text {text[:60]!r} has no [MASK] to fill; write [MASK] (one token), [MASK]*3 or [MASK]*2-6 "
-                        "where the model should write, or use --prompt to continue a text")
+        raise UserError(
+            f"the text {text[:60]!r} has no [MASK] to fill; write [MASK] (one token), [MASK]*3 or [MASK]*2-6 "
+            "where the model should write, or use --prompt to continue a text"
+        )
     return parts
 
 
@@ -59,14 +63,20 @@ def continuation_template(prompt: str, length: int, required: dict[int, str] | N
     pieces, at = [], 0
     for position, word in sorted((required or {}).items()):
         if position < at:
-            raise UserError(f"required word {word!r} at position {position} overlaps the word before it; space them out")
+            raise UserError(
+                f"required word {word!r} at position {position} overlaps the word before it; space them out"
+            )
         if position > at:
             pieces.append(f"[MASK]*{position - at}")
         pieces.append(word)
-        at = position + (len(tokenizer(word, add_special_tokens=False)["input_ids"]) if tokenizer else len(word.split()))
+        at = position + (
+            len(tokenizer(word, add_special_tokens=False)["input_ids"]) if tokenizer else len(word.split())
+        )
         if at > length:
-            raise UserError(f"--length {length} is shorter than the required words: {word!r} at position {position} "
-                            f"ends at token {at}; give --length {at} or more")
+            raise UserError(
+                f"--length {length} is shorter than the required words: {word!r} at position {position} "
+                f"ends at token {at}; give --length {at} or more"
+            )
     if at < length:
         pieces.append(f"[MASK]*{length - at}")
     return " ".join(p for p in ([prompt.rstrip()] if prompt.strip() else []) + pieces)
@@ -130,7 +140,7 @@ def given_text_intact(row: Row, text: str, gaps: list[str]) -> bool:
     at, g = 0, 0
     for literal, start, _ in row.pieces:
         if start < 0:
-            if text[at:at + len(literal)] != literal:
+            if text[at : at + len(literal)] != literal:
                 return False
             at += len(literal)
         else:

@@ -56,13 +56,26 @@ def default_steps(strategy: Strategy, slots: int) -> int:
 
 
 @torch.no_grad()
-def iterative_unmask(predictor, ids: torch.Tensor, editable: torch.Tensor, strategy: str | Strategy = "mask-predict",
-                     steps: int = 0, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
-                     generator: torch.Generator | None = None, *, mask_token_id: int,
-                     attention_mask: torch.Tensor | None = None, forbidden: torch.Tensor | None = None,
-                     processors: Sequence[Processor] = (),
-                     settings: dict | None = None, record: bool = False, sparse: bool | None = None,
-                     on_step: Callable[[int, int, torch.Tensor], None] | None = None) -> UnmaskResult:
+def iterative_unmask(
+    predictor,
+    ids: torch.Tensor,
+    editable: torch.Tensor,
+    strategy: str | Strategy = "mask-predict",
+    steps: int = 0,
+    temperature: float = 1.0,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    generator: torch.Generator | None = None,
+    *,
+    mask_token_id: int,
+    attention_mask: torch.Tensor | None = None,
+    forbidden: torch.Tensor | None = None,
+    processors: Sequence[Processor] = (),
+    settings: dict | None = None,
+    record: bool = False,
+    sparse: bool | None = None,
+    on_step: Callable[[int, int, torch.Tensor], None] | None = None,
+) -> UnmaskResult:
     """Fill the `editable` (B, T) positions of `ids` (B, T) with a masked LM (`predictor`, see predictors.py).
 
     `strategy` is a registered name (with `settings`, e.g. {"k": 2} for gibbs) or a Strategy; `steps` = 0
@@ -131,7 +144,9 @@ def iterative_unmask(predictor, ids: torch.Tensor, editable: torch.Tensor, strat
         committed_log.append((masked & valid & ~still).sum(dim=1))
         masked = still
         if record or on_step is not None:
-            shown = work.scatter(1, positions, torch.where(valid, torch.where(masked, mask_token_id, tokens), original))[:, :-1]
+            shown = work.scatter(
+                1, positions, torch.where(valid, torch.where(masked, mask_token_id, tokens), original)
+            )[:, :-1]
             if record:
                 trajectory.append(shown.clone())
             if on_step is not None:

@@ -78,12 +78,21 @@ class MLMBatcher:
     def random(self, block_ids, epochs, length: int) -> BlockRandom:
         static = self.cfg.mode == "static"
         passes = np.broadcast_to(np.asarray(epochs), (len(block_ids),))
-        keys = [derive_seed(self.seed, int(b), int(e) % self.cfg.static_copies if static else int(e), static)
-                for b, e in zip(block_ids, passes)]
+        keys = [
+            derive_seed(self.seed, int(b), int(e) % self.cfg.static_copies if static else int(e), static)
+            for b, e in zip(block_ids, passes)
+        ]
         return BlockRandom(keys, length)
 
-    def mask(self, blocks, block_ids, epochs=0, features: dict | None = None, rate: float | None = None,
-             with_units: bool = False) -> MaskedBatch:
+    def mask(
+        self,
+        blocks,
+        block_ids,
+        epochs=0,
+        features: dict | None = None,
+        rate: float | None = None,
+        with_units: bool = False,
+    ) -> MaskedBatch:
         """Mask (B, T) blocks; `block_ids` (B,) name the blocks, `epochs` (scalar or (B,)) the pass over them,
         `features` the per-token arrays the masker reads (see `PackedBlocks.gather_features`)."""
         input_ids = torch.as_tensor(np.asarray(blocks), dtype=torch.long)
@@ -91,13 +100,17 @@ class MLMBatcher:
         features = features or {}
         missing = [name for name in self.masker.features if name not in features]
         if missing:
-            raise ValueError(f"masking strategy {self.cfg.strategy!r} needs the features {missing}; "
-                             "pass them (PackedBlocks.gather_features) or use MLMBatcher.from_blocks")
+            raise ValueError(
+                f"masking strategy {self.cfg.strategy!r} needs the features {missing}; "
+                "pass them (PackedBlocks.gather_features) or use MLMBatcher.from_blocks"
+            )
         eligible = self.eligible(input_ids).numpy()
         rng = self.random(block_ids, epochs, input_ids.shape[1])
         factors = None
         if rate is None and self.cfg.diffusion_on:
-            rate, factors = rates_and_weights(rng.uniform(RATE)[:, 0], self.cfg.diffusion.schedule, self.cfg.diffusion.epsilon)
+            rate, factors = rates_and_weights(
+                rng.uniform(RATE)[:, 0], self.cfg.diffusion.schedule, self.cfg.diffusion.epsilon
+            )
         elif rate is None:
             rate = self.cfg.rate
         selected = self.masker.select(input_ids, eligible, features, rate, rng)
@@ -105,9 +118,16 @@ class MLMBatcher:
         if with_units or self.cfg.corrupt_per == "unit":  # counter-based draws: the same units select() used
             starts, _ = self.masker.units(input_ids, eligible, features, rng)
             unit_first = torch.from_numpy(unit_first_position(unit_starts(starts, eligible)))
-        corrupted, labels = corrupt(input_ids, selected, self.mask_token_id, self.replacement_ids,
-                                    self.cfg.mask_token_fraction, self.cfg.random_token_fraction, rng,
-                                    unit_first if self.cfg.corrupt_per == "unit" else None)
+        corrupted, labels = corrupt(
+            input_ids,
+            selected,
+            self.mask_token_id,
+            self.replacement_ids,
+            self.cfg.mask_token_fraction,
+            self.cfg.random_token_fraction,
+            rng,
+            unit_first if self.cfg.corrupt_per == "unit" else None,
+        )
         batch = MaskedBatch(input_ids, corrupted, labels, torch.from_numpy(eligible), unit_first, features)
         if factors is not None:
             batch.rates = np.asarray(rate)

@@ -24,8 +24,15 @@ from masklab.masking.core import derive_seed
 class TrainBatches(Dataset):
     """Item m is micro-batch m: {"input_ids", "labels"} of shape (B, T)."""
 
-    def __init__(self, blocks: PackedBlocks, batcher: MLMBatcher, batch_size: int, seed: int, length: int,
-                 show_progress: bool = True):
+    def __init__(
+        self,
+        blocks: PackedBlocks,
+        batcher: MLMBatcher,
+        batch_size: int,
+        seed: int,
+        length: int,
+        show_progress: bool = True,
+    ):
         self.blocks = blocks
         self.batcher = batcher
         batcher.attach(blocks, show_progress)

@@ -82,7 +82,8 @@ def bernoulli_select(scores: torch.Tensor, eligible: torch.Tensor, rate) -> torc
 
 
 def budget(n_eligible, rate):
-    """Tokens to mask per row: round(rate * n), at least one where anything is eligible (`rate`: one, or one per row)."""
+    """Tokens to mask per row: round(rate * n), at least one where anything is eligible (`rate`: one, or one per
+    row)."""
     flat = row_rates(rate, len(n_eligible))[:, 0]
     if isinstance(n_eligible, torch.Tensor):
         counts = torch.round(n_eligible.to(torch.float64) * torch.from_numpy(flat.copy())).long()
@@ -106,8 +107,9 @@ def unit_first_position(first: np.ndarray) -> np.ndarray:
     return np.maximum.accumulate(positions, axis=1)
 
 
-def select_units(starts: np.ndarray, weights: np.ndarray, eligible: np.ndarray, rate: float, selection: str,
-                 rng: BlockRandom) -> np.ndarray:
+def select_units(
+    starts: np.ndarray, weights: np.ndarray, eligible: np.ndarray, rate: float, selection: str, rng: BlockRandom
+) -> np.ndarray:
     """Spend the masking budget on whole units; returns the (B, T) bool selection.
 
     `starts` (B, T) marks where units begin; `weights` (B, T), read at unit starts, is a unit's relative
@@ -135,7 +137,9 @@ def select_units(starts: np.ndarray, weights: np.ndarray, eligible: np.ndarray, 
     unit_u = unit_u.reshape(B, T)
     live = (length > 0) & (unit_weight > 0)
     if selection == "bernoulli":
-        mean_weight = (unit_weight * length * live).sum(1, keepdims=True) / np.maximum((length * live).sum(1, keepdims=True), 1)
+        mean_weight = (unit_weight * length * live).sum(1, keepdims=True) / np.maximum(
+            (length * live).sum(1, keepdims=True), 1
+        )
         chosen = live & (unit_u * mean_weight < row_rates(rate, B) * unit_weight)
     else:
         k = budget(eligible.sum(1), rate)[:, None].astype(np.float64)  # (B, 1)
@@ -159,9 +163,16 @@ def select_units(starts: np.ndarray, weights: np.ndarray, eligible: np.ndarray, 
     return np.take_along_axis(chosen, unit, axis=1) & eligible
 
 
-def corrupt(input_ids: torch.Tensor, selected: torch.Tensor, mask_token_id: int, replacement_ids: torch.Tensor,
-            mask_token_fraction: float, random_token_fraction: float, rng: BlockRandom | torch.Generator,
-            unit_first: torch.Tensor | None = None):
+def corrupt(
+    input_ids: torch.Tensor,
+    selected: torch.Tensor,
+    mask_token_id: int,
+    replacement_ids: torch.Tensor,
+    mask_token_fraction: float,
+    random_token_fraction: float,
+    rng: BlockRandom | torch.Generator,
+    unit_first: torch.Tensor | None = None,
+):
     """Hide the selected tokens: [MASK] / random non-special token / unchanged, in the configured split.
 
     The one corruption step of every strategy, so whole-word, span and phrase masking keep the random

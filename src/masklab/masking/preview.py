@@ -11,7 +11,16 @@ import html
 from dataclasses import dataclass
 from pathlib import Path
 
+from rich.table import Table
+from rich.text import Text
+
 from masklab.config import RunConfig
+from masklab.data.pipeline import prepare_data
+from masklab.data.shards import packed_blocks, sidecar_path
+from masklab.data.tagging import pos_sidecar
+from masklab.masking import MLMBatcher
+from masklab.masking.stats import measure_masking, sample_block_ids
+from masklab.masking.strategies import mean_span_words
 
 KINDS = {  # kind -> (terminal style, HTML colour, legend)
     "mask": ("bold white on red", "#d62728", "[MASK]"),
@@ -66,11 +75,6 @@ def render_pieces(tokenizer, batch, row: int) -> list[Piece]:
 
 def mask_preview(cfg: RunConfig, n: int = 5, stats_blocks: int = 256, show_progress: bool = True) -> Preview:
     """Mask `n` sample blocks of the training split and measure the masker on `stats_blocks` blocks."""
-    from masklab.data.pipeline import prepare_data
-    from masklab.data.shards import packed_blocks, sidecar_path
-    from masklab.data.tagging import pos_sidecar
-    from masklab.masking import MLMBatcher
-    from masklab.masking.stats import measure_masking, sample_block_ids
 
     data = prepare_data(cfg.data, cfg.tokenizer, show_progress=show_progress)
     tokenizer = data.tokenizer
@@ -89,18 +93,18 @@ def mask_preview(cfg: RunConfig, n: int = 5, stats_blocks: int = 256, show_progr
     samples = [render_pieces(tokenizer, batch, row) for row in range(len(ids))]
     stats = measure_masking(batcher, blocks, stats_blocks, extra_features=extra)
     m = cfg.masking
-    targets = {"rate": m.rate, "mask_share": m.mask_token_fraction, "random_share": m.random_token_fraction,
-               "kept_share": 1.0 - m.mask_token_fraction - m.random_token_fraction}
+    targets = {
+        "rate": m.rate,
+        "mask_share": m.mask_token_fraction,
+        "random_share": m.random_token_fraction,
+        "kept_share": 1.0 - m.mask_token_fraction - m.random_token_fraction,
+    }
     if m.strategy == "span":
-        from masklab.masking.strategies import mean_span_words
-
         targets["mean_unit_words"] = mean_span_words(m.span.p, m.span.max_words)
     return Preview(samples, stats, targets)
 
 
 def print_preview(preview: Preview, strategy: str, console) -> None:
-    from rich.table import Table
-    from rich.text import Text
 
     legend = Text("legend: ")
     for style, _, label in KINDS.values():
@@ -128,14 +132,18 @@ def print_preview(preview: Preview, strategy: str, console) -> None:
         if key == "share_by_pos":
             continue
         target = preview.targets.get(key)
-        table.add_row(key, f"{value:.4f}" if isinstance(value, float) else f"{value:,}", "" if target is None else f"{target:.4f}")
+        table.add_row(
+            key, f"{value:.4f}" if isinstance(value, float) else f"{value:,}", "" if target is None else f"{target:.4f}"
+        )
     for tag, share in sorted(preview.stats.get("share_by_pos", {}).items(), key=lambda kv: -kv[1]):
         table.add_row(f"share {tag}", f"{share:.4f}", "")
     console.print(table)
 
 
-PIECE_STYLE = "".join(f".{kind}{{background:{colour};color:#fff;border-radius:3px;padding:0 2px}}"
-                      for kind, (_, colour, _) in KINDS.items())  # the classes pieces_html uses
+PIECE_STYLE = "".join(
+    f".{kind}{{background:{colour};color:#fff;border-radius:3px;padding:0 2px}}"
+    for kind, (_, colour, _) in KINDS.items()
+)  # the classes pieces_html uses
 
 
 def legend_html() -> str:
@@ -166,16 +174,19 @@ def write_html(preview: Preview, strategy: str, path: Path) -> None:
     rows = []
     for key, value in preview.stats.items():
         if key == "share_by_pos":
-            rows += [f"<tr><td>share {html.escape(t)}</td><td>{s:.4f}</td><td></td></tr>"
-                     for t, s in sorted(value.items(), key=lambda kv: -kv[1])]
+            rows += [
+                f"<tr><td>share {html.escape(t)}</td><td>{s:.4f}</td><td></td></tr>"
+                for t, s in sorted(value.items(), key=lambda kv: -kv[1])
+            ]
             continue
         target = preview.targets.get(key)
         shown = f"{value:.4f}" if isinstance(value, float) else f"{value:,}"
         rows.append(f"<tr><td>{key}</td><td>{shown}</td><td>{'' if target is None else f'{target:.4f}'}</td></tr>")
-    page = (f"<!doctype html><meta charset=utf-8><title>masklab mask-preview: {html.escape(strategy)}</title>"
-            f"<style>body{{font-family:sans-serif;max-width:60em;margin:2em auto;line-height:1.7}}{style}"
-            f"td{{padding:2px 12px}}</style><h1>mask-preview: {html.escape(strategy)}</h1><p>{legend}</p>{''.join(samples)}"
-            f"<table><tr><th>statistic</th><th>measured</th><th>configured</th></tr>{''.join(rows)}</table>")
+    page = (
+        f"<!doctype html><meta charset=utf-8><title>masklab mask-preview: {html.escape(strategy)}</title>"
+        f"<style>body{{font-family:sans-serif;max-width:60em;margin:2em auto;line-height:1.7}}{style}"
+        f"td{{padding:2px 12px}}</style><h1>mask-preview: {html.escape(strategy)}</h1><p>{legend}</p>{''.join(samples)}"
+        f"<table><tr><th>statistic</th><th>measured</th><th>configured</th></tr>{''.join(rows)}</table>"
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page, encoding="utf-8")
-

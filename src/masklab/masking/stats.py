@@ -59,8 +59,14 @@ def sample_block_ids(n_blocks: int, n: int) -> np.ndarray:
     return np.unique(np.linspace(0, n_blocks - 1, num=min(n, n_blocks)).astype(np.int64))
 
 
-def measure_masking(batcher, blocks, max_blocks: int = 256, batch_size: int = 64, rate: float | None = None,
-                    extra_features: tuple[str, ...] = ()) -> dict:
+def measure_masking(
+    batcher,
+    blocks,
+    max_blocks: int = 256,
+    batch_size: int = 64,
+    rate: float | None = None,
+    extra_features: tuple[str, ...] = (),
+) -> dict:
     """`masking_statistics` of `batcher` on up to `max_blocks` blocks (PackedBlocks) spread over the corpus,
     at pass 0 and `rate` (default: masking.rate). `extra_features` (e.g. ("pos",)) are gathered for the
     statistics even if the masker doesn't read them; they must already be attached to `blocks`."""
@@ -71,6 +77,8 @@ def measure_masking(batcher, blocks, max_blocks: int = 256, batch_size: int = 64
     def stream():
         for start in range(0, len(ids), batch_size):
             chunk = ids[start : start + batch_size]
-            yield batcher.mask(blocks.gather(chunk), chunk, 0, blocks.gather_features(chunk, names), rate, with_units=True)
+            yield batcher.mask(
+                blocks.gather(chunk), chunk, 0, blocks.gather_features(chunk, names), rate, with_units=True
+            )
 
     return masking_statistics(stream(), batcher.mask_token_id)

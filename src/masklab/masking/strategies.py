@@ -13,6 +13,7 @@ import torch
 
 from masklab.config import UPOS_TAGS, MaskingConfig
 from masklab.data.phrases import entity_sidecar, pmi_sidecar
+from masklab.data.tagging import pos_sidecar
 from masklab.masking.core import (
     SELECT,
     SPAN,
@@ -127,7 +128,6 @@ class PosMasker(UnitMasker):
         self.table = np.array([default] + [cfg.pos.weights.get(tag, default) for tag in UPOS_TAGS], dtype=np.float64)
 
     def sidecars(self) -> list:
-        from masklab.data.tagging import pos_sidecar
 
         return [pos_sidecar(self.settings.tagger, self.settings.processes)]
 

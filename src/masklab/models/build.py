@@ -8,6 +8,20 @@ import dataclasses
 from functools import lru_cache
 
 import torch
+import transformers
+from transformers import (
+    AutoConfig,
+    BertConfig,
+    BertForMaskedLM,
+    GPT2Config,
+    GPT2LMHeadModel,
+    LlamaConfig,
+    LlamaForCausalLM,
+    ModernBertConfig,
+    ModernBertForMaskedLM,
+    T5Config,
+    T5ForConditionalGeneration,
+)
 
 from masklab.config import ModelConfig
 from masklab.errors import UserError
@@ -23,7 +37,6 @@ def attention_implementation(choice: str) -> str:
     On CPU the plain (eager) attention trained the mini preset 25% faster than SDPA's CPU
     flash-attention kernel in bf16 (equal in fp32); on CUDA, SDPA dispatches to fused kernels.
     """
-    import torch
 
     if choice == "auto":
         return "sdpa" if torch.cuda.is_available() else "eager"
@@ -31,10 +44,19 @@ def attention_implementation(choice: str) -> str:
 
 
 # dropout fields of transformers configs -> which dropout they are (BERT/RoBERTa names, then ModernBERT's)
-DROPOUT_FIELDS = {"hidden_dropout_prob": "hidden", "attention_probs_dropout_prob": "attention",
-                  "mlp_dropout": "hidden", "embedding_dropout": "hidden", "attention_dropout": "attention",
-                  "classifier_dropout": "hidden", "resid_pdrop": "hidden", "embd_pdrop": "hidden", "attn_pdrop": "attention",
-                  "dropout_rate": "hidden", "summary_first_dropout": "hidden"}
+DROPOUT_FIELDS = {
+    "hidden_dropout_prob": "hidden",
+    "attention_probs_dropout_prob": "attention",
+    "mlp_dropout": "hidden",
+    "embedding_dropout": "hidden",
+    "attention_dropout": "attention",
+    "classifier_dropout": "hidden",
+    "resid_pdrop": "hidden",
+    "embd_pdrop": "hidden",
+    "attn_pdrop": "attention",
+    "dropout_rate": "hidden",
+    "summary_first_dropout": "hidden",
+}
 
 
 def apply_dropout(config, hidden: float, attention: float) -> None:
@@ -50,20 +72,20 @@ def architecture_for(cfg: ModelConfig, objective: str) -> str:
     if cfg.architecture == "auto":
         return allowed[0]
     if cfg.architecture not in allowed:
-        raise UserError(f"model.architecture={cfg.architecture} cannot train train.objective={objective}; "
-                        f"choose {' or '.join(allowed)} (or auto)")
+        raise UserError(
+            f"model.architecture={cfg.architecture} cannot train train.objective={objective}; "
+            f"choose {' or '.join(allowed)} (or auto)"
+        )
     return cfg.architecture
 
 
 def auto_class(objective: str):
-    import transformers
 
     return getattr(transformers, record(objective).auto_class)
 
 
 def build_model(cfg: ModelConfig, tokenizer, seq_length: int, objective: str = "mlm"):
     """A fresh model of the objective's architecture for the tokenizer, or the checkpoint in `cfg.init`."""
-    from transformers import AutoConfig
 
     if cfg.init:
         path = resolve_checkpoint(cfg.init)
@@ -71,16 +93,23 @@ def build_model(cfg: ModelConfig, tokenizer, seq_length: int, objective: str = "
         try:
             config = AutoConfig.from_pretrained(str(path))
             apply_dropout(config, cfg.hidden_dropout, cfg.attention_dropout)
-            model = auto_class(objective).from_pretrained(str(path), config=config,
-                                                          attn_implementation=attention_implementation(cfg.attention))
+            model = auto_class(objective).from_pretrained(
+                str(path), config=config, attn_implementation=attention_implementation(cfg.attention)
+            )
         except Exception as exc:  # wrong architecture, corrupt weights: transformers raises many types
-            raise UserError(f"could not load a {kind} model from {path} for train.objective={objective} "
-                            f"({type(exc).__name__}: {str(exc).splitlines()[0][:120]})") from None
+            raise UserError(
+                f"could not load a {kind} model from {path} for train.objective={objective} "
+                f"({type(exc).__name__}: {str(exc).splitlines()[0][:120]})"
+            ) from None
         if model.get_input_embeddings().num_embeddings < len(tokenizer):
-            raise UserError(f"checkpoint {path} has {model.get_input_embeddings().num_embeddings} embeddings but the "
-                            f"tokenizer has {len(tokenizer)} tokens; use the checkpoint's own tokenizer (tokenizer.path)")
+            raise UserError(
+                f"checkpoint {path} has {model.get_input_embeddings().num_embeddings} embeddings but the "
+                f"tokenizer has {len(tokenizer)} tokens; use the checkpoint's own tokenizer (tokenizer.path)"
+            )
         if getattr(model.config, "max_position_embeddings", seq_length) < seq_length:
-            raise UserError(f"checkpoint {path} supports {model.config.max_position_embeddings} positions; lower data.seq_length")
+            raise UserError(
+                f"checkpoint {path} supports {model.config.max_position_embeddings} positions; lower data.seq_length"
+            )
         return model
     return ARCHITECTURES[architecture_for(cfg, objective)](cfg, tokenizer, seq_length)
 
@@ -92,21 +121,29 @@ def _finish(config, cfg: ModelConfig, model_class):
 
 def build_bert(cfg: ModelConfig, tokenizer, seq_length: int, shape=None):
     """The original BERT encoder (post-LayerNorm, learned positions): what the benchmarks and studies compare."""
-    from transformers import BertConfig, BertForMaskedLM
 
     layers, hidden, heads, inter = shape or preset_shape(cfg)
     config = BertConfig(
-        vocab_size=len(tokenizer), hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
-        intermediate_size=inter, max_position_embeddings=max(512, seq_length), type_vocab_size=2,
-        pad_token_id=tokenizer.pad_token_id, hidden_dropout_prob=cfg.hidden_dropout,
+        vocab_size=len(tokenizer),
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        intermediate_size=inter,
+        max_position_embeddings=max(512, seq_length),
+        type_vocab_size=2,
+        pad_token_id=tokenizer.pad_token_id,
+        hidden_dropout_prob=cfg.hidden_dropout,
         attention_probs_dropout_prob=cfg.attention_dropout,
     )
     return _finish(config, cfg, BertForMaskedLM)
 
 
 def _special_ids(tokenizer) -> dict:
-    return {"pad_token_id": tokenizer.pad_token_id, "bos_token_id": tokenizer.cls_token_id,
-            "eos_token_id": tokenizer.sep_token_id}
+    return {
+        "pad_token_id": tokenizer.pad_token_id,
+        "bos_token_id": tokenizer.cls_token_id,
+        "eos_token_id": tokenizer.sep_token_id,
+    }
 
 
 def build_modernbert(cfg: ModelConfig, tokenizer, seq_length: int, shape=None):
@@ -115,16 +152,23 @@ def build_modernbert(cfg: ModelConfig, tokenizer, seq_length: int, shape=None):
     the unigram plateau within 100 s (masked accuracy 0.20 vs BERT's 0.11, tiny shape, 2 cores).
 
     This is the reference every other objective's model is matched to (`models.matching`)."""
-    from transformers import ModernBertConfig, ModernBertForMaskedLM
 
     layers, hidden, heads, inter = shape or preset_shape(cfg)
     if not cfg.intermediate_size:
         inter //= 2  # GeGLU at half the preset's width: 3/4 of BERT's feed-forward parameters at the same preset
     config = ModernBertConfig(
-        vocab_size=len(tokenizer), hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
-        intermediate_size=inter, max_position_embeddings=max(512, seq_length), attention_dropout=cfg.attention_dropout,
-        mlp_dropout=cfg.hidden_dropout, embedding_dropout=cfg.hidden_dropout, cls_token_id=tokenizer.cls_token_id,
-        sep_token_id=tokenizer.sep_token_id, **_special_ids(tokenizer),
+        vocab_size=len(tokenizer),
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        intermediate_size=inter,
+        max_position_embeddings=max(512, seq_length),
+        attention_dropout=cfg.attention_dropout,
+        mlp_dropout=cfg.hidden_dropout,
+        embedding_dropout=cfg.hidden_dropout,
+        cls_token_id=tokenizer.cls_token_id,
+        sep_token_id=tokenizer.sep_token_id,
+        **_special_ids(tokenizer),
     )
     return _finish(config, cfg, ModernBertForMaskedLM)
 
@@ -132,29 +176,51 @@ def build_modernbert(cfg: ModelConfig, tokenizer, seq_length: int, shape=None):
 def build_llama(cfg: ModelConfig, tokenizer, seq_length: int, shape=None):
     """A modern decoder (Llama: pre-RMSNorm, rotary positions, SwiGLU, no biases, tied embeddings): the
     causal counterpart of ModernBERT, with the feed-forward width that matches its parameter count."""
-    from transformers import LlamaConfig, LlamaForCausalLM
 
     layers, hidden, heads, inter = shape or preset_shape(cfg)
 
     def config_for(width):
-        return LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=width, num_hidden_layers=layers,
-                           num_attention_heads=heads, num_key_value_heads=heads, max_position_embeddings=max(512, seq_length),
-                           tie_word_embeddings=True, attention_dropout=cfg.attention_dropout, **_special_ids(tokenizer))
-    width = cfg.intermediate_size or matched_width(config_for, LlamaForCausalLM, reference_non_embedding(cfg, len(tokenizer), seq_length))
+        return LlamaConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=hidden,
+            intermediate_size=width,
+            num_hidden_layers=layers,
+            num_attention_heads=heads,
+            num_key_value_heads=heads,
+            max_position_embeddings=max(512, seq_length),
+            tie_word_embeddings=True,
+            attention_dropout=cfg.attention_dropout,
+            **_special_ids(tokenizer),
+        )
+
+    width = cfg.intermediate_size or matched_width(
+        config_for, LlamaForCausalLM, reference_non_embedding(cfg, len(tokenizer), seq_length)
+    )
     return _finish(config_for(width), cfg, LlamaForCausalLM)
 
 
 def build_gpt2(cfg: ModelConfig, tokenizer, seq_length: int, shape=None):
     """GPT-2 (post-2019 classic: pre-LayerNorm, learned positions, GELU MLP, biases), matched the same way."""
-    from transformers import GPT2Config, GPT2LMHeadModel
 
     layers, hidden, heads, inter = shape or preset_shape(cfg)
 
     def config_for(width):
-        return GPT2Config(vocab_size=len(tokenizer), n_embd=hidden, n_layer=layers, n_head=heads, n_inner=width,
-                          n_positions=max(512, seq_length), resid_pdrop=cfg.hidden_dropout, embd_pdrop=cfg.hidden_dropout,
-                          attn_pdrop=cfg.attention_dropout, **_special_ids(tokenizer))
-    width = cfg.intermediate_size or matched_width(config_for, GPT2LMHeadModel, reference_non_embedding(cfg, len(tokenizer), seq_length))
+        return GPT2Config(
+            vocab_size=len(tokenizer),
+            n_embd=hidden,
+            n_layer=layers,
+            n_head=heads,
+            n_inner=width,
+            n_positions=max(512, seq_length),
+            resid_pdrop=cfg.hidden_dropout,
+            embd_pdrop=cfg.hidden_dropout,
+            attn_pdrop=cfg.attention_dropout,
+            **_special_ids(tokenizer),
+        )
+
+    width = cfg.intermediate_size or matched_width(
+        config_for, GPT2LMHeadModel, reference_non_embedding(cfg, len(tokenizer), seq_length)
+    )
     return _finish(config_for(width), cfg, GPT2LMHeadModel)
 
 
@@ -162,23 +228,42 @@ def build_t5(cfg: ModelConfig, tokenizer, seq_length: int, shape=None):
     """T5 v1.1-style encoder-decoder (pre-RMSNorm, relative position buckets, gated GELU, tied embeddings).
     The preset's layers are split between encoder (the larger half) and decoder; the feed-forward width
     is set so the total matches the reference encoder despite the decoder's cross-attention."""
-    from transformers import T5Config, T5ForConditionalGeneration
 
     layers, hidden, heads, inter = shape or preset_shape(cfg)
     decoder_layers = max(1, layers // 2)
     encoder_layers = max(1, layers - decoder_layers)
 
     def config_for(width):
-        return T5Config(vocab_size=len(tokenizer), d_model=hidden, d_kv=hidden // heads, d_ff=width, num_layers=encoder_layers,
-                        num_decoder_layers=decoder_layers, num_heads=heads, feed_forward_proj="gated-gelu",
-                        dropout_rate=cfg.hidden_dropout, tie_word_embeddings=True, relative_attention_max_distance=max(128, seq_length),
-                        decoder_start_token_id=tokenizer.pad_token_id, **_special_ids(tokenizer))
-    width = cfg.intermediate_size or matched_width(config_for, T5ForConditionalGeneration, reference_non_embedding(cfg, len(tokenizer), seq_length))
+        return T5Config(
+            vocab_size=len(tokenizer),
+            d_model=hidden,
+            d_kv=hidden // heads,
+            d_ff=width,
+            num_layers=encoder_layers,
+            num_decoder_layers=decoder_layers,
+            num_heads=heads,
+            feed_forward_proj="gated-gelu",
+            dropout_rate=cfg.hidden_dropout,
+            tie_word_embeddings=True,
+            relative_attention_max_distance=max(128, seq_length),
+            decoder_start_token_id=tokenizer.pad_token_id,
+            **_special_ids(tokenizer),
+        )
+
+    width = cfg.intermediate_size or matched_width(
+        config_for, T5ForConditionalGeneration, reference_non_embedding(cfg, len(tokenizer), seq_length)
+    )
     return _finish(config_for(width), cfg, T5ForConditionalGeneration)
 
 
 # model.architecture -> builder of a fresh model for a tokenizer (shape from the preset)
-ARCHITECTURES = {"bert": build_bert, "modernbert": build_modernbert, "llama": build_llama, "gpt2": build_gpt2, "t5": build_t5}
+ARCHITECTURES = {
+    "bert": build_bert,
+    "modernbert": build_modernbert,
+    "llama": build_llama,
+    "gpt2": build_gpt2,
+    "t5": build_t5,
+}
 
 
 @lru_cache(maxsize=64)
@@ -190,7 +275,9 @@ def _reference(cfg_items: tuple, vocab: int, seq_length: int) -> int:
 def reference_non_embedding(cfg: ModelConfig, vocab: int, seq_length: int) -> int:
     """Non-embedding parameters of the reference masked LM (ModernBERT) at `cfg`'s preset shape: what every
     other objective's model is matched to (models/matching.py)."""
-    shape = {k: v for k, v in dataclasses.asdict(cfg).items() if k in ("preset", "num_layers", "hidden_size", "num_heads")}
+    shape = {
+        k: v for k, v in dataclasses.asdict(cfg).items() if k in ("preset", "num_layers", "hidden_size", "num_heads")
+    }
     return _reference(tuple(sorted(shape.items())), vocab, seq_length)
 
 
@@ -205,9 +292,17 @@ def parameter_table(presets, objectives, vocab: int = 16100, seq_length: int = 1
             for architecture in record(objective).architectures:
                 with torch.device("meta"):
                     counts = parameter_counts(ARCHITECTURES[architecture](cfg, VocabOnly(vocab), seq_length))
-                rows.append({"preset": preset, "objective": objective, "architecture": architecture, **counts,
-                             "vs_reference": counts["non_embedding"] / reference - 1.0})
+                rows.append(
+                    {
+                        "preset": preset,
+                        "objective": objective,
+                        "architecture": architecture,
+                        **counts,
+                        "vs_reference": counts["non_embedding"] / reference - 1.0,
+                    }
+                )
     return rows
+
 
 # model_type -> the pretraining learning rate `train.lr: 0` stands for, measured at the default (mini)
 # preset (README: Defaults; benchmarks/default_recipe.py). ModernBERT mini at 1e-3 beat post-LN BERT at

@@ -9,20 +9,25 @@ The previous checkpoint is only removed after the new one is complete.
 from __future__ import annotations
 
 import errno
+import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
 import torch
+import transformers
+from safetensors.torch import load_model
+from transformers import AutoModelForMaskedLM
+from transformers.utils import logging as hf_logging
 
+from masklab.data.tokenizer import load_tokenizer
 from masklab.errors import UserError
 
 STATE_FILE = "trainer_state.pt"
 
 
 def save_checkpoint(run_dir: Path, model, tokenizer, optimizer, state: dict) -> Path:
-    from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # a per-checkpoint "Writing model shards" bar would break the training bar
     final = run_dir / "checkpoint"
@@ -49,8 +54,10 @@ def save_checkpoint(run_dir: Path, model, tokenizer, optimizer, state: dict) -> 
         if old.exists() and not final.exists():
             os.replace(old, final)
         reason = "the disk is full" if exc.errno == errno.ENOSPC else exc.strerror or str(exc)
-        raise UserError(f"could not write a checkpoint to {run_dir} ({reason}); the previous checkpoint is kept; "
-                        "free space or choose another --out, then continue with --resume") from None
+        raise UserError(
+            f"could not write a checkpoint to {run_dir} ({reason}); the previous checkpoint is kept; "
+            "free space or choose another --out, then continue with --resume"
+        ) from None
     return final
 
 
@@ -66,7 +73,10 @@ def load_trainer_state(checkpoint: Path) -> dict:
     try:
         return torch.load(checkpoint / STATE_FILE, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated or foreign file
-        raise UserError(f"{checkpoint / STATE_FILE} is unreadable ({type(exc).__name__}); the checkpoint is damaged, start a new run") from None
+        raise UserError(
+            f"{checkpoint / STATE_FILE} is unreadable ({type(exc).__name__}); the checkpoint is damaged, start a new "
+            "run"
+        ) from None
 
 
 def resolve_checkpoint(path: str | Path) -> Path:
@@ -76,16 +86,19 @@ def resolve_checkpoint(path: str | Path) -> Path:
         p = p / "checkpoint"
     if not p.is_dir():
         raise UserError(f"checkpoint {p} does not exist; pass a masklab run directory or a save_pretrained directory")
-    has_weights = any((p / name).exists() for name in ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin"))
+    has_weights = any(
+        (p / name).exists() for name in ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
+    )
     if not (p / "config.json").exists() or not has_weights:
-        raise UserError(f"{p} is not a model checkpoint (needs config.json and model.safetensors); "
-                        "pass a masklab run directory or a directory written by save_pretrained")
+        raise UserError(
+            f"{p} is not a model checkpoint (needs config.json and model.safetensors); "
+            "pass a masklab run directory or a directory written by save_pretrained"
+        )
     return p
 
 
 def checkpoint_family(directory: Path) -> str:
-    """"mlm", "clm" or "seq2seq": what kind of language model a checkpoint is, from its config.json."""
-    import json
+    """ "mlm", "clm" or "seq2seq": what kind of language model a checkpoint is, from its config.json."""
 
     config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
     if config.get("is_encoder_decoder"):
@@ -96,10 +109,6 @@ def checkpoint_family(directory: Path) -> str:
 
 def load_language_model(path: str | Path):
     """(model in eval mode, tokenizer, family) for a checkpoint of any pretraining objective."""
-    import transformers
-    from transformers.utils import logging as hf_logging
-
-    from masklab.data.tokenizer import load_tokenizer
 
     hf_logging.disable_progress_bar()
     directory = resolve_checkpoint(path)
@@ -112,18 +121,19 @@ def load_language_model(path: str | Path):
     try:
         model = auto.from_pretrained(str(directory))
     except Exception as exc:  # damaged weights
-        raise UserError(f"could not load the {family} model in {directory} ({type(exc).__name__}); is the checkpoint complete?") from None
+        raise UserError(
+            f"could not load the {family} model in {directory} ({type(exc).__name__}); is the checkpoint complete?"
+        ) from None
     return model.eval(), tokenizer, family
 
 
-def load_masked_lm(path: str | Path, other_family_hint: str = "it has no [MASK] to fill; score it with "
-                   "`masklab evaluate` (or fill a gap with its own pipeline)"):
+def load_masked_lm(
+    path: str | Path,
+    other_family_hint: str = "it has no [MASK] to fill; score it with "
+    "`masklab evaluate` (or fill a gap with its own pipeline)",
+):
     """(model in eval mode, tokenizer) from a masklab run directory or any Hugging Face masked-LM directory;
     a causal or seq2seq checkpoint is a UserError ending in `other_family_hint` (what to do instead)."""
-    from transformers import AutoModelForMaskedLM
-    from transformers.utils import logging as hf_logging
-
-    from masklab.data.tokenizer import load_tokenizer
 
     hf_logging.disable_progress_bar()
     directory = resolve_checkpoint(path)
@@ -135,11 +145,12 @@ def load_masked_lm(path: str | Path, other_family_hint: str = "it has no [MASK] 
     try:
         model = AutoModelForMaskedLM.from_pretrained(str(directory))
     except Exception as exc:  # wrong architecture or damaged weights
-        raise UserError(f"could not load a masked-LM from {directory} ({type(exc).__name__}); is it a masked-LM checkpoint?") from None
+        raise UserError(
+            f"could not load a masked-LM from {directory} ({type(exc).__name__}); is it a masked-LM checkpoint?"
+        ) from None
     return model.eval(), tokenizer
 
 
 def load_weights(model, checkpoint: Path) -> None:
-    from safetensors.torch import load_model
 
     load_model(model, str(checkpoint / "model.safetensors"), strict=False)

@@ -16,8 +16,11 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from transformers.masking_utils import create_bidirectional_mask, create_bidirectional_sliding_window_mask
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.models.bert.modeling_bert import eager_attention_forward
+from transformers.models.modernbert.modeling_modernbert import apply_rotary_pos_emb
+from transformers.models.modernbert.modeling_modernbert import eager_attention_forward as modernbert_eager
 
 
 def supports_sparse_final_layer(encoder) -> bool:
@@ -28,8 +31,11 @@ def supports_sparse_final_layer(encoder) -> bool:
         return False
     last = layers[-1]
     self_attention = getattr(getattr(last, "attention", None), "self", None)
-    return all(hasattr(self_attention, name) for name in ("query", "key", "value", "scaling", "attention_head_size")) \
-        and hasattr(last.attention, "output") and hasattr(last, "feed_forward_chunk")
+    return (
+        all(hasattr(self_attention, name) for name in ("query", "key", "value", "scaling", "attention_head_size"))
+        and hasattr(last.attention, "output")
+        and hasattr(last, "feed_forward_chunk")
+    )
 
 
 def selected_rows(selected: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -44,8 +50,9 @@ def selected_rows(selected: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return order, valid
 
 
-def encode_selected(encoder, input_ids: torch.Tensor, selected: torch.Tensor,
-                    attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+def encode_selected(
+    encoder, input_ids: torch.Tensor, selected: torch.Tensor, attention_mask: torch.Tensor | None = None
+) -> torch.Tensor:
     """Final hidden states at the `selected` positions, (M, H) in row-major order: exactly
     `encoder(input_ids, attention_mask).last_hidden_state[selected]`, with the last layer computed
     for those rows only. `attention_mask` is None or the (B, 1, T, T) mask the layers take as is
@@ -69,10 +76,18 @@ def encode_selected(encoder, input_ids: torch.Tensor, selected: torch.Tensor,
     mask = None
     if attention_mask is not None:  # the mask rows of the kept queries
         mask = attention_mask.expand(batch, -1, -1, -1).gather(
-            2, order[:, None, :, None].expand(-1, attention_mask.shape[1], -1, attention_mask.shape[-1]))
+            2, order[:, None, :, None].expand(-1, attention_mask.shape[1], -1, attention_mask.shape[-1])
+        )
     attend = ALL_ATTENTION_FUNCTIONS.get_interface(encoder.config._attn_implementation, eager_attention_forward)
-    context, _ = attend(attention, query, key, value, mask,
-                        dropout=attention.dropout.p if attention.training else 0.0, scaling=attention.scaling)
+    context, _ = attend(
+        attention,
+        query,
+        key,
+        value,
+        mask,
+        dropout=attention.dropout.p if attention.training else 0.0,
+        scaling=attention.scaling,
+    )
     context = context.reshape(batch, rows.shape[1], -1)
     out = last.feed_forward_chunk(last.attention.output(context, rows))  # (B, m, H)
     return out[valid]
@@ -86,18 +101,20 @@ def _gather_rows(x: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
 def _modernbert_selected(model, input_ids: torch.Tensor, selected: torch.Tensor, attention_mask=None) -> torch.Tensor:
     """ModernBertModel's forward (same masks, same rotary tables), with the last layer's queries,
     output projection, MLP and final norm at the selected rows only."""
-    from transformers.masking_utils import create_bidirectional_mask, create_bidirectional_sliding_window_mask
-    from transformers.models.modernbert.modeling_modernbert import apply_rotary_pos_emb
-    from transformers.models.modernbert.modeling_modernbert import eager_attention_forward as modernbert_eager
 
     hidden = model.embeddings(input_ids=input_ids)
     kw = {"config": model.config, "inputs_embeds": hidden, "attention_mask": attention_mask}
-    masks = {"full_attention": create_bidirectional_mask(**kw), "sliding_attention": create_bidirectional_sliding_window_mask(**kw)}
+    masks = {
+        "full_attention": create_bidirectional_mask(**kw),
+        "sliding_attention": create_bidirectional_sliding_window_mask(**kw),
+    }
     positions = torch.arange(input_ids.shape[1], device=input_ids.device)[None]
     rope = {kind: model.rotary_emb(hidden, positions, kind) for kind in set(model.config.layer_types)}
     *lower, last = model.layers
     for layer in lower:
-        hidden = layer(hidden, attention_mask=masks[layer.attention_type], position_embeddings=rope[layer.attention_type])
+        hidden = layer(
+            hidden, attention_mask=masks[layer.attention_type], position_embeddings=rope[layer.attention_type]
+        )
 
     attn = last.attn
     batch, length, width = hidden.shape
@@ -114,11 +131,21 @@ def _modernbert_selected(model, input_ids: torch.Tensor, selected: torch.Tensor,
     key = apply_rotary_pos_emb(key, key, cos, sin)[0]
     mask = masks[last.attention_type]
     if mask is not None:  # the mask rows of the kept queries: (B, 1, m, T)
-        mask = mask.expand(batch, -1, -1, -1).gather(2, order[:, None, :, None].expand(-1, mask.shape[1], -1, mask.shape[-1]))
+        mask = mask.expand(batch, -1, -1, -1).gather(
+            2, order[:, None, :, None].expand(-1, mask.shape[1], -1, mask.shape[-1])
+        )
     attend = ALL_ATTENTION_FUNCTIONS.get_interface(model.config._attn_implementation, modernbert_eager)
-    context, _ = attend(attn, query, key, value, mask, dropout=attn.attention_dropout if attn.training else 0.0,
-                        scaling=attn.head_dim ** -0.5, sliding_window=attn.sliding_window,
-                        deterministic=attn.deterministic_flash_attn)
+    context, _ = attend(
+        attn,
+        query,
+        key,
+        value,
+        mask,
+        dropout=attn.attention_dropout if attn.training else 0.0,
+        scaling=attn.head_dim**-0.5,
+        sliding_window=attn.sliding_window,
+        deterministic=attn.deterministic_flash_attn,
+    )
     rows = _gather_rows(hidden, order) + attn.out_drop(attn.Wo(context.reshape(batch, order.shape[1], width)))
     rows = rows + last.mlp(last.mlp_norm(rows))
     return model.final_norm(rows)[valid]  # (M, H)

@@ -28,8 +28,9 @@ from masklab.objectives.mlm import document_mask, masked_loss
 from masklab.objectives.recipe import EvaluateHook, Parts, Setting, block_ranges, term, token_metrics
 
 
-def attention_mask_4d(input_ids: torch.Tensor, causal: bool, eager: bool, sep_id: int | None = None,
-                      padding: torch.Tensor | None = None) -> torch.Tensor | None:
+def attention_mask_4d(
+    input_ids: torch.Tensor, causal: bool, eager: bool, sep_id: int | None = None, padding: torch.Tensor | None = None
+) -> torch.Tensor | None:
     """The (B, 1, T, T) mask a decoder gets, or None for plain causal attention (the model's default).
 
     transformers uses a 4-D mask as given, so a bidirectional or block-diagonal mask switches a
@@ -48,7 +49,9 @@ def attention_mask_4d(input_ids: torch.Tensor, causal: bool, eager: bool, sep_id
         allowed &= padding.bool()[:, None, None, :]
         allowed |= torch.eye(T, dtype=torch.bool, device=input_ids.device)  # padded queries see themselves: no NaN rows
     if eager:
-        return torch.zeros(allowed.shape, device=input_ids.device).masked_fill_(~allowed, torch.finfo(torch.float32).min)
+        return torch.zeros(allowed.shape, device=input_ids.device).masked_fill_(
+            ~allowed, torch.finfo(torch.float32).min
+        )
     return allowed
 
 
@@ -105,8 +108,13 @@ class MaskedNextTokenObjective(nn.Module):
         self.document_sep_id = document_sep_id
         self.eager = model.config._attn_implementation == "eager"
 
-    def forward(self, input_ids: torch.Tensor, labels: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                loss_weight: torch.Tensor | None = None) -> dict:
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        labels: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        loss_weight: torch.Tensor | None = None,
+    ) -> dict:
         body, head = _parts(self.model)
         mask = attention_mask_4d(input_ids, False, self.eager, self.document_sep_id, attention_mask)
         hidden = body(input_ids=input_ids, attention_mask=mask).last_hidden_state  # (B, T, H)
@@ -129,10 +137,16 @@ def build_mntp(model, tokenizer, block_diagonal: bool = False) -> MaskedNextToke
 
 def causal_metrics(objective, blocks: PackedBlocks, eval_cfg: EvalConfig, precision: str = "fp32") -> dict:
     """{"causal_loss", "perplexity", "next_token_accuracy", "predicted_tokens"} of a CausalLMObjective."""
-    batches = ({"input_ids": torch.as_tensor(blocks.gather(ids), dtype=torch.long)} for ids in block_ranges(blocks, eval_cfg))
+    batches = (
+        {"input_ids": torch.as_tensor(blocks.gather(ids), dtype=torch.long)} for ids in block_ranges(blocks, eval_cfg)
+    )
     m = token_metrics(objective, batches, precision, "causal_")
-    return {"causal_loss": m["causal_loss"], "perplexity": m["causal_perplexity"],
-            "next_token_accuracy": m["causal_accuracy"], "predicted_tokens": m["causal_tokens"]}
+    return {
+        "causal_loss": m["causal_loss"],
+        "perplexity": m["causal_perplexity"],
+        "next_token_accuracy": m["causal_accuracy"],
+        "predicted_tokens": m["causal_tokens"],
+    }
 
 
 def heldout(model, tokenizer, blocks: PackedBlocks, cfg: RunConfig, precision: str, unigram=None) -> dict:
@@ -146,5 +160,9 @@ def parts(s: Setting) -> Parts:
 
     def evaluate():
         return causal_metrics(objective, s.val_blocks, cfg.eval, s.precision)
-    return Parts([term("clm", objective, 1.0, s.train_blocks, CausalBatcher(), tc.batch_size, tc.seed, s)],
-                 [EvaluateHook(evaluate)], evaluate)
+
+    return Parts(
+        [term("clm", objective, 1.0, s.train_blocks, CausalBatcher(), tc.batch_size, tc.seed, s)],
+        [EvaluateHook(evaluate)],
+        evaluate,
+    )

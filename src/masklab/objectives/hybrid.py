@@ -20,8 +20,10 @@ def hybrid_split(batch_size: int, causal_share: float) -> tuple[int, int]:
 
 
 def heldout(model, tokenizer, blocks: PackedBlocks, cfg: RunConfig, precision: str, unigram=None) -> dict:
-    return {**causal_metrics(build_clm(model, tokenizer), blocks, cfg.eval, precision),
-            **masked_lm_metrics(build_mntp(model, tokenizer), blocks, tokenizer, cfg.eval, cfg.masking, precision)}
+    return {
+        **causal_metrics(build_clm(model, tokenizer), blocks, cfg.eval, precision),
+        **masked_lm_metrics(build_mntp(model, tokenizer), blocks, tokenizer, cfg.eval, cfg.masking, precision),
+    }
 
 
 def parts(s: Setting) -> Parts:
@@ -33,11 +35,19 @@ def parts(s: Setting) -> Parts:
     share = cfg.hybrid.causal_share
 
     def evaluate():
-        return {**causal_metrics(causal, s.val_blocks, cfg.eval, s.precision),
-                **masked_lm_metrics(masked, s.val_blocks, s.tokenizer, cfg.eval, cfg.masking, s.precision)}
+        return {
+            **causal_metrics(causal, s.val_blocks, cfg.eval, s.precision),
+            **masked_lm_metrics(masked, s.val_blocks, s.tokenizer, cfg.eval, cfg.masking, s.precision),
+        }
+
     # the causal stream draws its blocks from another seed, so the two halves of a batch differ
-    terms = [term("clm", causal, share, s.train_blocks, CausalBatcher(), n_causal, tc.seed + 7919, s),
-             term("mntp", masked, 1.0 - share, s.train_blocks, batcher, n_masked, tc.seed, s)]
-    hook = EvaluateHook(evaluate, lambda: {"masking": measure_masking(batcher, s.train_blocks)},
-                        lambda step, total: rate_field(cfg, step, total))
+    terms = [
+        term("clm", causal, share, s.train_blocks, CausalBatcher(), n_causal, tc.seed + 7919, s),
+        term("mntp", masked, 1.0 - share, s.train_blocks, batcher, n_masked, tc.seed, s),
+    ]
+    hook = EvaluateHook(
+        evaluate,
+        lambda: {"masking": measure_masking(batcher, s.train_blocks)},
+        lambda step, total: rate_field(cfg, step, total),
+    )
     return Parts(terms, [hook], evaluate)

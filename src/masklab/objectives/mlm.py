@@ -68,8 +68,9 @@ class MaskedLMObjective(nn.Module):
         self.parts = parts if sparse else None
         self.document_sep_id = document_sep_id
         self.additive_mask = model.config._attn_implementation == "eager"  # eager adds the mask to its scores
-        self.sparse_final_layer = bool(self.parts and sparse_final_layer
-                                       and supports_sparse_final_layer(getattr(model, self.parts[0])))
+        self.sparse_final_layer = bool(
+            self.parts and sparse_final_layer and supports_sparse_final_layer(getattr(model, self.parts[0]))
+        )
 
     def forward(self, input_ids: torch.Tensor, labels: torch.Tensor, attention_mask=None, loss_weight=None) -> dict:
         if self.document_sep_id is not None and attention_mask is None:
@@ -77,7 +78,9 @@ class MaskedLMObjective(nn.Module):
         selected = labels != -100  # (B, T)
         if self.parts is not None:
             encoder = getattr(self.model, self.parts[0])
-            if self.sparse_final_layer and (attention_mask is None or attention_mask.dim() == 4):  # a (B, T) padding mask: HF prepares it
+            if self.sparse_final_layer and (
+                attention_mask is None or attention_mask.dim() == 4
+            ):  # a (B, T) padding mask: HF prepares it
                 hidden = encode_selected(encoder, input_ids, selected, attention_mask)  # (M, H)
             else:
                 hidden = encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state[selected]
@@ -99,14 +102,17 @@ def masked_loss(logits: torch.Tensor, targets: torch.Tensor, loss_weight: torch.
 
 
 def build_mlm(model, tokenizer, sparse: bool = True, block_diagonal: bool = False, sparse_final_layer: bool = True):
-    """Masked-LM loss on a *ForMaskedLM model; batches are {"input_ids", "labels"[, "loss_weight"]} (B, T) from MLMBatcher."""
+    """Masked-LM loss on a *ForMaskedLM model; batches are {"input_ids", "labels"[, "loss_weight"]} (B, T) from
+    MLMBatcher."""
     sep = tokenizer.sep_token_id if block_diagonal else None
     return MaskedLMObjective(model, sparse=sparse, document_sep_id=sep, sparse_final_layer=sparse_final_layer)
 
 
 def mlm_objective(model, tokenizer, cfg) -> MaskedLMObjective:
     """The objective a run config asks for: sparse or dense head, block-diagonal or full attention."""
-    return build_mlm(model, tokenizer, cfg.model.sparse_prediction, cfg.data.block_diagonal, cfg.model.sparse_final_layer)
+    return build_mlm(
+        model, tokenizer, cfg.model.sparse_prediction, cfg.data.block_diagonal, cfg.model.sparse_final_layer
+    )
 
 
 def most_frequent_token(unigram_counts: np.ndarray, special_ids) -> int:
@@ -116,8 +122,15 @@ def most_frequent_token(unigram_counts: np.ndarray, special_ids) -> int:
 
 
 @torch.no_grad()
-def masked_lm_metrics(objective: MaskedLMObjective, blocks: PackedBlocks, tokenizer, eval_cfg: EvalConfig,
-                      masking_cfg: MaskingConfig, precision: str = "fp32", unigram_counts: np.ndarray | None = None) -> dict:
+def masked_lm_metrics(
+    objective: MaskedLMObjective,
+    blocks: PackedBlocks,
+    tokenizer,
+    eval_cfg: EvalConfig,
+    masking_cfg: MaskingConfig,
+    precision: str = "fp32",
+    unigram_counts: np.ndarray | None = None,
+) -> dict:
     """Masked accuracy, loss and perplexity (+ unigram baseline) on fixed-seed masks."""
     batcher = MLMBatcher(masking_cfg, tokenizer, seed=eval_cfg.seed)
     baseline = most_frequent_token(unigram_counts, batcher.special_ids.tolist()) if unigram_counts is not None else None
@@ -137,16 +150,27 @@ def masked_lm_metrics(objective: MaskedLMObjective, blocks: PackedBlocks, tokeni
         n += m
     objective.train(was_training)
     loss = total_loss / max(n, 1)
-    metrics = {"masked_accuracy": correct / max(n, 1), "masked_loss": loss,
-               "masked_perplexity": math.exp(min(loss, 50.0)), "masked_tokens": n}
+    metrics = {
+        "masked_accuracy": correct / max(n, 1),
+        "masked_loss": loss,
+        "masked_perplexity": math.exp(min(loss, 50.0)),
+        "masked_tokens": n,
+    }
     if baseline is not None:
         metrics["unigram_accuracy"] = baseline_correct / max(n, 1)
     return metrics
 
 
 @torch.no_grad()
-def pseudo_perplexity(model, tokenizer, blocks: PackedBlocks, n_sequences: int, max_length: int,
-                      precision: str = "fp32", batch_size: int = 128) -> float:
+def pseudo_perplexity(
+    model,
+    tokenizer,
+    blocks: PackedBlocks,
+    n_sequences: int,
+    max_length: int,
+    precision: str = "fp32",
+    batch_size: int = 128,
+) -> float:
     """PPPL over the first `n_sequences` validation blocks, truncated to `max_length` tokens."""
     was_training = model.training
     model.eval()
@@ -171,10 +195,14 @@ def pseudo_perplexity(model, tokenizer, blocks: PackedBlocks, n_sequences: int, 
 
 def heldout(model, tokenizer, blocks: PackedBlocks, cfg: RunConfig, precision: str, unigram=None) -> dict:
     """Masked figures on fixed masks, the unigram baseline and pseudo-perplexity, on `blocks`."""
-    return {**masked_lm_metrics(mlm_objective(model, tokenizer, cfg), blocks, tokenizer, cfg.eval, cfg.masking, precision,
-                                unigram),
-            "pseudo_perplexity": pseudo_perplexity(model, tokenizer, blocks, cfg.eval.pppl_sequences,
-                                                   cfg.eval.pppl_max_length, precision)}
+    return {
+        **masked_lm_metrics(
+            mlm_objective(model, tokenizer, cfg), blocks, tokenizer, cfg.eval, cfg.masking, precision, unigram
+        ),
+        "pseudo_perplexity": pseudo_perplexity(
+            model, tokenizer, blocks, cfg.eval.pppl_sequences, cfg.eval.pppl_max_length, precision
+        ),
+    }
 
 
 def parts(s: Setting) -> Parts:
@@ -186,7 +214,13 @@ def parts(s: Setting) -> Parts:
     def evaluate():
         return masked_lm_metrics(objective, s.val_blocks, s.tokenizer, cfg.eval, cfg.masking, s.precision)
 
-    hook = EvaluateHook(evaluate, lambda: {"masking": measure_masking(batcher, s.train_blocks)},
-                        lambda step, total: rate_field(cfg, step, total))
-    return Parts([term("mlm", objective, 1.0, s.train_blocks, batcher, tc.batch_size, tc.seed, s)], [hook],
-                 lambda: heldout(s.model, s.tokenizer, s.val_blocks, cfg, s.precision, s.unigram_counts))
+    hook = EvaluateHook(
+        evaluate,
+        lambda: {"masking": measure_masking(batcher, s.train_blocks)},
+        lambda step, total: rate_field(cfg, step, total),
+    )
+    return Parts(
+        [term("mlm", objective, 1.0, s.train_blocks, batcher, tc.batch_size, tc.seed, s)],
+        [hook],
+        lambda: heldout(s.model, s.tokenizer, s.val_blocks, cfg, s.precision, s.unigram_counts),
+    )

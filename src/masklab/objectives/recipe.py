@@ -45,8 +45,12 @@ class Parts:
 class EvaluateHook(Hook):
     """Periodic validation by a function of no arguments, plus optional start / log-line fields."""
 
-    def __init__(self, evaluate: Callable[[], dict], at_start: Callable[[], dict] | None = None,
-                 on_log: Callable[[int, int], dict] | None = None):
+    def __init__(
+        self,
+        evaluate: Callable[[], dict],
+        at_start: Callable[[], dict] | None = None,
+        on_log: Callable[[int, int], dict] | None = None,
+    ):
         self._evaluate, self._at_start, self._on_log = evaluate, at_start, on_log
 
     def at_start(self) -> dict:
@@ -59,11 +63,17 @@ class EvaluateHook(Hook):
         return self._evaluate()
 
 
-def term(name: str, objective, weight: float, blocks: PackedBlocks, batcher, batch_size: int, seed: int,
-         s: Setting) -> Term:
+def term(
+    name: str, objective, weight: float, blocks: PackedBlocks, batcher, batch_size: int, seed: int, s: Setting
+) -> Term:
     """A loss term fed by deterministic batches of `blocks` (item m is a pure function of seed and m)."""
-    return Term(name, objective, weight, lambda n: TrainBatches(blocks, batcher, batch_size, seed, n, s.show_progress),
-                batch_size * blocks.seq_length)
+    return Term(
+        name,
+        objective,
+        weight,
+        lambda n: TrainBatches(blocks, batcher, batch_size, seed, n, s.show_progress),
+        batch_size * blocks.seq_length,
+    )
 
 
 def rate_field(cfg: RunConfig, step: int, total: int) -> dict:
@@ -87,8 +97,12 @@ def token_metrics(objective, batches, precision: str, prefix: str) -> dict:
         n += m
     objective.train(was_training)
     loss = total / max(n, 1)
-    return {f"{prefix}loss": loss, f"{prefix}perplexity": math.exp(min(loss, 50.0)),
-            f"{prefix}accuracy": correct / max(n, 1), f"{prefix}tokens": int(n)}
+    return {
+        f"{prefix}loss": loss,
+        f"{prefix}perplexity": math.exp(min(loss, 50.0)),
+        f"{prefix}accuracy": correct / max(n, 1),
+        f"{prefix}tokens": int(n),
+    }
 
 
 def block_ranges(blocks: PackedBlocks, eval_cfg: EvalConfig):

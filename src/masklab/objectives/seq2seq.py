@@ -28,6 +28,7 @@ from torch import nn
 
 from masklab.config import EvalConfig, RunConfig, Seq2SeqConfig
 from masklab.data.shards import PackedBlocks
+from masklab.data.tokenizer import sentinel_ids
 from masklab.errors import UserError
 from masklab.masking import derive_seed
 from masklab.objectives.recipe import EvaluateHook, Parts, Setting, block_ranges, term, token_metrics
@@ -51,9 +52,11 @@ def _segment_lengths(uniform: np.ndarray, total: int, parts: np.ndarray, most: i
     B = len(uniform)
     if most == 1:
         return np.full((B, 1), total, dtype=np.int64)
-    ranked = np.argsort(uniform, axis=1)[:, :most - 1] + 1  # (B, most-1) candidate cuts in 1..total-1
+    ranked = np.argsort(uniform, axis=1)[:, : most - 1] + 1  # (B, most-1) candidate cuts in 1..total-1
     ranked = np.where(np.arange(most - 1)[None, :] < (parts - 1)[:, None], ranked, total)  # unused cuts sit at the end
-    edges = np.concatenate([np.zeros((B, 1), np.int64), np.sort(ranked, axis=1), np.full((B, 1), total, np.int64)], axis=1)
+    edges = np.concatenate(
+        [np.zeros((B, 1), np.int64), np.sort(ranked, axis=1), np.full((B, 1), total, np.int64)], axis=1
+    )
     return np.diff(edges, axis=1)
 
 
@@ -74,20 +77,23 @@ class SpanCorruptor:
     features: tuple[str, ...] = ()
 
     def __init__(self, cfg: Seq2SeqConfig, tokenizer, seed: int, seq_length: int):
-        from masklab.data.tokenizer import sentinel_ids
 
         self.cfg, self.seed = cfg, seed
         self.content = seq_length - 1  # every token after the block's [CLS] may be corrupted
         if cfg.mean_span > self.content:
-            raise UserError(f"seq2seq.mean_span={cfg.mean_span:g} is longer than a {seq_length}-token block; "
-                            "lower seq2seq.mean_span or raise data.seq_length")
+            raise UserError(
+                f"seq2seq.mean_span={cfg.mean_span:g} is longer than a {seq_length}-token block; "
+                "lower seq2seq.mean_span or raise data.seq_length"
+            )
         self.noise, self.fewest, self.extra_chance = span_counts(self.content, cfg.rate, cfg.mean_span)
         self.spans = self.fewest + (self.extra_chance > 0)  # the most spans a block can have
         self.sentinels = np.asarray(sentinel_ids(tokenizer), dtype=np.int64)
         if cfg.corruption == "span" and len(self.sentinels) < self.spans:
-            raise UserError(f"span corruption of {seq_length}-token blocks needs {self.spans} sentinel tokens "
-                            f"(<extra_id_0> ...), the tokenizer has {len(self.sentinels)}; lower data.seq_length or "
-                            "seq2seq.rate, raise seq2seq.mean_span, or let masklab train the tokenizer")
+            raise UserError(
+                f"span corruption of {seq_length}-token blocks needs {self.spans} sentinel tokens "
+                f"(<extra_id_0> ...), the tokenizer has {len(self.sentinels)}; lower data.seq_length or "
+                "seq2seq.rate, raise seq2seq.mean_span, or let masklab train the tokenizer"
+            )
         self.mask_id = tokenizer.mask_token_id
         self.cls_id, self.eos_id, self.pad_id = tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id
 
@@ -140,16 +146,26 @@ class SpanCorruptor:
         eos = np.full((B, 1), self.eos_id)
         body = np.concatenate([np.where(opening, mark, content), eos], axis=1)
         keep = np.concatenate([~is_noise | opening, np.ones((B, 1), bool)], axis=1)
-        encoder = np.concatenate([np.full((B, 1), self.cls_id), _left_pack(body, keep, enc_len - 1, self.pad_id)], axis=1)
-        if self.cfg.corruption == "span":  # each span's sentinel, then its tokens: interleave (sentinel?, token?) per position
+        encoder = np.concatenate(
+            [np.full((B, 1), self.cls_id), _left_pack(body, keep, enc_len - 1, self.pad_id)], axis=1
+        )
+        if (
+            self.cfg.corruption == "span"
+        ):  # each span's sentinel, then its tokens: interleave (sentinel?, token?) per position
             body = np.concatenate([np.stack([mark, content], axis=2).reshape(B, -1), eos], axis=1)
             keep = np.concatenate([np.stack([opening, is_noise], axis=2).reshape(B, -1), np.ones((B, 1), bool)], axis=1)
             labels = _left_pack(body, keep, dec_len, -100)
         else:
             labels = np.concatenate([content, eos], axis=1)
-        decoder = np.concatenate([np.full((B, 1), self.pad_id), np.where(labels[:, :-1] == -100, self.pad_id, labels[:, :-1])], 1)
-        return {"input_ids": torch.from_numpy(encoder), "attention_mask": torch.from_numpy((encoder != self.pad_id).astype(np.int64)),
-                "decoder_input_ids": torch.from_numpy(decoder), "labels": torch.from_numpy(labels)}
+        decoder = np.concatenate(
+            [np.full((B, 1), self.pad_id), np.where(labels[:, :-1] == -100, self.pad_id, labels[:, :-1])], 1
+        )
+        return {
+            "input_ids": torch.from_numpy(encoder),
+            "attention_mask": torch.from_numpy((encoder != self.pad_id).astype(np.int64)),
+            "decoder_input_ids": torch.from_numpy(decoder),
+            "labels": torch.from_numpy(labels),
+        }
 
     def from_blocks(self, blocks, block_ids, epochs=0, rate: float | None = None) -> dict:
         return self.corrupt(blocks.gather(block_ids), block_ids, epochs)
@@ -164,8 +180,12 @@ class Seq2SeqObjective(nn.Module):
         self.model = model
 
     def forward(self, input_ids, decoder_input_ids, labels, attention_mask=None, decoder_attention_mask=None) -> dict:
-        logits = self.model(input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=decoder_input_ids,
-                            decoder_attention_mask=decoder_attention_mask).logits  # (B, Tt, V)
+        logits = self.model(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            decoder_input_ids=decoder_input_ids,
+            decoder_attention_mask=decoder_attention_mask,
+        ).logits  # (B, Tt, V)
         keep = labels != -100
         logits, targets = logits[keep], labels[keep]
         loss = F.cross_entropy(logits.float(), targets)
@@ -198,5 +218,9 @@ def parts(s: Setting) -> Parts:
 
     def evaluate():
         return seq2seq_metrics(objective, fixed, s.val_blocks, cfg.eval, s.precision)
-    return Parts([term("seq2seq", objective, 1.0, s.train_blocks, corruptor, tc.batch_size, tc.seed, s)],
-                 [EvaluateHook(evaluate)], evaluate)
+
+    return Parts(
+        [term("seq2seq", objective, 1.0, s.train_blocks, corruptor, tc.batch_size, tc.seed, s)],
+        [EvaluateHook(evaluate)],
+        evaluate,
+    )

@@ -16,10 +16,21 @@ from functools import lru_cache
 
 import numpy as np
 
+from masklab.config import MaskingConfig
+from masklab.data.phrases import entity_marks, gazetteer_vocab, mark_matches, pmi_key, pmi_table, word_characters
+from masklab.data.pipeline import prepare_data
+from masklab.data.shards import word_starts
+from masklab.data.tagging import build_tagger, tag_documents, token_pos
 from masklab.errors import UserError
-from masklab.masking.preview import Piece
+from masklab.masking import MLMBatcher
+from masklab.masking.preview import Piece, render_pieces
+from masklab.masking.stats import masking_statistics
+from masklab.registry import names
 
-TAGGER_SCRIPTS = {"spacy-en": ("English", "Latin"), "parsivar-fa": ("Persian", "Arabic")}  # tagger -> (language, script)
+TAGGER_SCRIPTS = {
+    "spacy-en": ("English", "Latin"),
+    "parsivar-fa": ("Persian", "Arabic"),
+}  # tagger -> (language, script)
 PASSES = 64  # maskings measured per preview: the rate's spread over 64 draws is small even for one sentence
 
 
@@ -32,7 +43,7 @@ class TextPreview:
 
 
 def script_of(text: str) -> str:
-    """"Latin", "Arabic" or "other": the script most of a text's letters are written in."""
+    """ "Latin", "Arabic" or "other": the script most of a text's letters are written in."""
     letters = [c for c in text if c.isalpha()]
     if not letters:
         return "other"
@@ -44,47 +55,46 @@ def script_of(text: str) -> str:
 
 @lru_cache(maxsize=4)
 def _tagger(name: str, pos: bool, entities: bool):
-    from masklab.data.tagging import build_tagger
 
     return build_tagger(name, pos=pos, entities=entities)
 
 
 def _tags(name: str, text: str, strategy: str, pos: bool = True, entities: bool = False):
-    from masklab.data.tagging import tag_documents
 
     language, script = TAGGER_SCRIPTS.get(name, ("", ""))
     if script and script_of(text) not in (script, "other"):
         others = ", ".join(f"{n} for {lang}" for n, (lang, _) in TAGGER_SCRIPTS.items() if n != name)
-        raise UserError(f"strategy {strategy} needs tags of this text's language, and the tagger {name} tags {language} only; "
-                        f"choose another tagger ({others}) or a strategy without tags (random, whole_word, span)")
+        raise UserError(
+            f"strategy {strategy} needs tags of this text's language, and the tagger {name} tags {language} only; "
+            f"choose another tagger ({others}) or a strategy without tags (random, whole_word, span)"
+        )
     return tag_documents(_tagger(name, pos, entities), [text])[0]
 
 
 def _pmi(run, masking, tokenizer):
     """(n-gram table, word-character table) of the run's corpus, prepared once per run and settings: reading
     the corpus back costs seconds, a preview should not."""
-    from masklab.data.phrases import pmi_key, pmi_table, word_characters
-    from masklab.data.pipeline import prepare_data
 
     key = ("pmi", pmi_key(masking.pmi))
     if key in run.tables:
         return run.tables[key]
     if run.config is None:
-        raise UserError(f"strategy pmi learns its n-grams from the training corpus, and {run.run} names none (no config.yaml); "
-                        "preview a pretraining run's directory, or choose another strategy")
+        raise UserError(
+            f"strategy pmi learns its n-grams from the training corpus, and {run.run} names none (no config.yaml); "
+            "preview a pretraining run's directory, or choose another strategy"
+        )
     data = prepare_data(run.config.data, run.config.tokenizer, show_progress=False)
     if len(data.tokenizer) != len(tokenizer):
-        raise UserError(f"the corpus of {run.run} is tokenised with another vocabulary than its checkpoint; "
-                        "strategy pmi cannot be previewed for this run")
+        raise UserError(
+            f"the corpus of {run.run} is tokenised with another vocabulary than its checkpoint; "
+            "strategy pmi cannot be previewed for this run"
+        )
     run.tables[key] = pmi_table(data.shards, tokenizer, masking.pmi), word_characters(tokenizer)
     return run.tables[key]
 
 
 def features(run, masking, text: str, max_tokens: int) -> tuple[np.ndarray, dict, str]:
     """(ids (T,), {feature: (T,) uint8}, notice) of the block `[CLS] text [SEP]` for `masking.strategy`."""
-    from masklab.data.phrases import entity_marks, gazetteer_vocab, mark_matches
-    from masklab.data.shards import word_starts
-    from masklab.data.tagging import token_pos
 
     tokenizer = run.tokenizer
     enc = run.backend.encode(text, add_special_tokens=False)
@@ -110,9 +120,13 @@ def features(run, masking, text: str, max_tokens: int) -> tuple[np.ndarray, dict
         if strategy == "entity":
             settings = masking.entity
             if settings.ner:
-                phrases[1:-1] = entity_marks(text, enc, _tags(settings.ner, text, strategy, pos=False, entities=True).entities)
+                phrases[1:-1] = entity_marks(
+                    text, enc, _tags(settings.ner, text, strategy, pos=False, entities=True).entities
+                )
             if settings.gazetteer:
-                mark_matches(phrases, ids, out["words"], tokenizer.sep_token_id, gazetteer_vocab(settings.gazetteer, tokenizer))
+                mark_matches(
+                    phrases, ids, out["words"], tokenizer.sep_token_id, gazetteer_vocab(settings.gazetteer, tokenizer)
+                )
         else:
             mark_matches(phrases, ids, out["words"], tokenizer.sep_token_id, *_pmi(run, masking, tokenizer))
         out["phrases"] = phrases
@@ -121,8 +135,6 @@ def features(run, masking, text: str, max_tokens: int) -> tuple[np.ndarray, dict
 
 def masking_for(run, strategy: str, rate: float, tagger: str = ""):
     """The run's masking settings (defaults for a bare checkpoint) with the strategy, rate and tagger chosen."""
-    from masklab.config import MaskingConfig
-    from masklab.registry import names
 
     if strategy not in names("masker"):
         raise UserError(f"unknown masking strategy {strategy!r}; choose one of: {', '.join(names('masker'))}")
@@ -138,20 +150,28 @@ def masking_for(run, strategy: str, rate: float, tagger: str = ""):
     return masking
 
 
-def preview_text(run, text: str, strategy: str = "random", rate: float = 0.15, seed: int = 0, tagger: str = "",
-                 passes: int = PASSES) -> TextPreview:
-    from masklab.masking import MLMBatcher
-    from masklab.masking.preview import render_pieces
-    from masklab.masking.stats import masking_statistics
+def preview_text(
+    run, text: str, strategy: str = "random", rate: float = 0.15, seed: int = 0, tagger: str = "", passes: int = PASSES
+) -> TextPreview:
 
     masking = masking_for(run, strategy, rate, tagger)
     ids, feats, notice = features(run, masking, text, run.max_tokens)
     batcher = MLMBatcher(masking, run.tokenizer, seed=int(seed))
     tiled = {name: np.tile(values, (passes, 1)) for name, values in feats.items()}
-    batch = batcher.mask(np.tile(ids, (passes, 1)), np.zeros(passes, dtype=np.int64), np.arange(passes), tiled,
-                         rate=masking.rate, with_units=True)
+    batch = batcher.mask(
+        np.tile(ids, (passes, 1)),
+        np.zeros(passes, dtype=np.int64),
+        np.arange(passes),
+        tiled,
+        rate=masking.rate,
+        with_units=True,
+    )
     stats = masking_statistics([batch], run.tokenizer.mask_token_id)
     stats["passes"] = passes
-    targets = {"rate": masking.rate, "mask_share": masking.mask_token_fraction, "random_share": masking.random_token_fraction,
-               "kept_share": 1.0 - masking.mask_token_fraction - masking.random_token_fraction}
+    targets = {
+        "rate": masking.rate,
+        "mask_share": masking.mask_token_fraction,
+        "random_share": masking.random_token_fraction,
+        "kept_share": 1.0 - masking.mask_token_fraction - masking.random_token_fraction,
+    }
     return TextPreview(render_pieces(run.tokenizer, batch, 0), stats, targets, notice)

@@ -9,9 +9,13 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from masklab.config import load_config
+from masklab.data.shards import unpadded_backend
 from masklab.errors import UserError
+from masklab.models.checkpoint import load_language_model, resolve_checkpoint
 
-MAX_INPUT_TOKENS = 512  # longest text a view reads, whatever the model's positions allow: keeps every answer interactive
+# longest text a view reads, whatever the model's positions allow: keeps every answer interactive
+MAX_INPUT_TOKENS = 512
 
 
 def hub_offline() -> None:
@@ -35,7 +39,6 @@ class LoadedRun:
     @cached_property
     def backend(self):
         """The tokenizer's backend without padding or truncation (a copy: made once, not per request)."""
-        from masklab.data.shards import unpadded_backend
 
         return unpadded_backend(self.tokenizer)
 
@@ -60,38 +63,51 @@ def _study_trial(study: Path) -> tuple[Path, str]:
     for row in rows:
         trial = study / "trials" / row.get("key", "")
         if row.get("state") == "complete" and (trial / "checkpoint" / "config.json").exists():
-            return trial, (f"{study} is a study: showing trial {row['trial']} ({row['key']}); "
-                           f"pass {study}/trials/KEY to look at another")
-    raise UserError(f"{study} is a study with no finished trial checkpoint yet; run `masklab study` to finish one, "
-                    "or pass a run directory")
+            return trial, (
+                f"{study} is a study: showing trial {row['trial']} ({row['key']}); "
+                f"pass {study}/trials/KEY to look at another"
+            )
+    raise UserError(
+        f"{study} is a study with no finished trial checkpoint yet; run `masklab study` to finish one, "
+        "or pass a run directory"
+    )
 
 
 def locate(path: str | Path) -> tuple[Path, Path, str]:
     """(run directory, checkpoint directory, notice) for what the user named, with a one-line error otherwise."""
-    from masklab.models.checkpoint import resolve_checkpoint
 
     run = Path(path).expanduser()
     if not run.exists():
-        raise UserError(f"{run} does not exist; pass a masklab run directory (with checkpoint/) or a save_pretrained directory")
+        raise UserError(
+            f"{run} does not exist; pass a masklab run directory (with checkpoint/) or a save_pretrained directory"
+        )
     notice = ""
     if (run / "trials").is_dir() and not (run / "checkpoint").exists():
         run, notice = _study_trial(run)
-    elif (run / "config.yaml").exists() and not (run / "checkpoint" / "config.json").exists() and not (run / "config.json").exists():
-        raise UserError(f"{run} is a run without a checkpoint yet (no {run / 'checkpoint'}); let the run save one "
-                        "(it does at every eval) or pass a finished run")
+    elif (
+        (run / "config.yaml").exists()
+        and not (run / "checkpoint" / "config.json").exists()
+        and not (run / "config.json").exists()
+    ):
+        raise UserError(
+            f"{run} is a run without a checkpoint yet (no {run / 'checkpoint'}); let the run save one "
+            "(it does at every eval) or pass a finished run"
+        )
     return run, resolve_checkpoint(run), notice
 
 
 def load_run(path: str | Path, name: str = "") -> LoadedRun:
-    from masklab.config import load_config
-    from masklab.models.checkpoint import load_language_model
 
     hub_offline()
     run, checkpoint, notice = locate(path)
-    architectures = " ".join(json.loads((checkpoint / "config.json").read_text(encoding="utf-8")).get("architectures") or [])
+    architectures = " ".join(
+        json.loads((checkpoint / "config.json").read_text(encoding="utf-8")).get("architectures") or []
+    )
     if "Classification" in architectures:
-        raise UserError(f"{checkpoint} is a fine-tuned classifier ({architectures}): its language-model head was replaced by "
-                        "the task's, so it cannot fill masks or score text; pass the pretraining run it started from")
+        raise UserError(
+            f"{checkpoint} is a fine-tuned classifier ({architectures}): its language-model head was replaced by "
+            "the task's, so it cannot fill masks or score text; pass the pretraining run it started from"
+        )
     model, tokenizer, family = load_language_model(checkpoint)
     config = None
     if (run / "config.yaml").exists():

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 from masklab.report.pages import html_table, svg_text
+from masklab.report.plots import _pyplot
 
 CURVE_WORDS = ("loss", "accuracy", "perplexity")  # logged figures worth a curve; rates, seconds and counts are not
 
@@ -33,8 +34,12 @@ def curves(records: list[dict]) -> dict[str, tuple[list[float], list[float]]]:
         if not isinstance(step, (int, float)):
             continue
         for key, value in record.items():
-            if key != "step" and isinstance(value, (int, float)) and not isinstance(value, bool) \
-                    and any(word in key for word in CURVE_WORDS):
+            if (
+                key != "step"
+                and isinstance(value, (int, float))
+                and not isinstance(value, bool)
+                and any(word in key for word in CURVE_WORDS)
+            ):
                 out.setdefault(key, ([], []))
                 out[key][0].append(step)
                 out[key][1].append(value)
@@ -43,7 +48,6 @@ def curves(records: list[dict]) -> dict[str, tuple[list[float], list[float]]]:
 
 def curves_svg(records: list[dict]) -> str:
     """Inline SVG: one panel per figure against steps ("" when the run logged none)."""
-    from masklab.report.plots import _pyplot
 
     found = curves(records)
     if not found:
@@ -85,16 +89,21 @@ def study_of(run: Path) -> Path | None:
 def run_page(run) -> str:
     """The Runs tab's HTML for one LoadedRun."""
     directory = run.run
-    parts = [f"<p><code>{html.escape(str(directory))}</code> · {run.family}"
-             f" · {sum(p.numel() for p in run.model.parameters()):,} parameters</p>"]
+    parts = [
+        f"<p><code>{html.escape(str(directory))}</code> · {run.family}"
+        f" · {sum(p.numel() for p in run.model.parameters()):,} parameters</p>"
+    ]
     if run.notice:
         parts.append(f"<p class='ml-notice'>{html.escape(run.notice)}</p>")
     summary_path = directory / "summary.json"
     if summary_path.exists():
         try:
             summary = json.loads(summary_path.read_text(encoding="utf-8"))
-            parts.append("<h4>summary.json</h4><div class='ml-summary'>"
-                         + html_table(["figure", "value"], [list(r) for r in _flat(summary)]) + "</div>")
+            parts.append(
+                "<h4>summary.json</h4><div class='ml-summary'>"
+                + html_table(["figure", "value"], [list(r) for r in _flat(summary)])
+                + "</div>"
+            )
         except json.JSONDecodeError:
             parts.append("<p>summary.json is unreadable (cut short?)</p>")
     else:
@@ -105,6 +114,8 @@ def run_page(run) -> str:
     study = study_of(directory) or (directory if (directory / "report.html").exists() else None)
     if study is not None:
         report = (study / "report.html").read_text(encoding="utf-8")
-        parts.append(f"<h4>study report ({html.escape(study.name)})</h4>"
-                     f"<iframe class='ml-report' sandbox srcdoc=\"{html.escape(report, quote=True)}\"></iframe>")
+        parts.append(
+            f"<h4>study report ({html.escape(study.name)})</h4>"
+            f"<iframe class='ml-report' sandbox srcdoc=\"{html.escape(report, quote=True)}\"></iframe>"
+        )
     return "".join(parts)

@@ -8,13 +8,13 @@ are ranked per run, so the page shows which sentence of a pair each model prefer
 from __future__ import annotations
 
 from masklab.errors import UserError
+from masklab.evaluate.scoring import SentenceScorer, objective_of
+from masklab.objective_records import record
 
 MAX_SENTENCES = 32  # one page: more is a job for `masklab evaluate --pairs`
 
 
 def score_kinds(run) -> list[str]:
-    from masklab.evaluate.scoring import objective_of
-    from masklab.objective_records import record
 
     return list(record(objective_of(run.model)).scores)  # a checkpoint's family: its main score first
 
@@ -22,7 +22,6 @@ def score_kinds(run) -> list[str]:
 def score_sentences(run, sentences: list[str] | str, kind: str = "") -> list[dict]:
     """[{"sentence", "score", "tokens", "per_token", "rank"}] in the given order; rank 1 = the most likely.
     A string is one sentence (not a sequence of characters to score one by one)."""
-    from masklab.evaluate.scoring import SentenceScorer
 
     if isinstance(sentences, str):
         sentences = [sentences]
@@ -32,8 +31,10 @@ def score_sentences(run, sentences: list[str] | str, kind: str = "") -> list[dic
     if not sentences:
         raise UserError("give at least one sentence (one per line) to score")
     if len(sentences) > MAX_SENTENCES:
-        raise UserError(f"the page scores up to {MAX_SENTENCES} sentences at once (got {len(sentences)}); "
-                        "use `masklab evaluate --pairs FILE` for more")
+        raise UserError(
+            f"the page scores up to {MAX_SENTENCES} sentences at once (got {len(sentences)}); "
+            "use `masklab evaluate --pairs FILE` for more"
+        )
     kinds = score_kinds(run)
     kind = kind or kinds[0]
     if kind not in kinds:
@@ -46,5 +47,14 @@ def score_sentences(run, sentences: list[str] | str, kind: str = "") -> list[dic
     counts = scorer.token_counts(sentences)
     order = sorted(range(len(sentences)), key=lambda i: -totals[i])
     rank = {i: r + 1 for r, i in enumerate(order)}
-    return [{"sentence": s, "score": float(totals[i]), "tokens": int(counts[i]), "per_token": float(totals[i] / max(counts[i], 1)),
-             "rank": rank[i], "kind": kind} for i, s in enumerate(sentences)]
+    return [
+        {
+            "sentence": s,
+            "score": float(totals[i]),
+            "tokens": int(counts[i]),
+            "per_token": float(totals[i] / max(counts[i], 1)),
+            "rank": rank[i],
+            "kind": kind,
+        }
+        for i, s in enumerate(sentences)
+    ]

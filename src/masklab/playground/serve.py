@@ -12,6 +12,8 @@ import socket
 import sys
 
 from masklab.errors import UserError
+from masklab.playground.models import hub_offline
+from masklab.playground.render import CSS
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 MAX_UPLOAD_BYTES = 0  # no view takes a file: an upload could only fill the disk (Gradio answers 413 above this)
@@ -20,7 +22,6 @@ MAX_UPLOAD_BYTES = 0  # no view takes a file: an upload could only fill the disk
 def quiet_gradio() -> None:
     """Before gradio (and with it huggingface_hub) is imported: no analytics, no telemetry, no update
     check, no hub access (the hub library reads these once, at import)."""
-    from masklab.playground.models import hub_offline
 
     hub_offline()
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
@@ -68,11 +69,16 @@ def check_address(host: str, port: int, auth: tuple[str, str] | None, warn: bool
         raise UserError(f"--port must be between 1 and 65535 (got {port})")
     if host not in LOOPBACK:
         if auth is None:
-            raise UserError(f"--host {host} opens the playground to other machines: give --auth USER:PASSWORD too "
-                            "(or keep the default 127.0.0.1)")
+            raise UserError(
+                f"--host {host} opens the playground to other machines: give --auth USER:PASSWORD too "
+                "(or keep the default 127.0.0.1)"
+            )
         if warn:
-            print(f"masklab: warning: serving on {host}: anyone who can reach this machine and knows the password can use it",
-                  file=sys.stderr)
+            print(
+                f"masklab: warning: serving on {host}: anyone who can reach this machine and knows the password can "
+                "use it",
+                file=sys.stderr,
+            )
     if not port_free(host, port):
         raise UserError(f"port {port} is in use on {host}; pass --port {free_port(host, port)} (free now)")
 
@@ -80,19 +86,41 @@ def check_address(host: str, port: int, auth: tuple[str, str] | None, warn: bool
 def theme():
     import gradio as gr
 
-    return gr.themes.Base(font=["system-ui", "-apple-system", "Segoe UI", "Roboto", "Noto Sans", "sans-serif"],
-                          font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "monospace"])
+    return gr.themes.Base(
+        font=["system-ui", "-apple-system", "Segoe UI", "Roboto", "Noto Sans", "sans-serif"],
+        font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "monospace"],
+    )
 
 
-def launch(app, host: str = "127.0.0.1", port: int = 7860, auth: tuple[str, str] | None = None, block: bool = True,
-           warned: bool = False):
+def launch(
+    app,
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    auth: tuple[str, str] | None = None,
+    block: bool = True,
+    warned: bool = False,
+):
     """Serve `app`; with block=False return at once (tests, benchmarks) and leave closing to the caller.
     `warned`: the caller already printed the open-address warning (`check_address`)."""
-    from masklab.playground.render import CSS
 
     check_address(host, port, auth, warn=not warned)
     app.queue(default_concurrency_limit=2)  # one request per run of a two-run page at a time: CPU cores are few
-    return app.launch(server_name=host, server_port=port, share=False, auth=auth, prevent_thread_lock=not block, quiet=True,
-                      show_error=False, theme=theme(), css=CSS, footer_links=["api"], allowed_paths=[], ssr_mode=False, pwa=False,
-                      mcp_server=False, enable_monitoring=False, inbrowser=False,
-                      max_file_size=MAX_UPLOAD_BYTES)
+    return app.launch(
+        server_name=host,
+        server_port=port,
+        share=False,
+        auth=auth,
+        prevent_thread_lock=not block,
+        quiet=True,
+        show_error=False,
+        theme=theme(),
+        css=CSS,
+        footer_links=["api"],
+        allowed_paths=[],
+        ssr_mode=False,
+        pwa=False,
+        mcp_server=False,
+        enable_monitoring=False,
+        inbrowser=False,
+        max_file_size=MAX_UPLOAD_BYTES,
+    )

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from masklab.errors import UserError
-from masklab.generate.run import GenerateConfig
+from masklab.generate.run import GenerateConfig, generate
 
 DONE = object()
 
@@ -31,17 +31,21 @@ def fit_prompt(run, prompt: str, length: int) -> tuple[str, str]:
     ids = run.tokenizer(prompt, add_special_tokens=False, verbose=False)["input_ids"]
     budget = run.max_tokens - 2 - length
     if budget < 1:
-        raise UserError(f"length {length} leaves no room for a prompt: {run.name} reads {run.max_tokens} tokens; lower the length")
+        raise UserError(
+            f"length {length} leaves no room for a prompt: {run.name} reads {run.max_tokens} tokens; lower the length"
+        )
     if len(ids) <= budget:
         return prompt, ""
-    return (run.tokenizer.decode(ids[-budget:]),
-            f"the prompt is {len(ids):,} tokens; with {length} new ones the model reads its last {budget:,}, the rest was cut")
+    return (
+        run.tokenizer.decode(ids[-budget:]),
+        f"the prompt is {len(ids):,} tokens; with {length} new ones the model reads its last {budget:,}, the rest was "
+        "cut",
+    )
 
 
 def stream_generate(run, cfg: GenerateConfig, template: str = "", prompt: str = "") -> Iterator[Step | dict]:
     """Yield a Step after every unmasking step, then generate()'s report (samples, speed, and a "notice" when
     the prompt was cut to fit); errors re-raise here."""
-    from masklab.generate.run import generate
 
     run.require_masked("generation")
     notice = ""
@@ -54,8 +58,16 @@ def stream_generate(run, cfg: GenerateConfig, template: str = "", prompt: str = 
 
     def work():
         try:
-            report = generate(run.checkpoint, cfg, texts=[template] if template else [], prompts=[] if template else [prompt],
-                              show_progress=False, save=False, loaded=(run.model, run.tokenizer), on_step=on_step)
+            report = generate(
+                run.checkpoint,
+                cfg,
+                texts=[template] if template else [],
+                prompts=[] if template else [prompt],
+                show_progress=False,
+                save=False,
+                loaded=(run.model, run.tokenizer),
+                on_step=on_step,
+            )
             events.put({**report, "notice": notice})
         except BaseException as exc:  # handed to the caller's thread, which shows it
             events.put(exc)

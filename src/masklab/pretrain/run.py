@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import torch
+from accelerate import PartialState
 
 from masklab.config import RunConfig, load_config, save_config
 from masklab.data.pipeline import prepare_data
@@ -49,17 +50,32 @@ def check_resumable(out: Path, cfg: RunConfig) -> None:
     if not path.exists():
         return
     done = json.loads(path.read_text(encoding="utf-8"))
-    spent = {"max_steps": done.get("steps", 0) >= cfg.train.max_steps,
-             "max_tokens": cfg.train.max_tokens and done.get("train_tokens", 0) >= cfg.train.max_tokens}
+    spent = {
+        "max_steps": done.get("steps", 0) >= cfg.train.max_steps,
+        "max_tokens": cfg.train.max_tokens and done.get("train_tokens", 0) >= cfg.train.max_tokens,
+    }
     if spent.get(done.get("stopped_by")):
-        raise UserError(f"{out} holds a finished run ({done['steps']} steps, stopped by {done['stopped_by']}); nothing to "
-                        "resume. Raise train.max_steps to train on, or start a new run from it with "
-                        f"--set model.init={out} --out OTHER_DIR")
+        raise UserError(
+            f"{out} holds a finished run ({done['steps']} steps, stopped by {done['stopped_by']}); nothing to "
+            "resume. Raise train.max_steps to train on, or start a new run from it with "
+            f"--set model.init={out} --out OTHER_DIR"
+        )
 
 
-def train_pretraining(model, tokenizer, train_blocks: PackedBlocks, val_blocks: PackedBlocks, cfg: RunConfig, out: Path,
-                      precision: str, resume: bool = False, halt_at_step: int | None = None, show_progress: bool = True,
-                      unigram_counts=None, on_eval=None):
+def train_pretraining(
+    model,
+    tokenizer,
+    train_blocks: PackedBlocks,
+    val_blocks: PackedBlocks,
+    cfg: RunConfig,
+    out: Path,
+    precision: str,
+    resume: bool = False,
+    halt_at_step: int | None = None,
+    show_progress: bool = True,
+    unigram_counts=None,
+    on_eval=None,
+):
     """The one loop on `train.objective`'s terms (packed blocks masked / shifted / corrupted afresh per
     (seed, block, epoch)); returns (TrainResult, the objective's final figures as a function)."""
     lr = pretraining_lr(cfg.train.lr, model)
@@ -68,17 +84,34 @@ def train_pretraining(model, tokenizer, train_blocks: PackedBlocks, val_blocks: 
     # a text-generation checkpoint is saved with a BOS-only template
     saved_tokenizer = causal_tokenizer(tokenizer) if record(cfg.train.objective).causal_checkpoint else tokenizer
     tc = dataclasses.replace(cfg.train, lr=lr)  # the loop runs at the resolved rate; the saved config keeps lr: 0
-    result = train(model, saved_tokenizer, parts.terms, make_optimizer(model, tc), tc, out, precision, hooks=parts.hooks,
-                   resume=resume, halt_at_step=halt_at_step, show_progress=show_progress, desc=f"pretraining ({cfg.train.objective})",
-                   on_eval=on_eval)
+    result = train(
+        model,
+        saved_tokenizer,
+        parts.terms,
+        make_optimizer(model, tc),
+        tc,
+        out,
+        precision,
+        hooks=parts.hooks,
+        resume=resume,
+        halt_at_step=halt_at_step,
+        show_progress=show_progress,
+        desc=f"pretraining ({cfg.train.objective})",
+        on_eval=on_eval,
+    )
     return result, parts.final
 
 
-def pretrain(cfg: RunConfig, out: Path, resume: bool = False, halt_at_step: int | None = None,
-             show_progress: bool = True, on_eval=None) -> dict:
+def pretrain(
+    cfg: RunConfig,
+    out: Path,
+    resume: bool = False,
+    halt_at_step: int | None = None,
+    show_progress: bool = True,
+    on_eval=None,
+) -> dict:
     """Run a whole pretraining job into `out`; return the summary (also written to summary.json).
     `on_eval(step, metrics)` sees every validation evaluation (see train.train)."""
-    from accelerate import PartialState
 
     wall_start = time.perf_counter()
     # cpu=True on machines without CUDA: that is what lets torchrun / `accelerate launch` processes
@@ -96,7 +129,9 @@ def pretrain(cfg: RunConfig, out: Path, resume: bool = False, halt_at_step: int 
     # Data: the main process prepares (or finds cached) corpus, tokenizer and shards first.
     objective = cfg.train.objective
     with state.main_process_first():
-        data = prepare_data(cfg.data, cfg.tokenizer, show_progress=show_progress and state.is_main_process, objective=objective)
+        data = prepare_data(
+            cfg.data, cfg.tokenizer, show_progress=show_progress and state.is_main_process, objective=objective
+        )
     tokenizer = data.tokenizer
     train_blocks = packed_blocks(data.shards, "train", cfg.data.seq_length, tokenizer.cls_token_id)
     val_blocks = packed_blocks(data.shards, "val", cfg.data.seq_length, tokenizer.cls_token_id)
@@ -104,16 +139,36 @@ def pretrain(cfg: RunConfig, out: Path, resume: bool = False, halt_at_step: int 
     # Model: seeded so every process (and every rerun) starts from the same weights.
     torch.manual_seed(cfg.train.seed)
     model = build_model(cfg.model, tokenizer, cfg.data.seq_length, objective)
-    precision, precision_info = run_precision(cfg.train.precision, model,
-                                                 cfg.train.batch_size * cfg.data.seq_length, cache_root(cfg.data))
+    precision, precision_info = run_precision(
+        cfg.train.precision, model, cfg.train.batch_size * cfg.data.seq_length, cache_root(cfg.data)
+    )
 
-    facts = preflight_report(preflight(
-        tokenizer, sample_lines(data.corpus), model, precision, cfg.masking.strategy if record(objective).masks_tokens else None,
-        packing_facts(train_blocks, tokenizer.sep_token_id, cfg.data.block_diagonal)), show_progress and state.is_main_process)
+    facts = preflight_report(
+        preflight(
+            tokenizer,
+            sample_lines(data.corpus),
+            model,
+            precision,
+            cfg.masking.strategy if record(objective).masks_tokens else None,
+            packing_facts(train_blocks, tokenizer.sep_token_id, cfg.data.block_diagonal),
+        ),
+        show_progress and state.is_main_process,
+    )
 
-    result, final = train_pretraining(model, tokenizer, train_blocks, val_blocks, cfg, out, precision, resume=resume,
-                                      halt_at_step=halt_at_step, show_progress=show_progress and state.is_main_process,
-                                      unigram_counts=data.shards.unigram_counts(), on_eval=on_eval)
+    result, final = train_pretraining(
+        model,
+        tokenizer,
+        train_blocks,
+        val_blocks,
+        cfg,
+        out,
+        precision,
+        resume=resume,
+        halt_at_step=halt_at_step,
+        show_progress=show_progress and state.is_main_process,
+        unigram_counts=data.shards.unigram_counts(),
+        on_eval=on_eval,
+    )
     metrics = final()  # on the validation split: fixed masks / corruptions, the same for every model
     summary = {
         "objective": objective,
@@ -139,6 +194,10 @@ def pretrain(cfg: RunConfig, out: Path, resume: bool = False, halt_at_step: int 
     if state.is_main_process:
         write_json_atomic(out / "summary.json", summary)
         with (out / "metrics.jsonl").open("a", encoding="utf-8") as f:
-            f.write(json.dumps({"step": result.steps, "tokens": result.train_tokens,
-                                **{f"val_{k}": v for k, v in metrics.items()}}) + "\n")
+            f.write(
+                json.dumps(
+                    {"step": result.steps, "tokens": result.train_tokens, **{f"val_{k}": v for k, v in metrics.items()}}
+                )
+                + "\n"
+            )
     return {**summary, "is_main_process": state.is_main_process}

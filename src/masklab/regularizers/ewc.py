@@ -21,8 +21,9 @@ from masklab.regularizers.fisher import FinishedTask, choose_estimator, fisher_d
 class EWC(Regularizer):
     needs_fisher = True
 
-    def __init__(self, strength: float, exclude=(), fisher: str = "auto", online: bool = False, gamma: float = 1.0,
-                 seed: int = 0):
+    def __init__(
+        self, strength: float, exclude=(), fisher: str = "auto", online: bool = False, gamma: float = 1.0, seed: int = 0
+    ):
         self.strength = strength
         self.exclude = set(exclude)  # parameter names outside the shared weights (the tasks' heads)
         self.requested = fisher
@@ -41,8 +42,12 @@ class EWC(Regularizer):
         if not self.anchors:
             return torch.zeros(())
         params = dict(model.named_parameters())
-        terms = [(f * (params[n].float() - star[n]).pow(2)).sum()
-                 for fisher, star in self.anchors for n, f in fisher.items() if params[n].requires_grad]
+        terms = [
+            (f * (params[n].float() - star[n]).pow(2)).sum()
+            for fisher, star in self.anchors
+            for n, f in fisher.items()
+            if params[n].requires_grad
+        ]
         if not terms:
             return torch.zeros(())
         return 0.5 * self.strength * torch.stack(terms).sum()
@@ -70,6 +75,7 @@ class EWC(Regularizer):
 
 
 @register("regularizer", "ewc")
-def build_ewc(strength: float, exclude=(), fisher: str = "auto", online: bool = False, gamma: float = 1.0,
-              seed: int = 0) -> EWC:
+def build_ewc(
+    strength: float, exclude=(), fisher: str = "auto", online: bool = False, gamma: float = 1.0, seed: int = 0
+) -> EWC:
     return EWC(strength, exclude, fisher, online, gamma, seed)

@@ -29,7 +29,9 @@ class FinishedTask:
     """What a regularizer may use when a task of a sequence ends: held-out examples and the task's log-probabilities."""
 
     examples: list[dict]  # collated batches of ONE example each (held-out), or larger batches for `batch`
-    log_probs: Callable[[dict], tuple[torch.Tensor, torch.Tensor]]  # batch -> (log p (N, C) at labelled positions, gold (N,))
+    log_probs: Callable[
+        [dict], tuple[torch.Tensor, torch.Tensor]
+    ]  # batch -> (log p (N, C) at labelled positions, gold (N,))
     num_labels: int
     kind: str  # sequence | token
 
@@ -41,8 +43,9 @@ def choose_estimator(requested: str, kind: str, num_labels: int) -> str:
     return "exact" if kind == "sequence" and num_labels <= EXACT_MAX_LABELS else "sampled"
 
 
-def fisher_diagonal(model, params: dict[str, torch.Tensor], task: FinishedTask, estimator: str,
-                    generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+def fisher_diagonal(
+    model, params: dict[str, torch.Tensor], task: FinishedTask, estimator: str, generator: torch.Generator | None = None
+) -> dict[str, torch.Tensor]:
     """Diagonal Fisher (same shapes as `params`), the mean over `task.examples`."""
     names = list(params)
     tensors = [params[n] for n in names]

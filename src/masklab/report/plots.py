@@ -8,6 +8,9 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
+import matplotlib
+import matplotlib.pyplot as plt
+
 from masklab.report.runs import Run
 
 
@@ -25,10 +28,8 @@ def _curve(run: Run, key: str) -> tuple[list[int], list[float], list[float]]:
 
 
 def _pyplot():
-    import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     return plt
 
@@ -40,9 +41,14 @@ def plot_curves(runs: list[Run], path: Path) -> Path:
     for run in runs:
         for ax, key in zip(axes, ("loss", "val_accuracy")):
             steps, mean, std = _curve(run, key)
-            line, = ax.plot(steps, mean, label=run.name, marker="." if key != "loss" else None)
-            ax.fill_between(steps, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)],
-                            color=line.get_color(), alpha=0.2)
+            (line,) = ax.plot(steps, mean, label=run.name, marker="." if key != "loss" else None)
+            ax.fill_between(
+                steps,
+                [m - s for m, s in zip(mean, std)],
+                [m + s for m, s in zip(mean, std)],
+                color=line.get_color(),
+                alpha=0.2,
+            )
     axes[0].set(title="training loss", xlabel="step", ylabel="cross-entropy")
     axes[1].set(title="validation accuracy", xlabel="step", ylabel="accuracy")
     for ax in axes:
@@ -72,8 +78,14 @@ def plot_layers(runs: list[Run], path: Path) -> Path:
         change = [layers["weight_change"][axis[i]] for i in xs]
         err = [layers.get("weight_change_std", {}).get(axis[i], 0.0) for i in xs]
         ax_w.bar([x - 0.4 + width * (k + 0.5) for x in xs], change, width, yerr=err, label=run.name, capsize=2)
-        ax_c.errorbar(xs, [layers["cka"][axis[i]] for i in xs], yerr=[layers.get("cka_std", {}).get(axis[i], 0.0) for i in xs],
-                      marker="o", label=run.name, capsize=2)
+        ax_c.errorbar(
+            xs,
+            [layers["cka"][axis[i]] for i in xs],
+            yerr=[layers.get("cka_std", {}).get(axis[i], 0.0) for i in xs],
+            marker="o",
+            label=run.name,
+            capsize=2,
+        )
     ax_w.set(title="relative weight change ||W - W0|| / ||W0||", xlabel="layer (bottom to top)")
     ax_w.set_ylim(bottom=0)  # a change is >= 0; the std whiskers of near-zero bars would otherwise dip below
     ax_c.set(title="linear CKA(start, fine-tuned) on validation tokens", xlabel="layer (bottom to top)", ylim=(0, 1.05))

@@ -35,8 +35,14 @@ YARDSTICKS = [
     ("train s", "train_seconds", 0, False),
 ]
 # `masklab generate --evaluate` figures, per strategy@steps (evaluation.json "generation")
-GENERATION = [("judge ppl", "judge_perplexity", 1), ("entropy", "unigram_entropy", 2), ("distinct-2", "distinct_2", 3),
-              ("rep-4", "repetition_4", 3), ("self-BLEU", "self_bleu", 1), ("tokens/s", "tokens_per_second", 0)]
+GENERATION = [
+    ("judge ppl", "judge_perplexity", 1),
+    ("entropy", "unigram_entropy", 2),
+    ("distinct-2", "distinct_2", 3),
+    ("rep-4", "repetition_4", 3),
+    ("self-BLEU", "self_bleu", 1),
+    ("tokens/s", "tokens_per_second", 0),
+]
 
 
 @dataclass
@@ -87,9 +93,14 @@ def load_pretraining_run(path: Path, name: str) -> PretrainRun:
     figures = json.loads((path / "summary.json").read_text(encoding="utf-8"))
     if (path / "evaluation.json").exists():
         figures.update(json.loads((path / "evaluation.json").read_text(encoding="utf-8")))
-    config = yaml.safe_load((path / "config.yaml").read_text(encoding="utf-8")) if (path / "config.yaml").exists() else {}
-    log = [json.loads(line) for line in (path / "metrics.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()] \
-        if (path / "metrics.jsonl").exists() else []
+    config = (
+        yaml.safe_load((path / "config.yaml").read_text(encoding="utf-8")) if (path / "config.yaml").exists() else {}
+    )
+    log = (
+        [json.loads(line) for line in (path / "metrics.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+        if (path / "metrics.jsonl").exists()
+        else []
+    )
     return PretrainRun(name, path, figures, config, log)
 
 
@@ -112,13 +123,26 @@ def group_runs(runs: list[PretrainRun]) -> list[Group]:
 
 
 def table(groups: list[Group]) -> tuple[list[str], list[list[str]]]:
-    columns = ["objective (model, preset)", "seeds", "parameters", *[c for c, *_ in YARDSTICKS], "own figure (not comparable)"]
+    columns = [
+        "objective (model, preset)",
+        "seeds",
+        "parameters",
+        *[c for c, *_ in YARDSTICKS],
+        "own figure (not comparable)",
+    ]
     rows = []
     for g in groups:
         objective = g.runs[0].figures["objective"]
         own_name, own_key = record(objective).headline
-        rows.append([g.label, str(len(g.runs)), g.cell("parameters", 0), *[g.cell(key, d) for _, key, d, _ in YARDSTICKS],
-                     f"{own_name} {g.cell(own_key, 3)}"])
+        rows.append(
+            [
+                g.label,
+                str(len(g.runs)),
+                g.cell("parameters", 0),
+                *[g.cell(key, d) for _, key, d, _ in YARDSTICKS],
+                f"{own_name} {g.cell(own_key, 3)}",
+            ]
+        )
     return columns, rows
 
 
@@ -136,20 +160,31 @@ def reading(groups: list[Group]) -> list[str]:
         if gap == 0:
             lines.append(f"{column}: {top.label} and {runner.label} tie at {best:.{digits}f}.")
             continue
-        verdict = ("within seed noise" if spread is not None and gap <= spread else
-                   "larger than the seed spread" if spread is not None else "one seed each: no seed spread to judge by")
-        lines.append(f"{column}: {top.label} leads ({best:.{digits}f} vs {second:.{digits}f} for {runner.label}; "
-                     f"the gap is {verdict}).")
+        verdict = (
+            "within seed noise"
+            if spread is not None and gap <= spread
+            else "larger than the seed spread"
+            if spread is not None
+            else "one seed each: no seed spread to judge by"
+        )
+        lines.append(
+            f"{column}: {top.label} leads ({best:.{digits}f} vs {second:.{digits}f} for {runner.label}; "
+            f"the gap is {verdict})."
+        )
     costs = [(g.mean("tokens_per_second"), g) for g in groups if g.mean("tokens_per_second")]
     if len(costs) > 1:
         costs.sort(key=lambda t: t[0], reverse=True)
-        lines.append(f"Cost: {costs[0][1].label} trains fastest ({costs[0][0]:,.0f} tokens/s, "
-                     f"{costs[0][0] / costs[-1][0]:.1f}x {costs[-1][1].label}).")
+        lines.append(
+            f"Cost: {costs[0][1].label} trains fastest ({costs[0][0]:,.0f} tokens/s, "
+            f"{costs[0][0] / costs[-1][0]:.1f}x {costs[-1][1].label})."
+        )
     budgets = {round(g.mean("train_tokens") or 0) for g in groups}
     if len(budgets) > 1:
         lines.append("The rows trained on different token budgets: compare yardsticks with that in mind.")
-    lines.append("Perplexities and the 'own figure' column are each on their own objective's scale and do not compare "
-                 "across rows of different objectives; minimal pairs, cloze and downstream accuracy do.")
+    lines.append(
+        "Perplexities and the 'own figure' column are each on their own objective's scale and do not compare "
+        "across rows of different objectives; minimal pairs, cloze and downstream accuracy do."
+    )
     return lines
 
 
@@ -182,7 +217,9 @@ def generation_table(groups: list[Group]) -> tuple[list[str], list[list[str]]]:
     for g in groups:
         settings = sorted({k for r in g.runs for k in (r.figures.get("generation") or {})})
         for setting in settings:
-            entries = [r.figures["generation"][setting] for r in g.runs if setting in (r.figures.get("generation") or {})]
+            entries = [
+                r.figures["generation"][setting] for r in g.runs if setting in (r.figures.get("generation") or {})
+            ]
             cells = []
             for _, key, digits in GENERATION:
                 values = [e[key] for e in entries if isinstance(e.get(key), (int, float))]
@@ -200,21 +237,32 @@ def compare_pretraining(paths: list[Path], names: list[str], out: Path) -> str:
     gen_columns, gen_rows = generation_table(groups)
     generation_md = generation_html = ""
     if gen_rows:
-        note = "Samples of `masklab generate --evaluate`; judge perplexity only compares samples scored by the same judge."
+        note = (
+            "Samples of `masklab generate --evaluate`; judge perplexity only compares samples scored by the same judge."
+        )
         generation_md = f"## Generation\n\n{markdown_table(gen_columns, gen_rows)}\n\n{note}\n\n"
         generation_html = f"<h2>Generation</h2>{html_table(gen_columns, gen_rows)}<p>{html.escape(note)}</p>"
     notes = reading(groups)
-    md = (f"# Pretraining objectives compared\n\n{md_table}\n\n"
-          "Mean ± std over seeds. Higher is better except rep-4 (repetition) and train s.\n\n" + generation_md + "## Reading\n\n"
-          + "\n".join(f"- {line}" for line in notes) + "\n\n![learning curves](curves.png)\n")
+    md = (
+        f"# Pretraining objectives compared\n\n{md_table}\n\n"
+        "Mean ± std over seeds. Higher is better except rep-4 (repetition) and train s.\n\n"
+        + generation_md
+        + "## Reading\n\n"
+        + "\n".join(f"- {line}" for line in notes)
+        + "\n\n![learning curves](curves.png)\n"
+    )
     (out / "compare.md").write_text(md, encoding="utf-8")
     picture = base64.b64encode(image.read_bytes()).decode()
-    page = ("<!doctype html><html><head><meta charset='utf-8'><title>masklab compare</title><style>"
-            "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;"
-            "padding:4px 8px;text-align:right}td:first-child,th:first-child{text-align:left}img{max-width:100%}</style>"
-            f"</head><body><h1>Pretraining objectives compared</h1>{html_table(columns, rows)}"
-            "<p>Mean ± std over seeds. Higher is better except rep-4 and train s.</p>" + generation_html + "<h2>Reading</h2><ul>"
-            + "".join(f"<li>{html.escape(line)}</li>" for line in notes)
-            + f"</ul><img alt='learning curves' src='data:image/png;base64,{picture}'></body></html>")
+    page = (
+        "<!doctype html><html><head><meta charset='utf-8'><title>masklab compare</title><style>"
+        "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;"
+        "padding:4px 8px;text-align:right}td:first-child,th:first-child{text-align:left}img{max-width:100%}</style>"
+        f"</head><body><h1>Pretraining objectives compared</h1>{html_table(columns, rows)}"
+        "<p>Mean ± std over seeds. Higher is better except rep-4 and train s.</p>"
+        + generation_html
+        + "<h2>Reading</h2><ul>"
+        + "".join(f"<li>{html.escape(line)}</li>" for line in notes)
+        + f"</ul><img alt='learning curves' src='data:image/png;base64,{picture}'></body></html>"
+    )
     (out / "compare.html").write_text(page, encoding="utf-8")
     return md_table

@@ -32,8 +32,9 @@ def gap_words(p: Paired) -> str:
     """The paired difference's interval, how many seeds the first point won, and whether that is noise."""
     if p.n < 2:
         return "one common seed, so seed noise is not estimated"
-    return (f"95% CI {fmt(p.diff.low)} to {fmt(p.diff.high)}; the first wins {p.wins}/{p.n} seeds; "
-            + ("beyond seed noise" if beyond_noise(p) else "within seed noise"))
+    return f"95% CI {fmt(p.diff.low)} to {fmt(p.diff.high)}; the first wins {p.wins}/{p.n} seeds; " + (
+        "beyond seed noise" if beyond_noise(p) else "within seed noise"
+    )
 
 
 def ranked(spec: StudySpec, groups: list[PointResult]) -> list[PointResult]:
@@ -49,20 +50,26 @@ def finding(spec: StudySpec, groups: list[PointResult], keys: list[str]) -> list
     best = order[0]
     s = best.spread()
     better = "higher" if spec.goal == "maximize" else "lower"
-    lines = [f"{label(best.point, keys)} gave the best {spec.metric} ({better} is better): {fmt(s.mean)} ± {fmt(s.sd)} "
-             f"over {s.n} seed{'s' if s.n != 1 else ''}."]
+    lines = [
+        f"{label(best.point, keys)} gave the best {spec.metric} ({better} is better): {fmt(s.mean)} ± {fmt(s.sd)} "
+        f"over {s.n} seed{'s' if s.n != 1 else ''}."
+    ]
     if len(order) > 1:
         second = order[1]
         p = paired(best.values, second.values, spec.goal)
         if p is not None:
-            lines.append(f"The runner-up, {label(second.point, keys)}, has {fmt(second.spread().mean)}; paired on "
-                         f"{p.n} common seed{'s' if p.n != 1 else ''} the difference is {fmt(p.diff.mean)} ({gap_words(p)}).")
+            lines.append(
+                f"The runner-up, {label(second.point, keys)}, has {fmt(second.spread().mean)}; paired on "
+                f"{p.n} common seed{'s' if p.n != 1 else ''} the difference is {fmt(p.diff.mean)} ({gap_words(p)})."
+            )
     if spec.baseline:
         base = [g for g in groups if all(g.point.get(k) == v for k, v in spec.baseline.items())]
         if base and base[0] is not best:
             p = paired(best.values, base[0].values, spec.goal)
             if p is not None:
-                lines.append(f"Against the baseline ({label(base[0].point, keys)}): {fmt(p.diff.mean)} ({gap_words(p)}).")
+                lines.append(
+                    f"Against the baseline ({label(base[0].point, keys)}): {fmt(p.diff.mean)} ({gap_words(p)})."
+                )
     return lines
 
 
@@ -84,6 +91,11 @@ def verdict(spec: StudySpec, groups: list[PointResult]) -> str | None:
     elif claim.relation == "better":
         word = "agrees" if lo > 0 else "disagrees" if hi < 0 else "is inconclusive (the gap is within seed noise)"
     else:  # at least as good: only a difference beyond noise in the other direction contradicts it
-        word = ("disagrees" if hi < 0 else "agrees" if lo > 0 or d >= 0
-                else "is consistent with it (the shortfall is within seed noise)")
+        word = (
+            "disagrees"
+            if hi < 0
+            else "agrees"
+            if lo > 0 or d >= 0
+            else "is consistent with it (the shortfall is within seed noise)"
+        )
     return f"This run {word}: {where}."

@@ -13,8 +13,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from masklab.config import parse_override, read_yaml_mapping
+from masklab.config import load_config, parse_override, read_yaml_mapping
+from masklab.continual.config import load_continual_config
+from masklab.continual.methods import build_cure
+from masklab.continual.run import run_continual
 from masklab.errors import UserError
+from masklab.evaluate.run import evaluate_checkpoint
+from masklab.finetune.config import load_finetune_config
+from masklab.finetune.run import run_finetune
+from masklab.generate.run import GenerateConfig, generate
+from masklab.models.checkpoint import find_checkpoint
+from masklab.pretrain.run import pretrain
 from masklab.registry import build, register
 
 # on_eval(step, validation metrics): how a trial reports to optuna's pruner; it raises to stop the trial.
@@ -44,28 +53,35 @@ def read_json(path: Path) -> dict:
 
 # -- pretrain -----------------------------------------------------------------------------------------
 
+
 def _pretrain_build(config: str, overrides: list[str]):
-    from masklab.config import load_config
 
     return load_config(config or None, overrides)
 
 
 def _pretrain_run(cfg, out: Path, on_eval: OnEval | None, show_progress: bool, evaluate: dict) -> dict:
-    from masklab.models.checkpoint import find_checkpoint
-    from masklab.pretrain.run import pretrain
 
     if (out / "summary.json").exists():  # trained before the trial was interrupted in its evaluation
         summary = read_json(out / "summary.json")
     else:
-        summary = pretrain(cfg, out, resume=find_checkpoint(out) is not None, show_progress=show_progress, on_eval=on_eval)
+        summary = pretrain(
+            cfg, out, resume=find_checkpoint(out) is not None, show_progress=show_progress, on_eval=on_eval
+        )
         summary.pop("is_main_process", None)
     if evaluate:
         summary["evaluation"] = evaluate_run(out, evaluate, show_progress)
     return summary
 
 
-EVALUATE_OPTIONS = {"set": list, "pairs": str, "cloze": int, "downstream": str, "downstream_steps": int, "corpus": str,
-                    "downstream_modes": list}
+EVALUATE_OPTIONS = {
+    "set": list,
+    "pairs": str,
+    "cloze": int,
+    "downstream": str,
+    "downstream_steps": int,
+    "corpus": str,
+    "downstream_modes": list,
+}
 
 
 def check_evaluate(options: dict, where: str) -> None:
@@ -75,18 +91,26 @@ def check_evaluate(options: dict, where: str) -> None:
         if not isinstance(value, EVALUATE_OPTIONS[key]):
             raise UserError(f"{where}: evaluate.{key} must be a {EVALUATE_OPTIONS[key].__name__} (got {value!r})")
     if not set(options.get("downstream_modes", [])) <= {"probe", "full"}:
-        raise UserError(f"{where}: evaluate.downstream_modes lists probe and/or full (got {options['downstream_modes']})")
+        raise UserError(
+            f"{where}: evaluate.downstream_modes lists probe and/or full (got {options['downstream_modes']})"
+        )
 
 
 def evaluate_run(out: Path, options: dict, show_progress: bool) -> dict:
     """`masklab evaluate` on the trial's checkpoint: e.g. every masking strategy scored on the same
     random 15% masks (evaluate.set), minimal pairs, cloze, a downstream probe."""
-    from masklab.evaluate.run import evaluate_checkpoint
 
-    metrics = evaluate_checkpoint(out, corpus=options.get("corpus"), overrides=list(options.get("set", [])),
-                                  show_progress=show_progress, pairs=options.get("pairs"), cloze=options.get("cloze", 0),
-                                  downstream=options.get("downstream"), downstream_steps=options.get("downstream_steps", 300),
-                                  downstream_modes=tuple(options.get("downstream_modes", ("probe", "full"))))
+    metrics = evaluate_checkpoint(
+        out,
+        corpus=options.get("corpus"),
+        overrides=list(options.get("set", [])),
+        show_progress=show_progress,
+        pairs=options.get("pairs"),
+        cloze=options.get("cloze", 0),
+        downstream=options.get("downstream"),
+        downstream_steps=options.get("downstream_steps", 300),
+        downstream_modes=tuple(options.get("downstream_modes", ("probe", "full"))),
+    )
     return {k: v for k, v in metrics.items() if k not in ("comparable_across_objectives", "not_comparable")}
 
 
@@ -95,15 +119,14 @@ register("study_run", "pretrain")(lambda: TrialKind("train.seed", _pretrain_buil
 
 # -- finetune -----------------------------------------------------------------------------------------
 
+
 def _finetune_build(config: str, overrides: list[str]):
-    from masklab.finetune.config import load_finetune_config
 
     cfg = load_finetune_config(config or None, overrides)
     return dataclasses.replace(cfg, seeds=1)  # the study owns the seeds axis: one seed per trial
 
 
 def _finetune_run(cfg, out: Path, on_eval: OnEval | None, show_progress: bool, evaluate: dict) -> dict:
-    from masklab.finetune.run import run_finetune
 
     if (out / "summary.json").exists():
         return read_json(out / "summary.json")
@@ -115,9 +138,8 @@ register("study_run", "finetune")(lambda: TrialKind("seed", _finetune_build, _fi
 
 # -- continual ----------------------------------------------------------------------------------------
 
+
 def _continual_build(config: str, overrides: list[str]):
-    from masklab.continual.config import load_continual_config
-    from masklab.continual.methods import build_cure
 
     cfg = dataclasses.replace(load_continual_config(config or None, overrides), seeds=1)
     build_cure(cfg.method, cfg)  # an unknown or incoherent method fails now, not in a worker
@@ -125,7 +147,6 @@ def _continual_build(config: str, overrides: list[str]):
 
 
 def _continual_run(cfg, out: Path, on_eval: OnEval | None, show_progress: bool, evaluate: dict) -> dict:
-    from masklab.continual.run import run_continual
 
     if (out / "summary.json").exists():
         return read_json(out / "summary.json")
@@ -137,9 +158,11 @@ register("study_run", "continual")(lambda: TrialKind("seed", _continual_build, _
 
 # -- generate -----------------------------------------------------------------------------------------
 
+
 @dataclass
 class GenerationTrial:
     """Samples from a checkpoint, scored by the generation quality figures (masklab generate --evaluate)."""
+
     checkpoint: str = ""  # a masked-LM run or checkpoint (often ${needs.NAME})
     judge: str = ""  # a causal LM that scores the samples (judge perplexity); "" = no judge
     texts: list[str] = field(default_factory=list)  # templates with [MASK] gaps; none = unconditional samples
@@ -148,7 +171,6 @@ class GenerationTrial:
 
 
 def _generate_build(config: str, overrides: list[str]):
-    from masklab.generate.run import GenerateConfig
 
     values = read_yaml_mapping(config or None, "generation settings (checkpoint:, strategy:, steps: ...)")
     own = {f.name for f in dataclasses.fields(GenerationTrial)} - {"generation"}
@@ -173,18 +195,30 @@ def _generate_build(config: str, overrides: list[str]):
 
 
 def _generate_run(cfg: GenerationTrial, out: Path, on_eval: OnEval | None, show_progress: bool, evaluate: dict) -> dict:
-    from masklab.generate.run import GenerateConfig, generate
 
     if (out / "summary.json").exists():
         return read_json(out / "summary.json")
     out.mkdir(parents=True, exist_ok=True)
-    report = generate(cfg.checkpoint, GenerateConfig(**cfg.generation), cfg.texts, cfg.prompts, evaluate=True,
-                      judge=cfg.judge or None, show_progress=False, save=False)
+    report = generate(
+        cfg.checkpoint,
+        GenerateConfig(**cfg.generation),
+        cfg.texts,
+        cfg.prompts,
+        evaluate=True,
+        judge=cfg.judge or None,
+        show_progress=False,
+        save=False,
+    )
     (out / "samples.json").write_text(json.dumps(report["samples"], ensure_ascii=False, indent=1), encoding="utf-8")
-    return {**{k: v for k, v in report["evaluation"].items() if not k.endswith("_note")}, "strategy": report["strategy"],
-            "steps": report["steps"], "tokens_per_second": report["tokens_per_second"],
-            "generated_tokens": report["generated_tokens"], "seconds": report["seconds"],
-            "examples": [s["text"] for s in report["samples"][:3]]}
+    return {
+        **{k: v for k, v in report["evaluation"].items() if not k.endswith("_note")},
+        "strategy": report["strategy"],
+        "steps": report["steps"],
+        "tokens_per_second": report["tokens_per_second"],
+        "generated_tokens": report["generated_tokens"],
+        "seconds": report["seconds"],
+        "examples": [s["text"] for s in report["samples"][:3]],
+    }
 
 
 register("study_run", "generate")(lambda: TrialKind("seed", _generate_build, _generate_run))

@@ -23,6 +23,8 @@ import socket
 import threading
 import time
 
+import optuna as module
+
 from masklab.errors import UserError
 from masklab.study.spec import StudySpec, canonical
 
@@ -31,7 +33,6 @@ GRACE_SECONDS = 120.0  # a heartbeat this old means the worker died (another hos
 
 
 def optuna():
-    import optuna as module
 
     module.logging.set_verbosity(module.logging.WARNING)
     return module
@@ -39,16 +40,21 @@ def optuna():
 
 def _sampler(spec: StudySpec):
     op = optuna()
-    samplers = {"tpe": lambda: op.samplers.TPESampler(seed=0, n_startup_trials=min(10, max(2, spec.trials // 3))),
-                "random": lambda: op.samplers.RandomSampler(seed=0),
-                "cmaes": lambda: op.samplers.CmaEsSampler(seed=0)}
+    samplers = {
+        "tpe": lambda: op.samplers.TPESampler(seed=0, n_startup_trials=min(10, max(2, spec.trials // 3))),
+        "random": lambda: op.samplers.RandomSampler(seed=0),
+        "cmaes": lambda: op.samplers.CmaEsSampler(seed=0),
+    }
     return samplers[spec.sampler]()
 
 
 def _pruner(spec: StudySpec):
     op = optuna()
-    pruners = {"none": op.pruners.NopPruner, "median": lambda: op.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1),
-               "hyperband": op.pruners.HyperbandPruner}
+    pruners = {
+        "none": op.pruners.NopPruner,
+        "median": lambda: op.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1),
+        "hyperband": op.pruners.HyperbandPruner,
+    }
     return pruners[spec.pruner]()
 
 
@@ -57,8 +63,14 @@ def open_study(spec: StudySpec, storage, wait_seconds: float = 30.0):
     op = optuna()
     direction = spec.goal
     try:
-        study = op.create_study(study_name=spec.name, storage=storage, sampler=_sampler(spec), pruner=_pruner(spec),
-                                direction=direction, load_if_exists=False)
+        study = op.create_study(
+            study_name=spec.name,
+            storage=storage,
+            sampler=_sampler(spec),
+            pruner=_pruner(spec),
+            direction=direction,
+            load_if_exists=False,
+        )
         study.set_user_attr("definition_hash", spec.definition_hash())
         study.set_user_attr("definition", json.loads(canonical(spec.definition())))
         return study, True
@@ -71,9 +83,11 @@ def open_study(spec: StudySpec, storage, wait_seconds: float = 30.0):
     theirs = study.user_attrs.get("definition_hash")
     if theirs != spec.definition_hash():
         changed = _changed_fields(study.user_attrs.get("definition", {}), spec.definition())
-        raise UserError(f"the storage already holds a study named {spec.name!r} with a different definition "
-                        f"({', '.join(changed) or 'unknown fields'} differ); give this one another name: or --out, "
-                        "or put the old definition back")
+        raise UserError(
+            f"the storage already holds a study named {spec.name!r} with a different definition "
+            f"({', '.join(changed) or 'unknown fields'} differ); give this one another name: or --out, "
+            "or put the old definition back"
+        )
     return study, False
 
 
@@ -88,8 +102,10 @@ def encode(value):
 
 
 def enqueue(study, point: dict, seed: int, phase: str, **attrs) -> None:
-    study.enqueue_trial({k: encode(v) for k, v in point.items()},
-                        user_attrs={"seed": seed, "phase": phase, "point": canonical(point), **attrs})
+    study.enqueue_trial(
+        {k: encode(v) for k, v in point.items()},
+        user_attrs={"seed": seed, "phase": phase, "point": canonical(point), **attrs},
+    )
 
 
 def enqueue_grid(study, spec: StudySpec, created: bool, wait_seconds: float = 60.0) -> None:
@@ -140,8 +156,14 @@ def _twin(queued, mine):
     key = (mine.user_attrs.get("point"), mine.user_attrs.get("seed"))
     if key[0] is None:
         return None
-    return next((t for t in queued if t._trial_id < mine._trial_id
-                 and (t.user_attrs.get("point"), t.user_attrs.get("seed")) == key), None)
+    return next(
+        (
+            t
+            for t in queued
+            if t._trial_id < mine._trial_id and (t.user_attrs.get("point"), t.user_attrs.get("seed")) == key
+        ),
+        None,
+    )
 
 
 def claim(storage, trial_id: int) -> None:
@@ -218,7 +240,9 @@ def reclaim_stale(study, storage) -> int:
     op = optuna()
     now, n = time.time(), 0
     for frozen in storage.get_all_trials(study._study_id, deepcopy=False, states=(op.trial.TrialState.RUNNING,)):
-        if is_stale(frozen, now) and requeue(study, storage, frozen, "its worker stopped (killed or lost); enqueued again"):
+        if is_stale(frozen, now) and requeue(
+            study, storage, frozen, "its worker stopped (killed or lost); enqueued again"
+        ):
             n += 1
     return n
 
@@ -230,11 +254,16 @@ def retry_failed(study) -> int:
     retried = {t.user_attrs.get("retry_of") for t in trials}
     n = 0
     for t in trials:
-        if (t.state == op.trial.TrialState.FAIL and t.number not in retried and "point" in t.user_attrs
-                and "duplicate_of" not in t.user_attrs):
+        if (
+            t.state == op.trial.TrialState.FAIL
+            and t.number not in retried
+            and "point" in t.user_attrs
+            and "duplicate_of" not in t.user_attrs
+        ):
             attrs = t.user_attrs
-            enqueue(study, json.loads(attrs["point"]), attrs.get("seed", 0), attrs.get("phase", "grid"),
-                    retry_of=t.number)
+            enqueue(
+                study, json.loads(attrs["point"]), attrs.get("seed", 0), attrs.get("phase", "grid"), retry_of=t.number
+            )
             n += 1
     return n
 

@@ -11,7 +11,10 @@ from __future__ import annotations
 import html
 import json
 import statistics
+import warnings
 from pathlib import Path
+
+import optuna
 
 from masklab.fsutil import write_text_atomic as write_atomic
 from masklab.report.pages import html_table, markdown_table, page, svg_text
@@ -49,12 +52,18 @@ def point_table(spec: StudySpec, groups: list[PointResult], keys: list[str]) -> 
         row = [label(g.point, keys, names=False), str(len(g.values)), pm, ci]
         for m in extra:
             values = list(g.series(m).values())
-            row.append(f"{fmt(statistics.fmean(values))} ± {fmt(statistics.stdev(values) if len(values) > 1 else 0.0)}"
-                       if values else "–")
+            row.append(
+                f"{fmt(statistics.fmean(values))} ± {fmt(statistics.stdev(values) if len(values) > 1 else 0.0)}"
+                if values
+                else "–"
+            )
         if base is not None:
             p = paired(g.values, base.values, spec.goal) if g is not base else None
-            row += ([fmt(p.diff.mean), f"{fmt(p.diff.low)} to {fmt(p.diff.high)}" if p.n > 1 else "–", f"{p.wins}/{p.n}"]
-                    if p else ["baseline" if g is base else "–", "", ""])
+            row += (
+                [fmt(p.diff.mean), f"{fmt(p.diff.low)} to {fmt(p.diff.high)}" if p.n > 1 else "–", f"{p.wins}/{p.n}"]
+                if p
+                else ["baseline" if g is base else "–", "", ""]
+            )
         out.append(row)
     return columns, out
 
@@ -80,11 +89,18 @@ def plot_points(spec: StudySpec, groups: list[PointResult], keys: list[str]):
         x = [g.point.get(axis) if numeric else ticks.index(str(g.point.get(axis))) for g in members]
         spreads = [g.spread() for g in members]
         offset = (n - (len(series) - 1) / 2) * (0.08 if not numeric else 0)
-        line = ax.errorbar([v + offset for v in x], [s.mean for s in spreads],
-                           yerr=[[s.mean - s.low for s in spreads], [s.high - s.mean for s in spreads]],
-                           marker="o", capsize=4, label=name)
+        line = ax.errorbar(
+            [v + offset for v in x],
+            [s.mean for s in spreads],
+            yerr=[[s.mean - s.low for s in spreads], [s.high - s.mean for s in spreads]],
+            marker="o",
+            capsize=4,
+            label=name,
+        )
         for xv, g in zip(x, members):
-            ax.scatter([xv + offset] * len(g.values), list(g.values.values()), s=12, alpha=0.5, color=line[0].get_color())
+            ax.scatter(
+                [xv + offset] * len(g.values), list(g.values.values()), s=12, alpha=0.5, color=line[0].get_color()
+            )
     if not numeric:
         ax.set_xticks(range(len(ticks)), ticks, rotation=20 if max(len(t) for t in ticks) > 8 else 0)
     ax.set(xlabel=axis, ylabel=spec.metric, title=f"{spec.metric} per point (dots: seeds; bars: 95% CI)")
@@ -108,7 +124,9 @@ def plot_tradeoff(spec: StudySpec, groups: list[PointResult], keys: list[str]):
             continue
         sx, sy = spread(list(xs.values())), spread(list(ys.values()))
         ax.errorbar([sx.mean], [sy.mean], xerr=[sx.sd], yerr=[sy.sd], marker="o", capsize=3)
-        ax.annotate(label(g.point, keys, names=False), (sx.mean, sy.mean), fontsize=8, xytext=(4, 4), textcoords="offset points")
+        ax.annotate(
+            label(g.point, keys, names=False), (sx.mean, sy.mean), fontsize=8, xytext=(4, 4), textcoords="offset points"
+        )
         drawn += 1
     if not drawn:
         plt.close(fig)
@@ -122,7 +140,9 @@ def plot_tradeoff(spec: StudySpec, groups: list[PointResult], keys: list[str]):
 def plot_profiles(spec: StudySpec, groups: list[PointResult], keys: list[str]):
     """Each profile prefix (e.g. layers.weight_change) drawn over its sub-keys (the layers), one line per point."""
     plt = _pyplot()
-    present = [p for p in spec.profiles if any(k.startswith(p + ".") for g in groups for r in g.results.values() for k in r)]
+    present = [
+        p for p in spec.profiles if any(k.startswith(p + ".") for g in groups for r in g.results.values() for k in r)
+    ]
     if not present:
         return None
     fig, axes = plt.subplots(1, len(present), figsize=(5.5 * len(present), 3.8), squeeze=False)
@@ -132,7 +152,7 @@ def plot_profiles(spec: StudySpec, groups: list[PointResult], keys: list[str]):
             if not names:
                 continue
             means = [statistics.fmean(g.series(n).values()) for n in names]
-            ax.plot([n[len(prefix) + 1:] for n in names], means, marker="o", label=label(g.point, keys, names=False))
+            ax.plot([n[len(prefix) + 1 :] for n in names], means, marker="o", label=label(g.point, keys, names=False))
         ax.set(title=f"{prefix} (mean over seeds)", ylabel=prefix.split(".")[-1])
         ax.tick_params(axis="x", rotation=45, labelsize=7)
         ax.grid(alpha=0.3)
@@ -144,7 +164,11 @@ def plot_profiles(spec: StudySpec, groups: list[PointResult], keys: list[str]):
 def _curve_logs(study_dir: Path, key: str) -> list[list[dict]]:
     """metrics.jsonl of a trial (pretraining: in the trial; fine-tuning: in its seed directory)."""
     directory = study_dir / "trials" / key
-    files = [directory / "metrics.jsonl"] if (directory / "metrics.jsonl").exists() else sorted(directory.glob("seed-*/metrics.jsonl"))
+    files = (
+        [directory / "metrics.jsonl"]
+        if (directory / "metrics.jsonl").exists()
+        else sorted(directory.glob("seed-*/metrics.jsonl"))
+    )
     logs = []
     for f in files:
         logs.append([json.loads(line) for line in f.read_text(encoding="utf-8").splitlines() if line.strip()])
@@ -157,10 +181,13 @@ def plot_curves(spec: StudySpec, groups: list[PointResult], all_rows: list[Row],
     keyed = {}
     for r in all_rows:
         if r.state == "complete":
-            keyed.setdefault(json.dumps(r.point, sort_keys=True), []).append(r.key)
+            keyed.setdefault(json.dumps(r.point, sort_keys=True), []).append(r)
     data = {}
     for g in groups[:MAX_CURVES]:
-        logs = [log for k in keyed.get(json.dumps(g.point, sort_keys=True), []) for log in _curve_logs(study_dir, k)]
+        # the curves stored with each trial (a report on another machine has no trial directories); a trial
+        # recorded before curves were stored is read from its directory
+        rows = keyed.get(json.dumps(g.point, sort_keys=True), [])
+        logs = [log for r in rows for log in (r.curves or _curve_logs(study_dir, r.key))]
         if logs:
             data[label(g.point, keys)] = logs
     present = [w for w in wanted if any(w in rec for logs in data.values() for log in logs for rec in log)]
@@ -180,8 +207,14 @@ def plot_curves(spec: StudySpec, groups: list[PointResult], all_rows: list[Row],
                 continue
             mean = [statistics.fmean(by_tokens[t]) for t in xs]
             sd = [statistics.stdev(by_tokens[t]) if len(by_tokens[t]) > 1 else 0.0 for t in xs]
-            line, = ax.plot(xs, mean, label=name, marker="." if metric != "loss" else None)
-            ax.fill_between(xs, [m - s for m, s in zip(mean, sd)], [m + s for m, s in zip(mean, sd)], color=line.get_color(), alpha=0.2)
+            (line,) = ax.plot(xs, mean, label=name, marker="." if metric != "loss" else None)
+            ax.fill_between(
+                xs,
+                [m - s for m, s in zip(mean, sd)],
+                [m + s for m, s in zip(mean, sd)],
+                color=line.get_color(),
+                alpha=0.2,
+            )
         ax.set(xlabel="training tokens", ylabel=metric, title=f"{metric} (band: ± sd over seeds)")
         ax.grid(alpha=0.3)
     axes[0][-1].legend(fontsize=7)
@@ -218,10 +251,6 @@ def plot_search(spec: StudySpec, study, all_rows: list[Row]):
 
 
 def search_importances(study) -> dict[str, float]:
-    import warnings
-
-    import optuna
-
     try:
         with warnings.catch_warnings():  # "too few trials": the plot says so instead
             warnings.simplefilter("ignore")
@@ -248,7 +277,10 @@ def write_study_report(spec: StudySpec, study_dir: Path, study) -> dict:
         curves = plot_curves(spec, groups, all_rows, keys, study_dir)
         if curves is not None:
             figures.append(("curves", curves, "Learning curves"))
-        for name, make, title in (("tradeoff", plot_tradeoff, "Trade-off"), ("profiles", plot_profiles, "Per-layer profiles")):
+        for name, make, title in (
+            ("tradeoff", plot_tradeoff, "Trade-off"),
+            ("profiles", plot_profiles, "Per-layer profiles"),
+        ):
             if getattr(spec, name):
                 fig = make(spec, groups, keys)
                 if fig is not None:
@@ -270,29 +302,59 @@ def write_study_report(spec: StudySpec, study_dir: Path, study) -> dict:
     state_line = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no trials yet"
     published_md = published_html = ""
     if spec.published:
-        published_md = (f"\n**Published:** {spec.published.finding} ({spec.published.citation})\n"
-                        + (f"\n**{judged}**\n" if judged else ""))
-        published_html = (f"<p><b>Published:</b> {html.escape(spec.published.finding)} "
-                          f"({html.escape(spec.published.citation)})</p>" + (f"<p><b>{html.escape(judged)}</b></p>" if judged else ""))
-    setup = (f"run: {spec.run}; seeds {spec.seeds}; metric {spec.metric} ({spec.goal})"
-             + (f"; scale {spec.scale}" if spec.scale else "") + (f"; search: {spec.trials} trials, {spec.sampler}" if spec.is_search else ""))
+        published_md = f"\n**Published:** {spec.published.finding} ({spec.published.citation})\n" + (
+            f"\n**{judged}**\n" if judged else ""
+        )
+        published_html = (
+            f"<p><b>Published:</b> {html.escape(spec.published.finding)} "
+            f"({html.escape(spec.published.citation)})</p>" + (f"<p><b>{html.escape(judged)}</b></p>" if judged else "")
+        )
+    setup = (
+        f"run: {spec.run}; seeds {spec.seeds}; metric {spec.metric} ({spec.goal})"
+        + (f"; scale {spec.scale}" if spec.scale else "")
+        + (f"; search: {spec.trials} trials, {spec.sampler}" if spec.is_search else "")
+    )
     fail_md = "".join(f"- trial {r.number} ({label(r.point, keys)}, seed {r.seed}): {r.error}\n" for r in failures)
-    md = (f"# Study {spec.name}\n\n" + (f"{spec.question}\n\n" if spec.question else "") + f"{setup}. Trials: {state_line}.\n\n"
-          "## Finding\n\n" + " ".join(found) + "\n" + published_md + "\n## Results\n\n"
-          + (markdown_table(columns, table_rows) if table_rows else "No finished trial yet.")
-          + "\n\nMean ± sample sd over seeds; 95% CI of the mean (Student t below 10 seeds); comparisons with the "
-            "baseline are paired by seed.\n\n"
-          + "".join(f"![{title}](plots/{name}.svg)\n\n" for name, title, _ in svgs)
-          + (f"## Failed trials\n\n{fail_md}\n" if fail_md else "")
-          + "Every trial: results.csv (one row per trial: parameters, seed, state and every number of its summary).\n")
+    md = (
+        f"# Study {spec.name}\n\n"
+        + (f"{spec.question}\n\n" if spec.question else "")
+        + f"{setup}. Trials: {state_line}.\n\n"
+        "## Finding\n\n"
+        + " ".join(found)
+        + "\n"
+        + published_md
+        + "\n## Results\n\n"
+        + (markdown_table(columns, table_rows) if table_rows else "No finished trial yet.")
+        + "\n\nMean ± sample sd over seeds; 95% CI of the mean (Student t below 10 seeds); comparisons with the "
+        "baseline are paired by seed.\n\n"
+        + "".join(f"![{title}](plots/{name}.svg)\n\n" for name, title, _ in svgs)
+        + (f"## Failed trials\n\n{fail_md}\n" if fail_md else "")
+        + "Every trial: results.csv (one row per trial: parameters, seed, state and every number of its summary).\n"
+    )
     write_atomic(study_dir / "report.md", md)
-    body = ((f"<p>{html.escape(spec.question)}</p>" if spec.question else "") + f"<p>{html.escape(setup)}. Trials: {html.escape(state_line)}.</p>"
-            + "<h2>Finding</h2><p>" + html.escape(" ".join(found)) + "</p>" + published_html + "<h2>Results</h2>"
-            + (html_table(columns, table_rows) if table_rows else "<p>No finished trial yet.</p>")
-            + "<p>Mean ± sample sd over seeds; 95% CI of the mean (Student t below 10 seeds); comparisons with the baseline "
-              "are paired by seed.</p>"
-            + "".join(f"<h2>{html.escape(title)}</h2><figure>{text}</figure>" for _, title, text in svgs)
-            + ("<h2>Failed trials</h2><ul>" + "".join(f"<li>trial {r.number} ({html.escape(label(r.point, keys))}, seed {r.seed}): "
-                                                      f"{html.escape(r.error)}</li>" for r in failures) + "</ul>" if failures else ""))
+    body = (
+        (f"<p>{html.escape(spec.question)}</p>" if spec.question else "")
+        + f"<p>{html.escape(setup)}. Trials: {html.escape(state_line)}.</p>"
+        + "<h2>Finding</h2><p>"
+        + html.escape(" ".join(found))
+        + "</p>"
+        + published_html
+        + "<h2>Results</h2>"
+        + (html_table(columns, table_rows) if table_rows else "<p>No finished trial yet.</p>")
+        + "<p>Mean ± sample sd over seeds; 95% CI of the mean (Student t below 10 seeds); comparisons with the "
+        "baseline are paired by seed.</p>"
+        + "".join(f"<h2>{html.escape(title)}</h2><figure>{text}</figure>" for _, title, text in svgs)
+        + (
+            "<h2>Failed trials</h2><ul>"
+            + "".join(
+                f"<li>trial {r.number} ({html.escape(label(r.point, keys))}, seed {r.seed}): "
+                f"{html.escape(r.error)}</li>"
+                for r in failures
+            )
+            + "</ul>"
+            if failures
+            else ""
+        )
+    )
     write_atomic(study_dir / "report.html", page(f"Study {spec.name}", body))
     return {"finding": found, "verdict": judged, "counts": counts, "table": (columns, table_rows)}

@@ -61,12 +61,29 @@ def rows(study) -> list[Row]:
     for t in trials:
         attrs = t.user_attrs
         point = json.loads(attrs["point"]) if "point" in attrs else {}
-        state = ("retried" if t.number in retried else "duplicate" if "duplicate_of" in attrs
-                 else {"fail": "failed"}.get(t.state.name.lower(), t.state.name.lower()))
-        out.append(Row(t.number, state, attrs.get("phase", ""),
-                       point, attrs.get("seed", 0), attrs.get("key", ""), t.value if t.state.name == "COMPLETE" else None,
-                       attrs.get("seconds"), attrs.get("error", ""), attrs.get("retry_of"), attrs.get("results", {}),
-                       attrs.get("curves", [])))
+        state = (
+            "retried"
+            if t.number in retried
+            else "duplicate"
+            if "duplicate_of" in attrs
+            else {"fail": "failed"}.get(t.state.name.lower(), t.state.name.lower())
+        )
+        out.append(
+            Row(
+                t.number,
+                state,
+                attrs.get("phase", ""),
+                point,
+                attrs.get("seed", 0),
+                attrs.get("key", ""),
+                t.value if t.state.name == "COMPLETE" else None,
+                attrs.get("seconds"),
+                attrs.get("error", ""),
+                attrs.get("retry_of"),
+                attrs.get("results", {}),
+                attrs.get("curves", []),
+            )
+        )
     return out
 
 
@@ -123,11 +140,25 @@ def write_csv(all_rows: list[Row], path: Path) -> None:
     numbers = sorted({k for r in all_rows for k in r.results})
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["trial", "state", "phase", *params, "seed", "value", "seconds", "key", "retry_of", "error", *numbers])
+    writer.writerow(
+        ["trial", "state", "phase", *params, "seed", "value", "seconds", "key", "retry_of", "error", *numbers]
+    )
     for r in all_rows:
-        writer.writerow([r.number, r.state, r.phase, *[_cell(r.point.get(p)) for p in params], r.seed, _cell(r.value),
-                         _cell(r.seconds), r.key, "" if r.retry_of is None else r.retry_of, r.error,
-                         *[_cell(r.results.get(k)) for k in numbers]])
+        writer.writerow(
+            [
+                r.number,
+                r.state,
+                r.phase,
+                *[_cell(r.point.get(p)) for p in params],
+                r.seed,
+                _cell(r.value),
+                _cell(r.seconds),
+                r.key,
+                "" if r.retry_of is None else r.retry_of,
+                r.error,
+                *[_cell(r.results.get(k)) for k in numbers],
+            ]
+        )
     write_text_atomic(path, buffer.getvalue())
 
 

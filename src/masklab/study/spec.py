@@ -30,20 +30,46 @@ from typing import Any
 
 from masklab.config import yaml_mapping
 from masklab.errors import UserError
+from masklab.study.kinds import check_evaluate
 
 RUN_KINDS = ("pretrain", "finetune", "continual", "generate")
 SAMPLERS = ("tpe", "random", "cmaes")  # optuna's samplers by name; TPE is optuna's default
 PRUNERS = ("none", "median", "hyperband")
 NEED_PREFIX = "${needs."
 LABEL = "_label"  # a point's name in reports (q7-recipe: "80/10/10"); keys starting with _ are not config keys
-KNOWN_KEYS = {"name", "question", "run", "config", "base", "grid", "points", "search", "trials", "confirm", "sampler",
-              "pruner", "seeds", "metric", "metrics", "evaluate", "baseline", "published", "needs", "scales", "scale",
-              "minutes", "curves", "tradeoff", "profiles"}
+KNOWN_KEYS = {
+    "name",
+    "question",
+    "run",
+    "config",
+    "base",
+    "grid",
+    "points",
+    "search",
+    "trials",
+    "confirm",
+    "sampler",
+    "pruner",
+    "seeds",
+    "metric",
+    "metrics",
+    "evaluate",
+    "baseline",
+    "published",
+    "needs",
+    "scales",
+    "scale",
+    "minutes",
+    "curves",
+    "tradeoff",
+    "profiles",
+}
 
 
 @dataclass
 class Param:
     """One searched key: a float/int range (log or linear) or a list of choices."""
+
     low: float | None = None
     high: float | None = None
     log: bool = False
@@ -55,6 +81,7 @@ class Param:
 @dataclass
 class Need:
     """A run every trial shares (the model a generation study samples from, a judge): made once."""
+
     run: str
     base: dict
     config: str = ""
@@ -63,6 +90,7 @@ class Need:
 @dataclass
 class Claim:
     """The published finding as a comparison of two points: `prefer` is at least as good as / better than `over`."""
+
     prefer: dict
     over: dict
     relation: str = "at_least"  # at_least | better
@@ -100,9 +128,15 @@ class StudySpec:
     question: str = ""
     scale: str = ""
     minutes: float = 0.0  # the stated wall time of this scale on 2 CPU cores (builtin studies)
-    curves: list[str] = field(default_factory=list)  # metrics.jsonl keys drawn against tokens; default loss + the metric
-    tradeoff: list[str] = field(default_factory=list)  # [x, y]: two summary metrics plotted against each other, one dot per point
-    profiles: list[str] = field(default_factory=list)  # summary prefixes drawn per sub-key, e.g. layers.weight_change per layer
+    curves: list[str] = field(
+        default_factory=list
+    )  # metrics.jsonl keys drawn against tokens; default loss + the metric
+    tradeoff: list[str] = field(
+        default_factory=list
+    )  # [x, y]: two summary metrics plotted against each other, one dot per point
+    profiles: list[str] = field(
+        default_factory=list
+    )  # summary prefixes drawn per sub-key, e.g. layers.weight_change per layer
 
     @property
     def is_search(self) -> bool:
@@ -111,7 +145,9 @@ class StudySpec:
     def grid_points(self) -> list[dict]:
         """Every combination of the grid, then the explicit points (duplicates dropped, order kept)."""
         keys = list(self.grid)
-        combos = [dict(zip(keys, values)) for values in itertools.product(*(self.grid[k] for k in keys))] if keys else []
+        combos = (
+            [dict(zip(keys, values)) for values in itertools.product(*(self.grid[k] for k in keys))] if keys else []
+        )
         out, seen = [], set()
         for point in [*combos, *self.points]:
             tag = canonical(point)
@@ -123,7 +159,17 @@ class StudySpec:
     def definition(self) -> dict:
         """What decides which trials run and how: two studies of one name must agree on it."""
         d = asdict(self)
-        for cosmetic in ("question", "published", "minutes", "metrics", "curves", "baseline", "tradeoff", "profiles", "metric"):
+        for cosmetic in (
+            "question",
+            "published",
+            "minutes",
+            "metrics",
+            "curves",
+            "baseline",
+            "tradeoff",
+            "profiles",
+            "metric",
+        ):
             d.pop(cosmetic)
         return d
 
@@ -141,7 +187,9 @@ def override_text(key: str, value: Any) -> str:
 
 
 def builtin_names() -> list[str]:
-    return sorted(p.name[:-5] for p in resources.files("masklab.study").joinpath("builtin").iterdir() if p.name.endswith(".yaml"))
+    return sorted(
+        p.name[:-5] for p in resources.files("masklab.study").joinpath("builtin").iterdir() if p.name.endswith(".yaml")
+    )
 
 
 def read_study_file(source: str) -> tuple[dict, str]:
@@ -149,14 +197,17 @@ def read_study_file(source: str) -> tuple[dict, str]:
     if source.startswith("builtin:"):
         name = source.removeprefix("builtin:")
         if name not in builtin_names():
-            raise UserError(f"unknown study {source!r}; ready-made studies: {', '.join('builtin:' + n for n in builtin_names())}")
+            raise UserError(
+                f"unknown study {source!r}; ready-made studies: {', '.join('builtin:' + n for n in builtin_names())}"
+            )
         text = resources.files("masklab.study").joinpath("builtin", f"{name}.yaml").read_text(encoding="utf-8")
         where = source
     else:
         path = Path(source)
         if not path.is_file():
-            raise UserError(f"study file {path} does not exist; pass a YAML file or builtin:NAME "
-                            f"({', '.join(builtin_names())})")
+            raise UserError(
+                f"study file {path} does not exist; pass a YAML file or builtin:NAME ({', '.join(builtin_names())})"
+            )
         text, where = path.read_text(encoding="utf-8"), str(path)
     return yaml_mapping(text, f"study file {where}", "name:, run:, base:, grid: ..., seeds:, metric:"), where
 
@@ -179,7 +230,11 @@ def _merge(base: dict, overlay: dict) -> dict:
     """Scale overlays: mappings merge key by key, anything else replaces."""
     out = copy.deepcopy(base)
     for key, value in overlay.items():
-        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else copy.deepcopy(value)
+        out[key] = (
+            _merge(out[key], value)
+            if isinstance(value, dict) and isinstance(out.get(key), dict)
+            else copy.deepcopy(value)
+        )
     return out
 
 
@@ -195,7 +250,9 @@ def _param(key: str, raw: Any, where: str) -> Param:
             raise UserError(f"{where}: search.{key} is an empty list of choices; give at least one value")
         return Param(type="categorical", choices=raw)
     if not isinstance(raw, dict) or "low" not in raw or "high" not in raw:
-        raise UserError(f"{where}: search.{key} must be {{low: L, high: H[, log: true][, type: int]}} or a list of choices")
+        raise UserError(
+            f"{where}: search.{key} must be {{low: L, high: H[, log: true][, type: int]}} or a list of choices"
+        )
     low, high = raw["low"], raw["high"]
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high)):
         raise UserError(f"{where}: search.{key} low and high must be numbers (got {low!r}, {high!r})")
@@ -214,7 +271,9 @@ def parse_spec(raw: dict, where: str, scale: str | None = None) -> StudySpec:
     raw = _numbers(dict(raw))
     scales = raw.pop("scales", {}) or {}
     if not isinstance(scales, dict):
-        raise UserError(f"{where}: scales must be a mapping of scale name to overrides, e.g. {{quick: {{seeds: [0, 1]}}}}")
+        raise UserError(
+            f"{where}: scales must be a mapping of scale name to overrides, e.g. {{quick: {{seeds: [0, 1]}}}}"
+        )
     chosen = scale or raw.get("scale") or ("quick" if "quick" in scales else "")
     if chosen:
         if chosen not in scales:
@@ -222,7 +281,9 @@ def parse_spec(raw: dict, where: str, scale: str | None = None) -> StudySpec:
         raw = _merge(raw, scales[chosen])
     unknown = sorted(set(raw) - KNOWN_KEYS)
     if unknown:
-        raise UserError(f"{where}: unknown study key {unknown[0]!r}; valid keys: {', '.join(sorted(KNOWN_KEYS - {'scales'}))}")
+        raise UserError(
+            f"{where}: unknown study key {unknown[0]!r}; valid keys: {', '.join(sorted(KNOWN_KEYS - {'scales'}))}"
+        )
     for key in ("name", "run", "metric"):
         if key not in raw:
             raise UserError(f"{where} has no {key}: (a study needs name, run, metric and a grid, points or search)")
@@ -239,7 +300,12 @@ def parse_spec(raw: dict, where: str, scale: str | None = None) -> StudySpec:
     seeds = raw.get("seeds", [0])
     if isinstance(seeds, int):
         seeds = list(range(seeds))
-    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) for s in seeds) or len(set(seeds)) != len(seeds):
+    if (
+        not isinstance(seeds, list)
+        or not seeds
+        or not all(isinstance(s, int) for s in seeds)
+        or len(set(seeds)) != len(seeds)
+    ):
         raise UserError(f"{where}: seeds must be a non-empty list of distinct integers, e.g. [0, 1, 2] (or a count)")
     grid = raw.get("grid") or {}
     points = raw.get("points") or []
@@ -270,7 +336,9 @@ def parse_spec(raw: dict, where: str, scale: str | None = None) -> StudySpec:
     published = raw.get("published")
     if published is not None:
         if not isinstance(published, dict) or not {"finding", "citation"} <= set(published):
-            raise UserError(f"{where}: published must have finding: and citation: (and optionally claim: {{prefer, over}})")
+            raise UserError(
+                f"{where}: published must have finding: and citation: (and optionally claim: {{prefer, over}})"
+            )
         claim = published.get("claim")
         if claim is not None:
             if not isinstance(claim, dict) or not all(isinstance(claim.get(k), dict) for k in ("prefer", "over")):
@@ -278,31 +346,59 @@ def parse_spec(raw: dict, where: str, scale: str | None = None) -> StudySpec:
             claim = Claim(prefer=claim["prefer"], over=claim["over"], relation=claim.get("relation", "at_least"))
             if claim.relation not in ("at_least", "better"):
                 raise UserError(f"{where}: published.claim.relation must be at_least or better")
-        published = Published(finding=str(published["finding"]).strip(), citation=str(published["citation"]).strip(), claim=claim)
+        published = Published(
+            finding=str(published["finding"]).strip(), citation=str(published["citation"]).strip(), claim=claim
+        )
     base = raw.get("base") or {}
     if not isinstance(base, dict):
         raise UserError(f"{where}: base must be a mapping of --set keys to values")
     spec = StudySpec(
-        name=str(raw["name"]), run=raw["run"], metric=str(metric["name"]), goal=goal, seeds=seeds, base=base,
-        config=str(raw.get("config", "")), grid=grid, points=points,
-        search={k: _param(k, v, where) for k, v in search.items()}, trials=trials, sampler=sampler, pruner=pruner,
-        confirm_top=int(confirm.get("top", 0)), confirm_seeds=list(confirm.get("seeds", [])),
-        metrics=list(raw.get("metrics", [])), evaluate=dict(raw.get("evaluate") or {}), baseline=dict(raw.get("baseline") or {}),
-        published=published, needs={k: _need(k, v, where) for k, v in (raw.get("needs") or {}).items()},
-        question=str(raw.get("question", "")).strip(), scale=chosen, minutes=float(raw.get("minutes", 0) or 0),
-        curves=list(raw.get("curves", [])), tradeoff=list(raw.get("tradeoff", [])), profiles=list(raw.get("profiles", [])))
+        name=str(raw["name"]),
+        run=raw["run"],
+        metric=str(metric["name"]),
+        goal=goal,
+        seeds=seeds,
+        base=base,
+        config=str(raw.get("config", "")),
+        grid=grid,
+        points=points,
+        search={k: _param(k, v, where) for k, v in search.items()},
+        trials=trials,
+        sampler=sampler,
+        pruner=pruner,
+        confirm_top=int(confirm.get("top", 0)),
+        confirm_seeds=list(confirm.get("seeds", [])),
+        metrics=list(raw.get("metrics", [])),
+        evaluate=dict(raw.get("evaluate") or {}),
+        baseline=dict(raw.get("baseline") or {}),
+        published=published,
+        needs={k: _need(k, v, where) for k, v in (raw.get("needs") or {}).items()},
+        question=str(raw.get("question", "")).strip(),
+        scale=chosen,
+        minutes=float(raw.get("minutes", 0) or 0),
+        curves=list(raw.get("curves", [])),
+        tradeoff=list(raw.get("tradeoff", [])),
+        profiles=list(raw.get("profiles", [])),
+    )
     if spec.tradeoff and len(spec.tradeoff) != 2:
-        raise UserError(f"{where}: tradeoff must name two metrics [x, y], e.g. [mean_learning_accuracy, mean_forgetting]")
-    if spec.baseline and not spec.is_search and not any(all(p.get(k) == v for k, v in spec.baseline.items())
-                                                        for p in spec.grid_points()):
+        raise UserError(
+            f"{where}: tradeoff must name two metrics [x, y], e.g. [mean_learning_accuracy, mean_forgetting]"
+        )
+    if (
+        spec.baseline
+        and not spec.is_search
+        and not any(all(p.get(k) == v for k, v in spec.baseline.items()) for p in spec.grid_points())
+    ):
         raise UserError(f"{where}: baseline {spec.baseline} is not one of the study's points")
     if spec.evaluate and spec.run != "pretrain":
         raise UserError(f"{where}: evaluate: applies to pretrain trials (the others score themselves)")
-    from masklab.study.kinds import check_evaluate
 
     check_evaluate(spec.evaluate, where)
-    referenced = {text.split("}")[0][len(NEED_PREFIX):] for text in _strings([spec.base, spec.grid, spec.points])
-                  if text.startswith(NEED_PREFIX)}
+    referenced = {
+        text.split("}")[0][len(NEED_PREFIX) :]
+        for text in _strings([spec.base, spec.grid, spec.points])
+        if text.startswith(NEED_PREFIX)
+    }
     missing = sorted(referenced - set(spec.needs))
     if missing:
         raise UserError(f"{where} refers to ${{needs.{missing[0]}}} but needs: has no {missing[0]}")

@@ -11,11 +11,12 @@ import math
 import statistics
 from dataclasses import dataclass
 
+from scipy import stats
+
 T_BELOW = 10  # seeds from which the normal 1.96 replaces Student's t
 
 
 def t_quantile(df: int) -> float:
-    from scipy import stats
 
     return float(stats.t.ppf(0.975, df))
 

@@ -23,6 +23,9 @@ import time
 from pathlib import Path
 
 import optuna
+import sqlalchemy.exc as sa
+from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
+from sqlalchemy import event
 
 from masklab.errors import UserError
 
@@ -48,7 +51,7 @@ def redact(text: str, url: str | None = None) -> str:
 
 def _password(url: str | None) -> str:
     match = _URL_PASSWORD.search(url or "")
-    return match.group(0)[len(match.group(1)):-1] if match else ""
+    return match.group(0)[len(match.group(1)) : -1] if match else ""
 
 
 def _first_line(exc: BaseException) -> str:
@@ -64,8 +67,6 @@ def _first_line(exc: BaseException) -> str:
 def transient(exc: BaseException) -> bool:
     """Whether `exc` (or what caused it) is the database being away, not a bad request: a refused or dropped
     connection, a server shutting down, SQLite's lock held by another process."""
-    import sqlalchemy.exc as sa
-
     seen: BaseException | None = exc
     while seen is not None:
         if isinstance(seen, (sa.OperationalError, sa.InterfaceError)) or getattr(seen, "connection_invalidated", False):
@@ -78,8 +79,6 @@ def open_storage(url: str | None, study_dir: Path):
     """The journal file STUDY/journal.log, or the database at `url` (checked by connecting)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if not url or (url.endswith(".log") and "://" not in url):
-        from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
-
         if not url:
             study_dir.mkdir(parents=True, exist_ok=True)
         path = url or str(study_dir / "journal.log")
@@ -99,13 +98,13 @@ def _connect(url: str):
                 time.sleep(0.5)  # another worker is creating optuna's tables this instant: they exist in a moment
                 continue
             said = redact(_first_line(exc), url)
-            raise UserError(f"cannot reach the study storage {redact(url)} ({said}); check the URL, the user and "
-                            "password, that the server runs and that its driver is installed (pip install "
-                            "'masklab[postgres]' for postgresql://), or leave --storage out for a journal file in the "
-                            "study directory") from None
+            raise UserError(
+                f"cannot reach the study storage {redact(url)} ({said}); check the URL, the user and "
+                "password, that the server runs and that its driver is installed (pip install "
+                "'masklab[postgres]' for postgresql://), or leave --storage out for a journal file in the "
+                "study directory"
+            ) from None
     if storage.engine.name == "sqlite":
-        from sqlalchemy import event
-
         event.listen(storage.engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
     return storage
 
@@ -126,8 +125,6 @@ def _engine_settings(url: str) -> tuple[str, dict]:
 def _creating_tables_side_by_side(exc: BaseException) -> bool:
     """optuna creates its tables and version row at the first connection: workers starting on a new database at
     the same instant collide on them (a unique key, a table that now exists, SQLite's lock)."""
-    import sqlalchemy.exc as sa
-
     text = str(exc).lower()
     return isinstance(exc, sa.IntegrityError) or "already exists" in text or "database is locked" in text
 
@@ -143,8 +140,12 @@ class _Outage:
         with self.lock:
             if self.since is None:
                 self.since = time.monotonic()
-                print(f"masklab: lost the study storage {redact(url)} ({redact(_first_line(exc), url)}); waiting and "
-                      f"retrying with backoff for up to {PATIENCE_SECONDS:.0f} s", file=sys.stderr, flush=True)
+                print(
+                    f"masklab: lost the study storage {redact(url)} ({redact(_first_line(exc), url)}); waiting and "
+                    f"retrying with backoff for up to {PATIENCE_SECONDS:.0f} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
             return self.since
 
     def end(self) -> None:
@@ -174,10 +175,12 @@ class ResilientStorage(optuna.storages.BaseStorage):
                     raise
                 since = self.outage.start(self.url, exc)
                 if time.monotonic() - since > self.patience:
-                    raise StorageLost(f"the study storage {redact(self.url)} has been unreachable for "
-                                      f"{self.patience:.0f} s ({redact(_first_line(exc), self.url)}); this worker "
-                                      "stops and the others queue its trial again; start it again when the database "
-                                      "is back") from None
+                    raise StorageLost(
+                        f"the study storage {redact(self.url)} has been unreachable for "
+                        f"{self.patience:.0f} s ({redact(_first_line(exc), self.url)}); this worker "
+                        "stops and the others queue its trial again; start it again when the database "
+                        "is back"
+                    ) from None
                 time.sleep(delay)
                 delay, first_try = min(2 * delay, 30.0), False
                 continue

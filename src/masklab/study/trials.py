@@ -67,7 +67,9 @@ def build_plan(spec: StudySpec, point: dict, seed: int, study_dir: Path) -> Tria
     absolute = str(study_dir.resolve())
     paths = {name: str(need_dir(study_dir, spec, name).resolve()) for name in spec.needs}
     try:
-        cfg = k.build(spec.config, overrides(_substitute(spec.base, paths), _substitute(point, paths), k.seed_key, seed))
+        cfg = k.build(
+            spec.config, overrides(_substitute(spec.base, paths), _substitute(point, paths), k.seed_key, seed)
+        )
     except UserError as exc:
         where = f" at {canonical(point)}" if point else ""
         raise UserError(f"study {spec.name}{where}: {exc}") from None
@@ -103,7 +105,9 @@ def run_trial(spec: StudySpec, plan: TrialPlan, study_dir: Path, on_eval=None, s
     if done and done.get("status") == "complete":
         return done["summary"]
     summary = kind(spec.run).run(plan.config, directory, on_eval, show_progress, spec.evaluate)
-    write_record(directory, {"key": plan.key, "point": plan.point, "seed": plan.seed, "status": "complete", "summary": summary})
+    write_record(
+        directory, {"key": plan.key, "point": plan.point, "seed": plan.seed, "status": "complete", "summary": summary}
+    )
     return summary
 
 
@@ -114,8 +118,11 @@ def stored_curves(directory: Path) -> list[list[dict]]:
     """A trial's learning curves as the report draws them (one list of records per metrics.jsonl: pretraining's
     in the trial, fine-tuning's per seed directory), numbers only and thinned to CURVE_POINTS training and
     CURVE_POINTS evaluation records each. Kept in the storage, so a report on another machine needs no disk here."""
-    files = ([directory / "metrics.jsonl"] if (directory / "metrics.jsonl").exists()
-             else sorted(directory.glob("seed-*/metrics.jsonl")))
+    files = (
+        [directory / "metrics.jsonl"]
+        if (directory / "metrics.jsonl").exists()
+        else sorted(directory.glob("seed-*/metrics.jsonl"))
+    )
     return [_thin([r for r in _numeric_records(f) if "tokens" in r]) for f in files]
 
 

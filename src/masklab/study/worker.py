@@ -20,12 +20,25 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
+
+from masklab.data.pipeline import prepare_data
 from masklab.errors import UserError
 from masklab.study import queue
+from masklab.study.kinds import kind
+from masklab.study.report import write_study_report
 from masklab.study.spec import StudySpec, canonical
 from masklab.study.storage import STORAGE_ENV, StorageLost, open_storage
-from masklab.study.trials import (build_plan, ensure_needs, error_line, flatten, lookup, run_trial, stored_curves,
-                                  write_record)
+from masklab.study.trials import (
+    build_plan,
+    ensure_needs,
+    error_line,
+    flatten,
+    lookup,
+    run_trial,
+    stored_curves,
+    write_record,
+)
 
 
 class MetricMissing(UserError):
@@ -77,8 +90,13 @@ def _suggest(trial, key: str, param):
         return trial.suggest_categorical(key, [queue.encode(c) for c in param.choices])
     if param.type == "int":
         return trial.suggest_int(key, int(param.low), int(param.high), step=int(param.step or 1), log=param.log)
-    return trial.suggest_float(key, float(param.low), float(param.high), log=param.log,
-                               step=None if param.log or param.step is None else float(param.step))
+    return trial.suggest_float(
+        key,
+        float(param.low),
+        float(param.high),
+        log=param.log,
+        step=None if param.log or param.step is None else float(param.step),
+    )
 
 
 def _prune_key(metric: str) -> str:
@@ -116,7 +134,7 @@ def _enqueue_confirm(study, spec: StudySpec) -> bool:
             by_point.setdefault(t.user_attrs["point"], []).append(t.value)
             done.setdefault(t.user_attrs["point"], set()).add(t.user_attrs["seed"])
     sign = -1 if spec.goal == "maximize" else 1
-    best = sorted(by_point, key=lambda p: sign * sum(by_point[p]) / len(by_point[p]))[:spec.confirm_top]
+    best = sorted(by_point, key=lambda p: sign * sum(by_point[p]) / len(by_point[p]))[: spec.confirm_top]
     for point in best:
         for seed in spec.confirm_seeds:
             if seed not in done[point]:
@@ -140,16 +158,20 @@ TRIAL_THREADS = 1
 
 def _set_threads(threads: int) -> None:
     if threads > 0:
-        import torch
-
         torch.set_num_threads(threads)
 
 
-def work(spec: StudySpec, study_dir: Path, storage_url: str | None = None, show_progress: bool = False,
-         threads: int = 0, max_trials: int | None = None, report: bool = True) -> WorkResult:
+def work(
+    spec: StudySpec,
+    study_dir: Path,
+    storage_url: str | None = None,
+    show_progress: bool = False,
+    threads: int = 0,
+    max_trials: int | None = None,
+    report: bool = True,
+) -> WorkResult:
     """Take trials until none is left (or `max_trials` ran); returns how many this worker finished and
     where the time went (the engine's own share per trial is what the ≤ 2 s target is about)."""
-    from masklab.study.report import write_study_report
 
     _set_threads(threads)
     op = queue.optuna()
@@ -170,8 +192,11 @@ def work(spec: StudySpec, study_dir: Path, storage_url: str | None = None, show_
         plan = build_plan(spec, point, seed, study_dir)
         trial.set_user_attr("key", plan.key)
         if show_progress:
-            print(f"study {spec.name}: trial {trial.number} ({phase}) {canonical(point)} seed {seed} -> {plan.directory(study_dir)}",
-                  flush=True)
+            print(
+                f"study {spec.name}: trial {trial.number} ({phase}) {canonical(point)} seed {seed} -> "
+                f"{plan.directory(study_dir)}",
+                flush=True,
+            )
         prune_key = _prune_key(spec.metric)
 
         def on_eval(step: int, metrics: dict) -> None:
@@ -204,8 +229,10 @@ def work(spec: StudySpec, study_dir: Path, storage_url: str | None = None, show_
             study.tell(trial, state=op.trial.TrialState.PRUNED)
         elif failure is not None:
             trial.set_user_attr("error", error_line(failure))
-            write_record(plan.directory(study_dir), {"key": plan.key, "point": point, "seed": seed, "status": "failed",
-                                                     "error": error_line(failure)})
+            write_record(
+                plan.directory(study_dir),
+                {"key": plan.key, "point": point, "seed": seed, "status": "failed", "error": error_line(failure)},
+            )
             study.tell(trial, state=op.trial.TrialState.FAIL)
         else:
             _tell_summary(spec, study, storage, trial, summary, trial_seconds, plan.directory(study_dir))
@@ -235,10 +262,13 @@ def _tell_summary(spec: StudySpec, study, storage, trial, summary: dict, seconds
         study.tell(trial, state=op.trial.TrialState.FAIL)
     elif not isinstance(value, (int, float)) or isinstance(value, bool):
         flat = sorted(k for k, v in flatten(summary).items() if isinstance(v, (int, float)))
-        queue.requeue(study, storage, storage.get_trial(trial._trial_id),
-                      f"metric {spec.metric} missing; kept and enqueued again")
-        raise MetricMissing(f"study {spec.name}: trials produce no metric {spec.metric!r} (the finished trial is kept "
-                            f"in {directory}); numeric keys of its summary: {', '.join(flat[:40])}")
+        queue.requeue(
+            study, storage, storage.get_trial(trial._trial_id), f"metric {spec.metric} missing; kept and enqueued again"
+        )
+        raise MetricMissing(
+            f"study {spec.name}: trials produce no metric {spec.metric!r} (the finished trial is kept "
+            f"in {directory}); numeric keys of its summary: {', '.join(flat[:40])}"
+        )
     else:
         trial.set_user_attr("results", {k: v for k, v in flatten(summary).items() if isinstance(v, (int, float))})
         trial.set_user_attr("curves", stored_curves(directory))
@@ -251,13 +281,15 @@ def _still_ours(storage, trial, directory: Path) -> bool:
     the grace period finds its trial re-queued by the others (the retry resumes from the same directory)."""
     if not storage.get_trial(trial._trial_id).state.is_finished():
         return True
-    print(f"trial {trial.number} was queued again while this worker was cut off; its run is kept in {directory}",
-          file=sys.stderr, flush=True)
+    print(
+        f"trial {trial.number} was queued again while this worker was cut off; its run is kept in {directory}",
+        file=sys.stderr,
+        flush=True,
+    )
     return False
 
 
 def queue_prunable(spec: StudySpec) -> bool:
-    from masklab.study.kinds import kind
 
     return spec.pruner != "none" and kind(spec.run).prunable
 
@@ -267,7 +299,6 @@ def warm_caches(spec: StudySpec, study_dir: Path, show_progress: bool) -> None:
     workers start (content-cached: trials then find them ready instead of making them side by side)."""
     if spec.run != "pretrain":
         return
-    from masklab.data.pipeline import prepare_data
 
     seen = set()
     points = spec.grid_points() if not spec.is_search else [{}]
@@ -286,8 +317,19 @@ def warm_caches(spec: StudySpec, study_dir: Path, show_progress: bool) -> None:
 
 def _worker_command(source: str, scale: str, study_dir: Path, threads: int) -> list[str]:
     """A worker's command line; the storage URL (and its password) travels in its environment (STORAGE_ENV)."""
-    cmd = [sys.executable, "-m", "masklab.cli", "study", source, "--out", str(study_dir), "--worker", "--quiet",
-           "--threads", str(threads)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "masklab.cli",
+        "study",
+        source,
+        "--out",
+        str(study_dir),
+        "--worker",
+        "--quiet",
+        "--threads",
+        str(threads),
+    ]
     if scale:
         cmd += ["--scale", scale]
     return cmd
@@ -309,23 +351,32 @@ def _relay_stderr(stream, errors: list[str]) -> None:
     prefix = "masklab: error: "
     for line in stream:
         if line.startswith(prefix):
-            errors.append(line[len(prefix):].rstrip("\n"))
+            errors.append(line[len(prefix) :].rstrip("\n"))
         else:
             sys.stderr.write(line)
             sys.stderr.flush()
 
 
-def run_study(spec: StudySpec, source: str, study_dir: Path, jobs: int = 0, storage_url: str | None = None,
-              show_progress: bool = True, on_progress=None, threads: int = TRIAL_THREADS) -> dict:
+def run_study(
+    spec: StudySpec,
+    source: str,
+    study_dir: Path,
+    jobs: int = 0,
+    storage_url: str | None = None,
+    show_progress: bool = True,
+    on_progress=None,
+    threads: int = TRIAL_THREADS,
+) -> dict:
     """The whole study: check every point, make needs, warm caches, run `jobs` workers (0 = one per GPU,
     else as many as the cores hold at `threads` each), write the report (returns its headline: finding,
     verdict, counts, table)."""
-    from masklab.study.report import write_study_report
 
     if jobs < 0 or threads < 1:
         raise UserError(f"--jobs must be >= 0 (0 = as many as fit) and --threads >= 1 (got {jobs}, {threads})")
     for seed in spec.seeds[:1]:
-        for point in (spec.grid_points() if not spec.is_search else [_search_corner(spec, "low"), _search_corner(spec, "high")]):
+        for point in (
+            spec.grid_points() if not spec.is_search else [_search_corner(spec, "low"), _search_corner(spec, "high")]
+        ):
             build_plan(spec, point, seed, study_dir)  # every bad key or value fails now, before anything runs
     storage = open_storage(storage_url, study_dir)
     study, created = queue.open_study(spec, storage)
@@ -340,9 +391,15 @@ def run_study(spec: StudySpec, source: str, study_dir: Path, jobs: int = 0, stor
     else:
         procs = []
         for i in range(jobs):
-            procs.append(subprocess.Popen(_worker_command(source, spec.scale, study_dir, threads),
-                                          env=_worker_env(storage_url, threads, i % gpus if gpus else None),
-                                          stderr=subprocess.PIPE, text=True, errors="replace"))
+            procs.append(
+                subprocess.Popen(
+                    _worker_command(source, spec.scale, study_dir, threads),
+                    env=_worker_env(storage_url, threads, i % gpus if gpus else None),
+                    stderr=subprocess.PIPE,
+                    text=True,
+                    errors="replace",
+                )
+            )
         errors: list[str] = []
         relays = [threading.Thread(target=_relay_stderr, args=(p.stderr, errors), daemon=True) for p in procs]
         for relay in relays:
@@ -365,7 +422,9 @@ def run_study(spec: StudySpec, source: str, study_dir: Path, jobs: int = 0, stor
             # the worker's own one-line message is the study's: repeat it rather than point at scrolled-away output
             raise UserError(errors[0] if errors else f"study {spec.name}: a worker stopped on bad input")
         if bad:
-            raise RuntimeError(f"study {spec.name}: {len(bad)} worker(s) exited with {bad}; rerun the same command to resume")
+            raise RuntimeError(
+                f"study {spec.name}: {len(bad)} worker(s) exited with {bad}; rerun the same command to resume"
+            )
     return write_study_report(spec, study_dir, study)
 
 
@@ -382,9 +441,4 @@ def _search_corner(spec: StudySpec, end: str) -> dict:
 
 
 def _gpu_count() -> int:
-    try:
-        import torch
-
-        return torch.cuda.device_count()
-    except Exception:
-        return 0
+    return torch.cuda.device_count()

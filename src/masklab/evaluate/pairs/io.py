@@ -40,14 +40,16 @@ def load_pairs(spec: str) -> list[MinimalPair]:
 def read_jsonl(path: Path) -> list[MinimalPair]:
     """Every non-blank line of `path` as a pair; the file's stem names pairs that name no phenomenon."""
     if not path.exists():
-        raise UserError(f"minimal-pair file {path} does not exist; pass a BLiMP-format JSONL file or builtin:en / builtin:fa")
+        raise UserError(
+            f"minimal-pair file {path} does not exist; pass a BLiMP-format JSONL file or builtin:en / builtin:fa"
+        )
     if path.is_dir():
         raise UserError(f"{path} is a directory; pass one JSONL file (BLiMP's paradigm files can be joined with cat)")
     raw = path.read_bytes()
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        line = raw[:e.start].count(b"\n") + 1
+        line = raw[: e.start].count(b"\n") + 1
         raise UserError(f"{path} line {line}: not UTF-8 text (byte {e.start}); re-save the file as UTF-8") from None
     pairs = [_pair(path, number, line) for number, line in enumerate(text.splitlines(), start=1) if line.strip()]
     if not pairs:
@@ -86,8 +88,9 @@ def _json_type(value) -> str:
     return "null" if value is None else names.get(type(value), type(value).__name__)
 
 
-def minimal_pair_accuracy(pairs: Sequence[MinimalPair], good_scores: Sequence[float],
-                          bad_scores: Sequence[float]) -> dict:
+def minimal_pair_accuracy(
+    pairs: Sequence[MinimalPair], good_scores: Sequence[float], bad_scores: Sequence[float]
+) -> dict:
     """The share of pairs whose good sentence scores strictly higher, overall and per phenomenon.
 
     An exact tie counts as wrong: a model that gives both sentences the same score (a constant
@@ -103,6 +106,12 @@ def minimal_pair_accuracy(pairs: Sequence[MinimalPair], good_scores: Sequence[fl
     for pair, good, bad in zip(pairs, good_scores, bad_scores):
         credit.setdefault(pair.phenomenon, []).append(1.0 if good > bad else 0.0)
     total = sum(sum(c) for c in credit.values())
-    ties = sum(int(good == bad) for good, bad in zip(good_scores, bad_scores))  # plain int: numpy scores give numpy bools
-    return {"minimal_pair_accuracy": total / len(pairs), "pairs": len(pairs), "ties": ties,
-            "by_phenomenon": {name: {"accuracy": sum(c) / len(c), "pairs": len(c)} for name, c in credit.items()}}
+    ties = sum(
+        int(good == bad) for good, bad in zip(good_scores, bad_scores)
+    )  # plain int: numpy scores give numpy bools
+    return {
+        "minimal_pair_accuracy": total / len(pairs),
+        "pairs": len(pairs),
+        "ties": ties,
+        "by_phenomenon": {name: {"accuracy": sum(c) / len(c), "pairs": len(c)} for name, c in credit.items()},
+    }

@@ -36,14 +36,24 @@ WRONG_PERSON = [5, 0, 3, 1, 0, 3]
 
 PLACES = ["خانه", "مدرسه", "بازار", "دانشگاه", "پارک", "شهر"]
 # (past stem, present stem, preposition): going and coming take به "to", sitting, sleeping and staying در "in"
-VERBS = [("رفت", "رو", "به"), ("آمد", "آی", "به"), ("نشست", "نشین", "در"), ("خوابید", "خواب", "در"),
-         ("ماند", "مان", "در")]
+VERBS = [
+    ("رفت", "رو", "به"),
+    ("آمد", "آی", "به"),
+    ("نشست", "نشین", "در"),
+    ("خوابید", "خواب", "در"),
+    ("ماند", "مان", "در"),
+]
 HABITUAL = ["هر روز", "هر هفته", "همیشه"]  # "every day", "every week", "always": they call for the present progressive
 
 # (past stem, objects it takes): definite objects, so را is required after them
-OBJECT_VERBS = [("خواند", ["کتاب", "نامه", "روزنامه", "شعر"]), ("نوشت", ["نامه", "داستان", "شعر"]),
-                ("خرید", ["کتاب", "نان", "میوه", "روزنامه"]), ("دید", ["فیلم", "شهر", "پارک"]),
-                ("شست", ["ظرف" + ZWNJ + "ها", "لباس" + ZWNJ + "ها"]), ("آورد", ["کتاب" + ZWNJ + "ها", "نان"])]
+OBJECT_VERBS = [
+    ("خواند", ["کتاب", "نامه", "روزنامه", "شعر"]),
+    ("نوشت", ["نامه", "داستان", "شعر"]),
+    ("خرید", ["کتاب", "نان", "میوه", "روزنامه"]),
+    ("دید", ["فیلم", "شهر", "پارک"]),
+    ("شست", ["ظرف" + ZWNJ + "ها", "لباس" + ZWNJ + "ها"]),
+    ("آورد", ["کتاب" + ZWNJ + "ها", "نان"]),
+]
 YESTERDAY = ["", "دیروز "]  # with and without a word between the subject and the object
 
 
@@ -65,11 +75,17 @@ def subject_verb_agreement() -> list[MinimalPair]:
 
 def present_agreement() -> list[MinimalPair]:
     items = []
-    for (person, pronoun), habit, (_, present, preposition), place in product(enumerate(PRONOUNS), HABITUAL, VERBS, PLACES):
+    for (person, pronoun), habit, (_, present, preposition), place in product(
+        enumerate(PRONOUNS), HABITUAL, VERBS, PLACES
+    ):
         start = [pronoun, *habit.split(), preposition, place]
         prefix = "می" + ZWNJ
-        items.append((start + [prefix + present + PRESENT_ENDINGS[person]],
-                      start + [prefix + present + PRESENT_ENDINGS[WRONG_PERSON[person]]]))
+        items.append(
+            (
+                start + [prefix + present + PRESENT_ENDINGS[person]],
+                start + [prefix + present + PRESENT_ENDINGS[WRONG_PERSON[person]]],
+            )
+        )
     return _pairs("present_agreement", subsample(items, 120))
 
 

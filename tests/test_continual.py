@@ -9,6 +9,7 @@ import pytest
 import torch
 from transformers import BertConfig, BertForSequenceClassification
 
+import masklab.continual.run as continual_run
 from conftest import WORDS, cyclic_corpus
 from masklab.continual.config import build_continual_config
 from masklab.continual.memory import reservoir
@@ -399,3 +400,26 @@ def test_prompt_tuning_refuses_token_tasks(two_tasks, tiny_checkpoint, tmp_path)
     with pytest.raises(UserError, match="shifts a token task's labels"):
         Sequence(cfg, build_cure("prompt", cfg), load_tasks(cfg), tmp_path / "p", 0, False)
     assert peft_config(build_cure("prompt", cfg), cfg).num_virtual_tokens == 20
+
+
+def test_a_kill_between_the_summary_and_the_report_is_finished_by_resume(
+    two_tasks, tiny_checkpoint, tmp_path, monkeypatch
+):
+
+    cfg = settings(two_tasks, tiny_checkpoint, method="naive")
+    out = tmp_path / "seq"
+    written = continual_run.write_report
+
+    def killed(*args):
+        raise KeyboardInterrupt  # the process dies after summary.json, before report.md / report.html
+
+    monkeypatch.setattr(continual_run, "write_report", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run_continual(cfg, out, show_progress=False)
+    assert (out / "summary.json").exists() and not (out / "report.md").exists()
+    monkeypatch.setattr(continual_run, "write_report", written)
+    resumed = run_continual(cfg, out, show_progress=False, resume=True)
+    assert (out / "report.md").exists() and (out / "report.html").exists()
+    assert resumed == json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    with pytest.raises(UserError, match="holds a finished continual run"):
+        run_continual(cfg, out, show_progress=False, resume=True)

@@ -654,6 +654,12 @@ def run_continual(
                 "settings (drop the changed --set / flags)"
             )
         if (out / "summary.json").exists():
+            if not all((out / f).exists() for f in ("report.md", "report.html")):
+                # killed between the summary and the report: finish what is missing
+                summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+                seeds = [json.loads((out / n / "summary.json").read_text(encoding="utf-8")) for n in summary["runs"]]
+                write_report(out, summary, seeds)
+                return summary
             raise UserError(
                 f"{out} holds a finished continual run (summary.json); nothing to resume; use another --out"
             )

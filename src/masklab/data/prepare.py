@@ -7,6 +7,8 @@ seeded hash of each document's text: stable under reordering and independent of 
 
 from __future__ import annotations
 
+import dataclasses
+import errno
 import hashlib
 import json
 import re
@@ -16,9 +18,9 @@ from pathlib import Path
 from typing import Iterator
 
 from masklab.config import DataConfig
-from masklab.data.sources import iter_documents
+from masklab.data.sources import iter_documents, source_files
 from masklab.errors import UserError
-from masklab.fsutil import publish, staged_directory
+from masklab.fsutil import publish, staged_directory, write_text_atomic
 from masklab.runtime import default_cache_root
 
 PREPARE_VERSION = 1  # bump when cleaning changes, so old caches are not reused
@@ -68,10 +70,62 @@ class PreparedCorpus:
                 yield json.loads(line)
 
 
+def _source_key(cfg: DataConfig) -> str | None:
+    """A fingerprint of the raw corpus bytes and every setting that shapes the cleaned result: a warm cache
+    finds its prepared corpus by it without cleaning and writing the corpus again. None for hub datasets."""
+    files = source_files(cfg.corpus)
+    if files is None:
+        return None
+    h = hashlib.sha256(f"v{PREPARE_VERSION}".encode())
+    settings = {
+        k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("seq_length", "block_diagonal", "cache_dir")
+    }
+    h.update(json.dumps(settings, sort_keys=True, default=str).encode())
+    for path in files:
+        h.update(str(path.name).encode())
+        with path.open("rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()[:24]
+
+
+def _known(root: Path, key: str | None) -> PreparedCorpus | None:
+    if key is None or not (root / "by-source" / key).exists():
+        return None
+    digest = (root / "by-source" / key).read_text(encoding="utf-8").strip()
+    final = root / digest
+    if not (final / "stats.json").exists():
+        return None
+    return PreparedCorpus(final, digest, json.loads((final / "stats.json").read_text(encoding="utf-8")))
+
+
 def prepare_corpus(cfg: DataConfig) -> PreparedCorpus:
-    """Stream the corpus through cleaning into the cache; reuse an identical earlier result."""
+    """Stream the corpus through cleaning into the cache; reuse an identical earlier result (found by the raw
+    corpus's fingerprint without rewriting it, or by the cleaned content's hash). A full disk or a file-size
+    limit is a one-line error, and the partial write is removed."""
     root = cache_root(cfg) / "corpora"
     root.mkdir(parents=True, exist_ok=True)
+    key = _source_key(cfg)
+    known = _known(root, key)
+    if known is not None:
+        return known
+    try:
+        prepared = _clean_into(root, cfg)
+        if key is not None:
+            (root / "by-source").mkdir(exist_ok=True)
+            write_text_atomic(root / "by-source" / key, prepared.digest)
+    except OSError as exc:
+        reason = {errno.ENOSPC: "the disk is full", errno.EFBIG: "a file grew past the file-size limit"}.get(
+            exc.errno, exc.strerror or str(exc)
+        )
+        raise UserError(
+            f"could not write the prepared corpus under {root} ({reason}); free space, raise the limit or set "
+            "data.cache_dir to another disk"
+        ) from None
+    return prepared
+
+
+def _clean_into(root: Path, cfg: DataConfig) -> PreparedCorpus:
     stats = {"read": 0, "too_short": 0, "too_long": 0, "duplicates": 0, "train_docs": 0, "val_docs": 0, "chars": 0}
     seen: set[bytes] = set()
     hasher = hashlib.sha256(f"v{PREPARE_VERSION}".encode())

@@ -187,6 +187,20 @@ def _read_hf(name: str, column: str, split: str) -> Iterator[str]:
         yield _column(record, column, Path(f"hf:{name}"), "record")
 
 
+def source_files(spec: str) -> list[Path] | None:
+    """The local files a corpus spec reads, in reading order; None for a hub dataset (no cheap fingerprint)
+    or a spec that does not resolve (iter_documents then says what is wrong)."""
+    if spec.startswith("builtin:"):
+        name = spec.split(":", 1)[1]
+        return [resource_path(BUILTIN_CORPORA[name][0])] if name in BUILTIN_CORPORA else None
+    path = Path(spec).expanduser()
+    if spec.startswith("hf:") or not path.exists():
+        return None
+    if path.is_dir():
+        return sorted(p for p in path.rglob("*") if p.is_file() and split_suffix(p)[0] in SUPPORTED) or None
+    return [path]
+
+
 def iter_documents(
     spec: str, column: str = "text", doc_split: str = "blank_line", hf_split: str = "train"
 ) -> Iterator[str]:

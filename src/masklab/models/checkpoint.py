@@ -23,15 +23,36 @@ from transformers.utils import logging as hf_logging
 
 from masklab.data.tokenizer import load_tokenizer
 from masklab.errors import UserError
+from masklab.fsutil import replace_directory
 
 STATE_FILE = "trainer_state.pt"
 
 
-def save_checkpoint(run_dir: Path, model, tokenizer, optimizer, state: dict) -> Path:
+def write_failure(exc: BaseException) -> str:
+    """Why a write failed, in words: OSError's errno, or the message torch.save's RuntimeError carries."""
+    errnum = getattr(exc, "errno", None)
+    if errnum == errno.ENOSPC or "No space left" in str(exc):
+        return "the disk is full"
+    if errnum == errno.EFBIG or "File too large" in str(exc):
+        return "a file grew past the file-size limit"
+    return getattr(exc, "strerror", None) or str(exc).splitlines()[0][:160] or type(exc).__name__
 
+
+def remove_partial_checkpoints(run_dir: Path) -> None:
+    """Remove the hidden `.checkpoint-*` directories a killed save left behind (they are never complete: a
+    finished save renames its directory to `checkpoint`), so they do not keep a full disk full."""
+    for partial in run_dir.glob(".checkpoint-*"):
+        shutil.rmtree(partial, ignore_errors=True)
+
+
+def save_checkpoint(run_dir: Path, model, tokenizer, optimizer, state: dict) -> Path:
+    """Write model, tokenizer and trainer state to a hidden directory, then put it in place of `checkpoint/`
+    (the previous one set aside until then). A failed write (a full disk, a file-size limit; torch.save
+    reports these as RuntimeError) removes the partial directory, keeps the previous checkpoint and ends
+    the run with one line."""
     hf_logging.disable_progress_bar()  # a per-checkpoint "Writing model shards" bar would break the training bar
+    remove_partial_checkpoints(run_dir)
     final = run_dir / "checkpoint"
-    old = run_dir / "checkpoint.old"
     tmp = Path(tempfile.mkdtemp(prefix=".checkpoint-", dir=run_dir))
     try:
         model.save_pretrained(tmp, safe_serialization=True)
@@ -43,19 +64,11 @@ def save_checkpoint(run_dir: Path, model, tokenizer, optimizer, state: dict) -> 
         for f in tmp.iterdir():
             with f.open("rb") as fh:
                 os.fsync(fh.fileno())
-        if final.exists():
-            if old.exists():
-                shutil.rmtree(old)
-            os.replace(final, old)
-        os.replace(tmp, final)
-        shutil.rmtree(old, ignore_errors=True)
-    except OSError as exc:
+        replace_directory(tmp, final, run_dir / "checkpoint.old")
+    except (OSError, RuntimeError) as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        if old.exists() and not final.exists():
-            os.replace(old, final)
-        reason = "the disk is full" if exc.errno == errno.ENOSPC else exc.strerror or str(exc)
         raise UserError(
-            f"could not write a checkpoint to {run_dir} ({reason}); the previous checkpoint is kept; "
+            f"could not write a checkpoint to {run_dir} ({write_failure(exc)}); the previous checkpoint is kept; "
             "free space or choose another --out, then continue with --resume"
         ) from None
     return final

@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 from masklab.errors import UserError
+from masklab.fsutil import write_text_atomic
 from masklab.report.pages import STYLE
 from masklab.report.plots import _pyplot
 
@@ -185,13 +186,13 @@ def _md_to_html_table(md: str) -> str:
 
 def _write_pages(out: Path, stem: str, title: str, md: str, body: str) -> None:
     """STEM.md, and STEM.html: `body` plus the definitions, self-contained."""
-    (out / f"{stem}.md").write_text(md, encoding="utf-8")
+    write_text_atomic(out / f"{stem}.md", md)
     definitions = "".join(f"<dt>{html.escape(n)}</dt><dd>{html.escape(t)}</dd>" for n, t in DEFINITIONS)
-    (out / f"{stem}.html").write_text(
+    write_text_atomic(
+        out / f"{stem}.html",
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{STYLE}"
         "</style></head>"
         f"<body><h1>{html.escape(title)}</h1>{body}<h2>Definitions</h2><dl>{definitions}</dl></body></html>",
-        encoding="utf-8",
     )
 
 

@@ -15,6 +15,10 @@ length, batch size and precision; tokens are the source block tokens a step cons
 - seq2seq: the real loop with `train.objective=seq2seq` (T5, `SpanCorruptor`: exact counts, static
   shapes); against the same `T5ForConditionalGeneration` config (SDPA) fed by `T5SpanCollator` (the
   per-example span corruption of run_t5_mlm_flax, rate 0.15, mean span 3, same blocks), `labels=` loss.
+- electra: the real loop with `train.objective=electra` (discriminator at the preset, generator at 1/4 width)
+  against masklab's own default masked LM (`train.objective=mlm`, ModernBERT) on the same tokenizer and blocks:
+  transformers ships no ELECTRA pretraining script, and what electra costs per token against the MLM it would
+  replace is the question (the "HF" side is that MLM; both FLOP counts by FlopCounterMode).
 
 masklab's loop also tunes glibc malloc for the process (`runtime.tune_allocator`: freed blocks stay mapped),
 which the baseline lacks; so every baseline run comes first. `--hf-attention eager` and `--tune-hf-allocator`
@@ -29,6 +33,7 @@ and seq2seq from torch's FlopCounterMode over one masklab step, used for both si
 
     python benchmarks/pretrain_throughput.py                  # mlm: mini and small, fp32 and bf16
     python benchmarks/pretrain_throughput.py --objective clm --presets mini --steps 6 --reps 1   # quick look
+    python benchmarks/pretrain_throughput.py --objective electra --presets mini   # electra against masklab's mlm
     python benchmarks/pretrain_throughput.py --smoke          # seconds: does it still run? (any --objective)
 """
 
@@ -54,6 +59,9 @@ NOTES = {
     "precision the gap is masklab's malloc tuning and, in bf16, eager attention instead of CPU SDPA "
     "(--hf-attention eager --tune-hf-allocator gives the baseline both); the default row adds masklab's precision "
     "choice",
+    "electra": "electra runs two encoders on every token (a 1/4-width generator, then the discriminator) and the "
+    "discriminator's head at every position, where the MLM runs one encoder with its last layer and vocabulary head "
+    "at the masked positions only",
     "seq2seq": "both sides do the same model work (equal-length rows, no padding either way; the collators are ~1% "
     "of a step); at one precision the gap is masklab's malloc tuning and the attention kernel (--hf-attention eager "
     "--tune-hf-allocator gives the baseline both); the default row adds the precision choice",
@@ -98,24 +106,34 @@ def prepare(seq: int, objective: str = "mlm", max_documents: int = 0):
     return data.tokenizer, packed_blocks(data.shards, "train", seq, data.tokenizer.cls_token_id)
 
 
-def masklab_model(tokenizer, preset: str, seq: int, objective: str, extra=()):
-    """(run config, a fresh model) as the real loop gets them; mlm: BERT at bert-base's vocabulary."""
+def masklab_model(tokenizer, preset: str, seq: int, objective: str, extra=(), classic: bool | None = None):
+    """(run config, a fresh model) as the real loop gets them. `classic` (the default for mlm, against run_mlm): BERT
+    at bert-base's vocabulary; otherwise the objective's own default model on masklab's tokenizer."""
     from masklab.config import build_config
     from masklab.models import build_model
 
-    arch = ["model.architecture=bert"] if objective == "mlm" else []
+    classic = objective == "mlm" if classic is None else classic
+    arch = ["model.architecture=bert"] if classic else []
     cfg = build_config(
         {}, [*arch, f"train.objective={objective}", f"model.preset={preset}", f"data.seq_length={seq}", *extra]
     )
     torch.manual_seed(0)
     model = build_model(cfg.model, tokenizer, seq, objective)
-    if objective == "mlm":
+    if classic:
         model.resize_token_embeddings(VOCAB, mean_resizing=False)
     return cfg, model
 
 
 def run_masklab(
-    tokenizer, blocks, preset: str, precision: str, batch: int, steps: int, objective: str = "mlm", extra=()
+    tokenizer,
+    blocks,
+    preset: str,
+    precision: str,
+    batch: int,
+    steps: int,
+    objective: str = "mlm",
+    extra=(),
+    classic: bool | None = None,
 ) -> list[float]:
     """Per-step tokens/s of the real masklab loop, warm-up included (the caller drops it)."""
     from masklab.pretrain.run import train_pretraining
@@ -134,6 +152,7 @@ def run_masklab(
             "train.save_every=0",
             *extra,
         ],
+        classic,
     )
     with tempfile.TemporaryDirectory() as tmp:
         train_pretraining(model, tokenizer, blocks, blocks, cfg, Path(tmp), precision, show_progress=False)
@@ -160,7 +179,9 @@ def run_hf(
     objective: str = "mlm",
     attention: str = "sdpa",
 ) -> list[float]:
-    """Per-step tokens/s of the Hugging Face loop for `objective` on the same blocks."""
+    """Per-step tokens/s of the Hugging Face loop for `objective` on the same blocks (electra: masklab's mlm)."""
+    if objective == "electra":
+        return run_masklab(tokenizer, blocks, preset, precision, batch, steps, "mlm", classic=False)
     baseline = hf_baseline(tokenizer, preset, precision, blocks.seq_length, objective, attention)
     tps = []
     for step in range(steps):
@@ -174,12 +195,20 @@ def counted_step(tokenizer, blocks, preset: str, batch: int, objective: str) -> 
     """(FLOPs of one masklab training step, forward + backward, by FlopCounterMode; (hidden, intermediate))."""
     from torch.utils.flop_counter import FlopCounterMode
 
+    from masklab.masking import MLMBatcher
+    from masklab.objectives import behaviour
     from masklab.objectives.clm import CausalBatcher, build_clm
+    from masklab.objectives.electra import SampledBatcher
+    from masklab.objectives.recipe import Setting
     from masklab.objectives.seq2seq import SpanCorruptor, build_seq2seq
     from masklab.runtime import model_shape
 
-    cfg, model = masklab_model(tokenizer, preset, blocks.seq_length, objective)
-    if objective == "clm":
+    cfg, model = masklab_model(tokenizer, preset, blocks.seq_length, objective, classic=False)
+    if objective in ("electra", "mlm"):  # the loop's own module: electra's pair, mlm's sparse head
+        setting = Setting(model, tokenizer, blocks, blocks, cfg, "fp32", None, False)
+        objective_fn = behaviour(objective).parts(setting).terms[0].objective
+        batcher = (SampledBatcher if objective == "electra" else MLMBatcher)(cfg.masking, tokenizer, 0)
+    elif objective == "clm":
         objective_fn, batcher = build_clm(model, tokenizer), CausalBatcher()
     else:
         objective_fn, batcher = (
@@ -199,7 +228,7 @@ def measure(fn, warmup: int, reps: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--objective", choices=["mlm", "clm", "seq2seq"], default="mlm")
+    parser.add_argument("--objective", choices=["mlm", "clm", "seq2seq", "electra"], default="mlm")
     parser.add_argument("--presets", nargs="+", default=["mini", "small"])
     parser.add_argument("--seq-length", type=int, default=128)
     parser.add_argument("--batch-size", type=int, default=32)
@@ -244,7 +273,7 @@ def main() -> None:
     }
     precisions = ["fp32", "bf16"]  # both, always: what each costs on this machine is the point
     vocab = VOCAB if objective == "mlm" else len(tokenizer)
-    attention = f"; HF attention {args.hf_attention}" if objective != "mlm" else ""
+    attention = f"; HF attention {args.hf_attention}" if objective in ("clm", "seq2seq") else ""
     attention += "; HF with masklab's malloc tuning" if args.tune_hf_allocator else ""
     print(
         f"{machine()}\nmatmul peak fp32 {peak['fp32']:,.0f} / bf16 {peak['bf16']:,.0f} GFLOP/s; objective {objective}"
@@ -287,10 +316,12 @@ def main() -> None:
                 layers, hidden, inter, args.batch_size, args.seq_length, 0.15 * tokens, sparse_final_layer=True
             )
             flops_hf = model_flops_per_step(layers, hidden, inter, args.batch_size, args.seq_length, tokens)
-            shape = (hidden, inter)
+            shape = other_shape = (hidden, inter)
         else:
             flops_ours, shape = counted_step(tokenizer, blocks, preset, args.batch_size, objective)
-            flops_hf = flops_ours
+            flops_hf, other_shape = flops_ours, shape
+            if objective == "electra":
+                flops_hf, other_shape = counted_step(tokenizer, blocks, preset, args.batch_size, "mlm")
         for p in precisions:
             rows.append(
                 (
@@ -304,23 +335,27 @@ def main() -> None:
                 )
             )
         default, _ = choose_precision("auto", *shape, tokens)
+        # the other side's default: HF's is fp32; masklab's mlm (electra's comparison) chooses as masklab does
+        other_default = choose_precision("auto", *other_shape, tokens)[0] if objective == "electra" else "fp32"
         best = max(peak[p] for p in precisions) * 1e9 * tokens / flops_ours  # tok/s at 100% of the faster peak
         ceilings.append(
             f"{preset}: at 100% of the matmul peak masklab would train {best:,.0f} tok/s = "
-            f"{best / hf['fp32']:.2f}x the HF default; default precision here: {default}"
+            f"{best / hf['fp32']:.2f}x the {'mlm in fp32' if objective == 'electra' else 'HF default'}; default "
+            f"precision here: {default}"
         )
         rows.append(
             (
                 preset,
-                f"masklab default ({default}) vs HF default (fp32)",
+                f"masklab default ({default}) vs {'mlm' if objective == 'electra' else 'HF'} default ({other_default})",
                 ours[default],
-                hf["fp32"],
-                ours[default] / hf["fp32"],
+                hf[other_default],
+                ours[default] / hf[other_default],
                 float("nan"),
                 float("nan"),
             )
         )
-    print(f"| preset | comparison ({objective}) | masklab tok/s | HF tok/s | ratio | masklab MFU | HF MFU |")
+    other = "mlm" if objective == "electra" else "HF"
+    print(f"| preset | comparison ({objective}) | masklab tok/s | {other} tok/s | ratio | masklab MFU | {other} MFU |")
     print("|---|---|---:|---:|---:|---:|---:|")
     for preset, what, a, b, ratio, mfu_a, mfu_b in rows:
         mfu = f"{mfu_a:.1%} | {mfu_b:.1%}" if mfu_a == mfu_a else "– | –"

@@ -61,8 +61,8 @@ class TokenizerConfig:
 class ModelConfig:
     preset: str = "mini"  # size preset (see masklab.models.PRESETS); ignored when `init` is set
     # auto = the objective's default (its record's first architecture): modernbert for mlm (the measured best: README,
-    # Defaults), llama for clm and hybrid, t5 for seq2seq; bert and gpt2 are the classics
-    architecture: Literal["auto", "bert", "modernbert", "llama", "gpt2", "t5"] = "auto"
+    # Defaults), llama for clm and hybrid, t5 for seq2seq, electra for electra; bert and gpt2 are the classics
+    architecture: Literal["auto", "bert", "modernbert", "llama", "gpt2", "t5", "electra"] = "auto"
     init: str = ""  # "" = from scratch; or a checkpoint / masklab run directory to continue from
     # off in pretraining (Cramming): it costs a fifth of a CPU step and one pass over data barely overfits
     hidden_dropout: float = 0.0
@@ -354,6 +354,28 @@ class HybridConfig:
 
 
 @dataclass
+class ElectraConfig:
+    """Replaced-token detection (Clark et al. 2020, arXiv 2003.10555): loss = mlm + rtd_weight * rtd."""
+
+    # the paper's lambda: the discriminator's per-token loss is far smaller than the generator's
+    rtd_weight: float = 50.0
+    # generator width / discriminator width: the paper found 1/4 to 1/2 best (a stronger one is too hard to detect)
+    generator_fraction: float = 0.25
+
+    def __post_init__(self):
+        check(
+            self.rtd_weight > 0,
+            f"electra.rtd_weight must be > 0 (got {self.rtd_weight:g}): it weighs the discriminator's loss, the "
+            "point of electra; the paper uses 50",
+        )
+        check(
+            0 < self.generator_fraction <= 1,
+            f"electra.generator_fraction must be in (0, 1] (got {self.generator_fraction:g}): a generator larger "
+            "than the discriminator makes replacements it cannot detect; the paper found 0.25 to 0.5 best",
+        )
+
+
+@dataclass
 class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
@@ -363,6 +385,7 @@ class RunConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
     seq2seq: Seq2SeqConfig = field(default_factory=Seq2SeqConfig)  # span corruption, with train.objective=seq2seq
     hybrid: HybridConfig = field(default_factory=HybridConfig)  # the causal:masked mix, with train.objective=hybrid
+    electra: ElectraConfig = field(default_factory=ElectraConfig)  # generator and rtd weight, train.objective=electra
 
     def __post_init__(self):
         objective = record(self.train.objective)  # an unknown name fails here, listing the valid ones
@@ -382,6 +405,12 @@ class RunConfig:
             check(
                 not self.data.block_diagonal,
                 f"data.block_diagonal does not apply to train.objective={objective.name}; set it false",
+            )
+        if objective.section == "electra":
+            check(
+                not self.masking.diffusion_on,
+                "masking.diffusion does not apply to train.objective=electra (its generator fills a fixed share of "
+                "masks); set masking.diffusion.schedule=off",
             )
         if objective.section == "seq2seq":
             corrupted = max(1, round((self.data.seq_length - 1) * self.seq2seq.rate))

@@ -70,6 +70,15 @@ def replace_directory(new: Path, final: Path, old: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def save_pretrained_directory(final: Path, *parts) -> None:
+    """Each of `parts` (a model, its tokenizer) saved with save_pretrained into the directory `final`, which is
+    replaced whole (see replace_directory): a reader never finds a model without its tokenizer."""
+    with staged_directory(final.parent, f".{final.name}-") as tmp:
+        for part in parts:
+            part.save_pretrained(tmp)
+        replace_directory(tmp, final, final.with_name(f"{final.name}.old"))
+
+
 def write_text_atomic(path: Path, text: str) -> None:
     """Replace `path` with `text` in one step (see atomic_path)."""
     with atomic_path(path) as tmp:

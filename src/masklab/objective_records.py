@@ -27,12 +27,17 @@ class ObjectiveRecord:
     scores: tuple[str, ...]  # sentence scores of `masklab evaluate`, the main one first
     headline: tuple[str, str]  # (column label, summary key) of its own figure in reports
     module: str  # masklab.objectives.<module>: parts(Setting) -> Parts and heldout(...) -> figures
-    section: str = ""  # its own config section (seq2seq., hybrid.), when it has one
+    section: str = ""  # its own config section (seq2seq., hybrid., electra.), when it has one
 
 
 # A family's checkpoints can give these sentence scores (a decoder also gives masked ones: see
 # evaluate.scoring), whatever objective trained them.
-FAMILY_SCORES = {"mlm": ("pll", "pll_word"), "clm": ("causal", "pll", "pll_word"), "seq2seq": ("sentinel",)}
+FAMILY_SCORES = {
+    "mlm": ("pll", "pll_word"),
+    "clm": ("causal", "pll", "pll_word"),
+    "seq2seq": ("sentinel",),
+    "electra": ("pll_word", "pll", "rtd"),  # a discriminator with its generator: the generator's PLL, its own rtd
+}
 
 RECORDS: dict[str, ObjectiveRecord] = {
     r.name: r
@@ -91,6 +96,21 @@ RECORDS: dict[str, ObjectiveRecord] = {
             headline=("perplexity", "perplexity"),
             module="hybrid",
             section="hybrid",
+        ),
+        # ELECTRA: a small generator fills the masked positions, the discriminator (the saved model) spots replacements
+        ObjectiveRecord(
+            "electra",
+            ("electra",),
+            "AutoModelForPreTraining",
+            "electra",
+            ("mask",),
+            causal_checkpoint=False,
+            masks_tokens=True,
+            packs_documents=True,
+            scores=("pll_word", "pll", "rtd"),
+            headline=("rtd auc", "rtd_auc"),
+            module="electra",
+            section="electra",
         ),
     )
 }

@@ -26,7 +26,7 @@ def pretrain(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ):
     """Pretrain a language model from scratch (or continue a checkpoint) on a corpus: masked (default),
-    causal, sequence-to-sequence or hybrid, with --set train.objective=mlm|clm|seq2seq|hybrid.
+    causal, sequence-to-sequence, hybrid or ELECTRA, with --set train.objective=mlm|clm|seq2seq|hybrid|electra.
 
     Defaults train the recipe masklab measured best on small budgets (see the README); any setting is
     one --set away. Several processes: `accelerate launch --multi_gpu --num_processes N -m masklab.cli
@@ -95,7 +95,7 @@ def quickstart(
 
 def models(
     objective: List[str] = typer.Option(
-        [], "--objective", help="mlm | clm | seq2seq | hybrid (repeatable; default all)."
+        [], "--objective", help="mlm | clm | seq2seq | hybrid | electra (repeatable; default all)."
     ),
     preset: List[str] = typer.Option(
         [], "--preset", "-p", help="tiny | mini | small | medium | base (repeatable; default all)."

@@ -67,6 +67,7 @@ SCORE_NAMES = {
     "pll": "pseudo_perplexity_pll",
     "pll_word": "pseudo_perplexity_pll_word",
     "sentinel": "sentinel_perplexity",
+    "rtd": "rtd_perplexity",
 }
 
 
@@ -158,7 +159,7 @@ def evaluate_checkpoint(
         metrics.update(cloze_accuracy(scorer, main, items))
         if "pll_word" in kinds[1:]:  # a decoder that also learned masked prediction: its cloze by that score too
             metrics["cloze_accuracy_pll_word"] = cloze_accuracy(scorer, "pll_word", items)["cloze_accuracy"]
-    if generate and record(objective).family != "mlm":  # an encoder has no prompt to continue
+    if generate and record(objective).family in ("clm", "seq2seq"):  # an encoder has no prompt to continue
         prompts = [" ".join(s.split()[:6]) for s in heldout_sentences(data.corpus.documents(split), generate)]
         metrics.update(generation_metrics(model, tokenizer, prompts, seed=cfg.eval.seed))
     if downstream:

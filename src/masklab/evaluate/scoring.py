@@ -8,6 +8,8 @@
                 from its own pieces (PLL's bias towards long, rare words)
     sentinel    the encoder-decoder analogue: each word in turn replaced by one <extra_id_0> in the
                 encoder input, its tokens scored by the decoder after the sentinel (seq2seq)
+    rtd         an ELECTRA discriminator's log P(original) of each token of the sentence as written, in
+                one pass (electra; its pll scores come from its generator)
 
 Every score is a sum of log-probabilities (nats) over the sentence's tokens, so higher is better. The
 sums rank sentences for one model (minimal pairs, cloze); the perplexities made from them are each on
@@ -45,6 +47,8 @@ def objective_of(model) -> str:
     """The objective a loaded model was pretrained with, from its transformers class."""
     if model.config.is_encoder_decoder:
         return "seq2seq"
+    if hasattr(model, "discriminator"):  # models.electra.ElectraPair
+        return "electra"
     name = type(model).__name__
     return "clm" if name.endswith("ForCausalLM") or name.endswith("LMHeadModel") else "mlm"
 
@@ -108,6 +112,10 @@ class SentenceScorer:
                 )
         return queries
 
+    def _rtd(self, i: int, ids: list[int]) -> list[Query]:
+        full = [self.cls, *ids, self.sep]
+        return [Query(i, full, [(p, 0) for p in range(1, len(full) - 1)])]  # "token" 0: original (see _hidden)
+
     def _sentinels(self) -> list[int]:
         ids = sentinel_ids(self.tokenizer)
         if not ids:
@@ -128,6 +136,8 @@ class SentenceScorer:
                 out += self._pll(i, words, kind == "pll_word")
             elif kind == "sentinel":
                 out += self._sentinel(i, words)
+            elif kind == "rtd":
+                out += self._rtd(i, [t for w in words for t in w])
             else:
                 raise ValueError(f"unknown score {kind!r}")
         return out
@@ -213,6 +223,17 @@ class SentenceScorer:
             dec, dec_mask = (t.to(device) for t in self._pad([q.decoder_ids for q in batch]))
             out = model(input_ids=ids, attention_mask=mask, decoder_input_ids=dec, decoder_attention_mask=dec_mask)
             return (lambda r, p: out.logits[r, p]), (lambda x: x)
+        if self.objective == "electra" and kind == "rtd":
+            hidden = model.discriminator_hidden(ids, mask)
+
+            def two_classes(x):  # (N, 2) logits of (original, replaced): log-softmax of class 0 is log P(original)
+                replaced = model.discriminator_head(x)
+                return torch.stack([torch.zeros_like(replaced), replaced], dim=-1)
+
+            return (lambda r, p: hidden[r, p]), two_classes
+        if self.objective == "electra":  # masked scores: the generator
+            hidden = model.generator_hidden(ids, mask)
+            return (lambda r, p: hidden[r, p]), model.generator_head
         if self.objective == "mlm":
             parts = MLM_PARTS.get(model.config.model_type)
             if parts is None:

@@ -13,6 +13,8 @@ from transformers import (
     AutoConfig,
     BertConfig,
     BertForMaskedLM,
+    ElectraConfig,
+    ElectraForPreTraining,
     GPT2Config,
     GPT2LMHeadModel,
     LlamaConfig,
@@ -256,6 +258,33 @@ def build_t5(cfg: ModelConfig, tokenizer, seq_length: int, shape=None):
     return _finish(config_for(width), cfg, T5ForConditionalGeneration)
 
 
+def build_electra(cfg: ModelConfig, tokenizer, seq_length: int, shape=None):
+    """ELECTRA's discriminator (Clark et al. 2020, arXiv 2003.10555): a BERT-style encoder with a per-token
+    original/replaced head, matched to the reference by its feed-forward width. The generator that trains it
+    is built beside it by the objective (models/electra.py) and not counted: the discriminator is what is kept."""
+
+    layers, hidden, heads, inter = shape or preset_shape(cfg)
+
+    def config_for(width):
+        return ElectraConfig(
+            vocab_size=len(tokenizer),
+            embedding_size=hidden,
+            hidden_size=hidden,
+            num_hidden_layers=layers,
+            num_attention_heads=heads,
+            intermediate_size=width,
+            max_position_embeddings=max(512, seq_length),
+            pad_token_id=tokenizer.pad_token_id,
+            hidden_dropout_prob=cfg.hidden_dropout,
+            attention_probs_dropout_prob=cfg.attention_dropout,
+        )
+
+    width = cfg.intermediate_size or matched_width(
+        config_for, ElectraForPreTraining, reference_non_embedding(cfg, len(tokenizer), seq_length)
+    )
+    return _finish(config_for(width), cfg, ElectraForPreTraining)
+
+
 # model.architecture -> builder of a fresh model for a tokenizer (shape from the preset)
 ARCHITECTURES = {
     "bert": build_bert,
@@ -263,6 +292,7 @@ ARCHITECTURES = {
     "llama": build_llama,
     "gpt2": build_gpt2,
     "t5": build_t5,
+    "electra": build_electra,
 }
 
 

@@ -24,6 +24,7 @@ from transformers.utils import logging as hf_logging
 from masklab.data.tokenizer import load_tokenizer
 from masklab.errors import UserError
 from masklab.fsutil import replace_directory
+from masklab.models.electra import generator_dir, load_pair
 
 STATE_FILE = "trainer_state.pt"
 
@@ -111,12 +112,14 @@ def resolve_checkpoint(path: str | Path) -> Path:
 
 
 def checkpoint_family(directory: Path) -> str:
-    """ "mlm", "clm" or "seq2seq": what kind of language model a checkpoint is, from its config.json."""
+    """ "mlm", "clm", "seq2seq" or "electra": what kind of language model a checkpoint is, from its config.json."""
 
     config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
     if config.get("is_encoder_decoder"):
         return "seq2seq"
     names = " ".join(config.get("architectures") or [])
+    if "ElectraForPreTraining" in names:  # a discriminator: evaluated and scored with the generator saved beside it
+        return "electra"
     return "clm" if ("CausalLM" in names or "LMHeadModel" in names) else "mlm"
 
 
@@ -129,6 +132,8 @@ def load_language_model(path: str | Path):
     if family == "mlm":
         model, tokenizer = load_masked_lm(directory)
         return model, tokenizer, family
+    if family == "electra":
+        return load_pair(directory), load_tokenizer(directory), family
     tokenizer = load_tokenizer(directory, "classify")
     auto = transformers.AutoModelForCausalLM if family == "clm" else transformers.AutoModelForSeq2SeqLM
     try:
@@ -151,6 +156,8 @@ def load_masked_lm(
     hf_logging.disable_progress_bar()
     directory = resolve_checkpoint(path)
     family = checkpoint_family(directory)
+    if family == "electra":  # an ELECTRA run: its generator is the masked LM
+        directory, family = generator_dir(directory), "mlm"
     if family != "mlm":
         kind = {"clm": "a causal LM", "seq2seq": "an encoder-decoder"}[family]
         raise UserError(f"{directory} holds {kind}, not a masked LM: {other_family_hint}")

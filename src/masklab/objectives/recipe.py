@@ -8,7 +8,7 @@ its hooks, and its final figures) and `heldout(model, tokenizer, blocks, cfg, pr
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -40,6 +40,9 @@ class Parts:
     terms: list[Term]
     hooks: list[Hook]
     final: Callable[[], dict]  # figures for summary.json after training (validation split)
+    # networks trained beside the run's model (ELECTRA's generator): stepped by the same optimizer, kept in the trainer
+    # state for --resume, and saved at the end as RUN/NAME (save_pretrained, with the tokenizer)
+    companions: dict[str, torch.nn.Module] = field(default_factory=dict)
 
 
 class EvaluateHook(Hook):

@@ -21,7 +21,7 @@ from masklab.data.prepare import cache_root, sample_lines
 from masklab.data.shards import PackedBlocks, packed_blocks
 from masklab.data.tokenizer import causal_tokenizer
 from masklab.errors import UserError
-from masklab.fsutil import write_json_atomic
+from masklab.fsutil import save_pretrained_directory, write_json_atomic
 from masklab.models import build_model, count_parameters
 from masklab.models.build import pretraining_lr
 from masklab.models.checkpoint import find_checkpoint
@@ -84,11 +84,12 @@ def train_pretraining(
     # a text-generation checkpoint is saved with a BOS-only template
     saved_tokenizer = causal_tokenizer(tokenizer) if record(cfg.train.objective).causal_checkpoint else tokenizer
     tc = dataclasses.replace(cfg.train, lr=lr)  # the loop runs at the resolved rate; the saved config keeps lr: 0
+    trained = torch.nn.ModuleList([model, *parts.companions.values()]) if parts.companions else model
     result = train(
         model,
         saved_tokenizer,
         parts.terms,
-        make_optimizer(model, tc),
+        make_optimizer(trained, tc),
         tc,
         out,
         precision,
@@ -99,6 +100,9 @@ def train_pretraining(
         desc=f"pretraining ({cfg.train.objective})",
         on_eval=on_eval,
     )
+    if PartialState().is_main_process:
+        for name, companion in parts.companions.items():
+            save_pretrained_directory(out / name, companion, saved_tokenizer)
     return result, parts.final
 
 

@@ -1,15 +1,23 @@
 """The finding in plain words, generated from the numbers, and the published finding beside it.
 
 Which setting won and by how much; whether the gap exceeds seed noise (the paired 95% interval excludes
-zero); and whether this run agrees with the published claim, which a study states as "point A is at
-least as good as (or better than) point B" on its metric.
+zero), and if not, how many seeds would settle it; and whether this run agrees with the published claim,
+which a study states as "point A is at least as good as (or better than) point B" on its metric.
+
+A study asks about one factor (its `factor` keys: init, mode, rate, ...). Every other key that varies
+(task, corpus, budget) blocks: rankings and comparisons are made within each block, paired by seed, and
+never between points that differ in a blocking key.
 """
 
 from __future__ import annotations
 
-from masklab.study.results import PointResult, compare
-from masklab.study.spec import LABEL, StudySpec
-from masklab.study.stats import Paired, beyond_noise, paired
+import math
+
+from masklab.study.results import PointResult, compare, matching, seed_means
+from masklab.study.spec import LABEL, StudySpec, canonical
+from masklab.study.stats import T_BELOW, Paired, beyond_noise, paired, t_quantile
+
+MAX_SEEDS = 1000  # beyond this a gap is as good as zero at this noise: "more seeds" would not settle it
 
 
 def label(point: dict, keys: list[str], names: bool = True) -> str:
@@ -28,13 +36,56 @@ def fmt(x: float) -> str:
     return f"{x:.4g}" if abs(x) >= 1e-3 or x == 0 else f"{x:.2e}"
 
 
+def seeds_needed(p: Paired) -> int | None:
+    """The fewest seeds whose 95% interval, at the observed paired sd, would exclude zero for a gap of the
+    observed size (None: no sd estimated yet, no gap, or more than MAX_SEEDS)."""
+    if p.n < 2 or p.diff.sd == 0 or p.diff.mean == 0:
+        return None
+    for n in range(2, MAX_SEEDS + 1):
+        if (t_quantile(n - 1) if n < T_BELOW else 1.959964) * p.diff.sd / math.sqrt(n) < abs(p.diff.mean):
+            return n
+    return None
+
+
 def gap_words(p: Paired) -> str:
-    """The paired difference's interval, how many seeds the first point won, and whether that is noise."""
+    """The paired difference's interval, how many seeds the first point won, and whether that is noise; if it
+    is, what would settle it."""
     if p.n < 2:
-        return "one common seed, so seed noise is not estimated"
-    return f"95% CI {fmt(p.diff.low)} to {fmt(p.diff.high)}; the first wins {p.wins}/{p.n} seeds; " + (
-        "beyond seed noise" if beyond_noise(p) else "within seed noise"
+        return "one common seed, so seed noise is not estimated: a second seed would"
+    words = f"95% CI {fmt(p.diff.low)} to {fmt(p.diff.high)}; the first wins {p.wins}/{p.n} seeds; "
+    if beyond_noise(p):
+        return words + "beyond seed noise"
+    n = seeds_needed(p)
+    settle = (
+        f"about {n} seeds would settle a gap this size (paired sd {fmt(p.diff.sd)})"
+        if n
+        else f"a gap this small is within noise at any practical seed count (paired sd {fmt(p.diff.sd)})"
     )
+    return words + "within seed noise; " + settle
+
+
+def blocking_keys(spec: StudySpec, keys: list[str]) -> list[str]:
+    """The varying keys that are not the question's factor: each combination of their values is one block."""
+    factor = spec.factor_keys
+    return [k for k in keys if k not in factor and k != LABEL] if factor else []
+
+
+def blocks(spec: StudySpec, groups: list[PointResult], keys: list[str]) -> list[tuple[dict, list[PointResult]]]:
+    """(block values, its points) in the points' order; one block holding every point when nothing blocks."""
+    out: dict[str, tuple[dict, list[PointResult]]] = {}
+    for g in groups:
+        block = {k: g.point.get(k) for k in blocking_keys(spec, keys)}
+        out.setdefault(canonical(block), (block, []))[1].append(g)
+    return list(out.values())
+
+
+def block_baseline(spec: StudySpec, points: list[PointResult]) -> PointResult | None:
+    """The baseline of one block: its point with the baseline's factor values."""
+    if not spec.baseline:
+        return None
+    factor = [k for k in spec.baseline if k in spec.factor_keys] or list(spec.baseline)
+    hits = matching(points, {k: spec.baseline[k] for k in factor})
+    return hits[0] if hits else None
 
 
 def ranked(spec: StudySpec, groups: list[PointResult]) -> list[PointResult]:
@@ -43,16 +94,26 @@ def ranked(spec: StudySpec, groups: list[PointResult]) -> list[PointResult]:
 
 
 def finding(spec: StudySpec, groups: list[PointResult], keys: list[str]) -> list[str]:
-    """Two or three sentences on which setting won and whether the gap is larger than seed noise."""
+    """Sentences on which setting won and whether the gap is larger than seed noise: one set per block, each
+    ranking only the points of its block."""
     if not groups:
         return ["No trial has finished yet."]
-    order = ranked(spec, groups)
+    lines = []
+    shown = [k for k in keys if k not in blocking_keys(spec, keys)] or keys
+    for block, points in blocks(spec, groups, keys):
+        where = f"In {label(block, list(block))}: " if block else ""
+        lines += _block_finding(spec, points, shown, where)
+    return lines
+
+
+def _block_finding(spec: StudySpec, points: list[PointResult], keys: list[str], where: str) -> list[str]:
+    order = ranked(spec, points)
     best = order[0]
     s = best.spread()
     better = "higher" if spec.goal == "maximize" else "lower"
     lines = [
-        f"{label(best.point, keys)} gave the best {spec.metric} ({better} is better): {fmt(s.mean)} ± {fmt(s.sd)} "
-        f"over {s.n} seed{'s' if s.n != 1 else ''}."
+        f"{where}{label(best.point, keys)} gave the best {spec.metric} ({better} is better): {fmt(s.mean)} ± "
+        f"{fmt(s.sd)} over {s.n} seed{'s' if s.n != 1 else ''}."
     ]
     if len(order) > 1:
         second = order[1]
@@ -62,23 +123,41 @@ def finding(spec: StudySpec, groups: list[PointResult], keys: list[str]) -> list
                 f"The runner-up, {label(second.point, keys)}, has {fmt(second.spread().mean)}; paired on "
                 f"{p.n} common seed{'s' if p.n != 1 else ''} the difference is {fmt(p.diff.mean)} ({gap_words(p)})."
             )
-    if spec.baseline:
-        base = [g for g in groups if all(g.point.get(k) == v for k, v in spec.baseline.items())]
-        if base and base[0] is not best:
-            p = paired(best.values, base[0].values, spec.goal)
-            if p is not None:
-                lines.append(
-                    f"Against the baseline ({label(base[0].point, keys)}): {fmt(p.diff.mean)} ({gap_words(p)})."
-                )
+    base = block_baseline(spec, points)
+    if base is not None and base is not best:
+        p = paired(best.values, base.values, spec.goal)
+        if p is not None:
+            lines.append(f"Against the baseline ({label(base.point, keys)}): {fmt(p.diff.mean)} ({gap_words(p)}).")
     return lines
 
 
-def verdict(spec: StudySpec, groups: list[PointResult]) -> str | None:
-    """Does this run agree with the published claim? None when the study states none."""
+def blocked_compare(
+    spec: StudySpec, groups: list[PointResult], keys: list[str], a: dict, b: dict
+) -> tuple[Paired | None, list[tuple[dict, Paired]]]:
+    """`a` against `b` within each block that has both, paired by seed; and over those blocks: per seed (one
+    every such block has), the mean of the blocks' differences, so no difference crosses a block."""
+    per_block, sides = [], []
+    for block, points in blocks(spec, groups, keys):
+        p = compare(points, a, b, spec.goal)
+        if p is not None:
+            per_block.append((block, p))
+            sides.append((seed_means(matching(points, a)), seed_means(matching(points, b))))
+    if not per_block:
+        return None, []
+    seeds = sorted(set.intersection(*(set(left) & set(right) for left, right in sides)))
+    mean_a = {s: sum(left[s] for left, _ in sides) / len(sides) for s in seeds}
+    mean_b = {s: sum(right[s] for _, right in sides) / len(sides) for s in seeds}
+    return paired(mean_a, mean_b, spec.goal), per_block
+
+
+def verdict(spec: StudySpec, groups: list[PointResult], keys: list[str] | None = None) -> str | None:
+    """Does this run agree with the published claim? None when the study states none. The claim is tested
+    within each block and over the blocks (the mean of the within-block differences, paired by seed)."""
     if spec.published is None or spec.published.claim is None:
         return None
     claim = spec.published.claim
-    p = compare(groups, claim.prefer, claim.over, spec.goal)
+    keys = keys if keys is not None else sorted({k for g in groups for k in g.point})
+    p, per_block = blocked_compare(spec, groups, keys, claim.prefer, claim.over)
     a, b = label(claim.prefer, list(claim.prefer)), label(claim.over, list(claim.over))
     if p is None:
         return f"Not yet testable: the points {a} and {b} both need finished trials with a common seed."
@@ -97,5 +176,11 @@ def verdict(spec: StudySpec, groups: list[PointResult]) -> str | None:
             else "agrees"
             if lo > 0 or d >= 0
             else "is consistent with it (the shortfall is within seed noise)"
+        )
+    if len(per_block) > 1:
+        where += "; within each block: " + "; ".join(
+            f"{label(block, list(block))} {fmt(q.diff.mean)}"
+            + (f" (CI {fmt(q.diff.low)} to {fmt(q.diff.high)})" if q.n > 1 else "")
+            for block, q in per_block
         )
     return f"This run {word}: {where}."

@@ -19,7 +19,7 @@ import optuna
 from masklab.fsutil import write_text_atomic as write_atomic
 from masklab.report.pages import html_table, markdown_table, page, svg_text
 from masklab.report.plots import _pyplot
-from masklab.study.finding import finding, fmt, label, verdict
+from masklab.study.finding import block_baseline, blocking_keys, blocks, finding, fmt, label, verdict
 from masklab.study.results import PointResult, Row, by_point, rows, varying_keys, write_csv
 from masklab.study.spec import LABEL, StudySpec
 from masklab.study.stats import paired, spread
@@ -32,20 +32,19 @@ def _pm(g: PointResult) -> tuple[str, str]:
     return f"{fmt(s.mean)} ± {fmt(s.sd)}", (f"{fmt(s.low)} to {fmt(s.high)}" if s.n > 1 else "–")
 
 
-def _baseline(spec: StudySpec, groups: list[PointResult]) -> PointResult | None:
-    if not spec.baseline:
-        return None
-    hits = [g for g in groups if all(g.point.get(k) == v for k, v in spec.baseline.items())]
-    return hits[0] if hits else None
-
-
 def point_table(spec: StudySpec, groups: list[PointResult], keys: list[str]) -> tuple[list[str], list[list[str]]]:
-    base = _baseline(spec, groups)
+    # each point is compared with the baseline of its own block (same task, same corpus), paired by seed
+    base_of = {id(g): block_baseline(spec, points) for _, points in blocks(spec, groups, keys) for g in points}
+    bases = [b for b in base_of.values() if b is not None]
+    base = bases[0] if bases else None
     extra = [m for m in spec.metrics if m != spec.metric]
     header = "setting" if keys == [LABEL] else ", ".join(keys) or "point"
     columns = [header, "n", f"{spec.metric} mean ± sd", "95% CI", *(f"{m} mean ± sd" for m in extra)]
     if base is not None:
-        columns += [f"vs baseline ({label(base.point, keys)})", "its 95% CI", "wins"]
+        blocking = blocking_keys(spec, keys)
+        factor = [k for k in keys if k not in blocking] or keys
+        where = f"{label(base.point, factor)}, same {', '.join(blocking)}" if blocking else label(base.point, keys)
+        columns += [f"vs baseline ({where})", "its 95% CI", "wins"]
     out = []
     for g in groups:
         pm, ci = _pm(g)
@@ -58,11 +57,12 @@ def point_table(spec: StudySpec, groups: list[PointResult], keys: list[str]) -> 
                 else "–"
             )
         if base is not None:
-            p = paired(g.values, base.values, spec.goal) if g is not base else None
+            own = base_of[id(g)]
+            p = paired(g.values, own.values, spec.goal) if own is not None and g is not own else None
             row += (
                 [fmt(p.diff.mean), f"{fmt(p.diff.low)} to {fmt(p.diff.high)}" if p.n > 1 else "–", f"{p.wins}/{p.n}"]
                 if p
-                else ["baseline" if g is base else "–", "", ""]
+                else ["baseline" if g is own else "–", "", ""]
             )
         out.append(row)
     return columns, out
@@ -297,7 +297,7 @@ def write_study_report(spec: StudySpec, study_dir: Path, study) -> dict:
         svgs.append((name, title, text))
     columns, table_rows = point_table(spec, groups, keys)
     found = finding(spec, groups, keys)
-    judged = verdict(spec, groups)
+    judged = verdict(spec, groups, keys)
     failures = [r for r in all_rows if r.state == "failed"]
     state_line = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no trials yet"
     published_md = published_html = ""

@@ -63,6 +63,7 @@ KNOWN_KEYS = {
     "curves",
     "tradeoff",
     "profiles",
+    "factor",
 }
 
 
@@ -128,15 +129,25 @@ class StudySpec:
     question: str = ""
     scale: str = ""
     minutes: float = 0.0  # the stated wall time of this scale on 2 CPU cores (builtin studies)
-    curves: list[str] = field(
-        default_factory=list
-    )  # metrics.jsonl keys drawn against tokens; default loss + the metric
-    tradeoff: list[str] = field(
-        default_factory=list
-    )  # [x, y]: two summary metrics plotted against each other, one dot per point
-    profiles: list[str] = field(
-        default_factory=list
-    )  # summary prefixes drawn per sub-key, e.g. layers.weight_change per layer
+    # metrics.jsonl keys drawn against tokens; default loss + the metric
+    curves: list[str] = field(default_factory=list)
+    # [x, y]: two summary metrics plotted against each other, one dot per point
+    tradeoff: list[str] = field(default_factory=list)
+    # summary prefixes drawn per sub-key, e.g. layers.weight_change per layer
+    profiles: list[str] = field(default_factory=list)
+    # the keys the question is about (init, mode, rate, ...); every other key that varies blocks: comparisons
+    # are made within each block (same task, same corpus) and paired by seed. Default: the claim's keys, else
+    # the baseline's
+    factor: list[str] = field(default_factory=list)
+
+    @property
+    def factor_keys(self) -> list[str]:
+        if self.factor:
+            return list(self.factor)
+        if self.published is not None and self.published.claim is not None:
+            claim = self.published.claim
+            return list(dict.fromkeys([*claim.prefer, *claim.over]))
+        return list(self.baseline)
 
     @property
     def is_search(self) -> bool:
@@ -379,6 +390,7 @@ def parse_spec(raw: dict, where: str, scale: str | None = None) -> StudySpec:
         curves=list(raw.get("curves", [])),
         tradeoff=list(raw.get("tradeoff", [])),
         profiles=list(raw.get("profiles", [])),
+        factor=[str(k) for k in (raw.get("factor") or [])],
     )
     if spec.tradeoff and len(spec.tradeoff) != 2:
         raise UserError(

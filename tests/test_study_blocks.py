@@ -1,0 +1,91 @@
+"""Comparisons that answer the question: within each block (task), paired by seed, never across blocks."""
+
+import math
+import statistics
+
+from scipy import stats
+
+from masklab.study.finding import blocked_compare, finding, seeds_needed, verdict
+from masklab.study.report import point_table
+from masklab.study.results import PointResult
+from masklab.study.spec import parse_spec
+from masklab.study.stats import Paired, spread
+
+# test accuracy by (task, init) and seed: sotu-era is far easier than rt, so its *random* init beats rt's
+# pretrained one; a comparison across tasks would call random the winner
+VALUES = {
+    ("rt", "minilm"): {0: 0.80, 1: 0.78, 2: 0.83},
+    ("rt", "random"): {0: 0.60, 1: 0.62, 2: 0.58},
+    ("era", "minilm"): {0: 0.97, 1: 0.95, 2: 0.96},
+    ("era", "random"): {0: 0.90, 1: 0.93, 2: 0.91},
+}
+
+
+def spec():
+    return parse_spec(
+        {
+            "name": "blocks",
+            "run": "finetune",
+            "base": {"mode": "full"},
+            "grid": {"task": ["rt", "era"], "init": ["minilm", "random"]},
+            "seeds": [0, 1, 2],
+            "metric": {"name": "test_accuracy", "goal": "maximize"},
+            "baseline": {"init": "random"},
+            "published": {
+                "finding": "pretrained beats random",
+                "citation": "a paper",
+                "claim": {"prefer": {"init": "minilm"}, "over": {"init": "random"}, "relation": "better"},
+            },
+        },
+        "blocks.yaml",
+    )
+
+
+def groups():
+    return [PointResult({"task": t, "init": i}, dict(v)) for (t, i), v in VALUES.items()]
+
+
+def test_findings_rank_only_within_a_task():
+    lines = finding(spec(), groups(), ["task", "init"])
+    rt = [line for line in lines if "rt" in line or "task=rt" in line]
+    assert any(line.startswith("In task=rt: init=minilm gave the best") for line in lines), lines
+    assert any(line.startswith("In task=era: init=minilm gave the best") for line in lines), lines
+    for line in lines:  # a sentence names one block's points only: the era random point never meets rt's
+        assert not ("0.9133" in line and "task=rt" in line), line
+    assert rt
+
+
+def test_the_claim_is_paired_within_tasks_and_matches_a_hand_computation():
+    s = spec()
+    pooled, per_block = blocked_compare(s, groups(), ["task", "init"], {"init": "minilm"}, {"init": "random"})
+    by_hand = [
+        statistics.fmean(VALUES[(t, "minilm")][seed] - VALUES[(t, "random")][seed] for t in ("rt", "era"))
+        for seed in (0, 1, 2)
+    ]
+    mean, sd = statistics.fmean(by_hand), statistics.stdev(by_hand)
+    half = stats.t.ppf(0.975, 2) * sd / math.sqrt(3)
+    assert math.isclose(pooled.diff.mean, mean) and math.isclose(pooled.diff.sd, sd)
+    assert math.isclose(pooled.diff.low, mean - half) and math.isclose(pooled.diff.high, mean + half)
+    rt = dict((b["task"], p) for b, p in per_block)["rt"]
+    assert math.isclose(rt.diff.mean, statistics.fmean([0.20, 0.16, 0.25]))
+    text = verdict(s, groups(), ["task", "init"])
+    assert text.startswith("This run agrees") and "within each block: task=rt" in text
+
+
+def test_the_baseline_column_uses_the_baseline_of_the_same_task():
+    columns, rows = point_table(spec(), groups(), ["task", "init"])
+    col = columns.index(next(c for c in columns if c.startswith("vs baseline")))
+    era_minilm = next(r for r in rows if r[0] == "era, minilm")
+    assert (
+        float(era_minilm[col]) == statistics.fmean([0.07, 0.02, 0.05])
+        or abs(float(era_minilm[col]) - statistics.fmean([0.07, 0.02, 0.05])) < 1e-3
+    )
+    assert next(r for r in rows if r[0] == "era, random")[col] == "baseline"
+
+
+def test_seeds_needed_follows_from_the_paired_sd():
+    for mean, sd in [(0.01, 0.02), (0.05, 0.03), (0.002, 0.01)]:
+        p = Paired(3, spread([mean - sd, mean, mean + sd]), 2, 0)
+        n = seeds_needed(p)
+        width = lambda k: (stats.t.ppf(0.975, k - 1) if k < 10 else 1.959964) * p.diff.sd / math.sqrt(k)  # noqa: E731
+        assert n is not None and width(n) < abs(mean) and (n == 2 or width(n - 1) >= abs(mean)), (mean, sd, n)

@@ -198,6 +198,23 @@ def masklab(monkeypatch, capsys, *argv) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
+def worker_command(path: Path, out: Path) -> list[str]:
+    """`masklab study FILE --out OUT --worker` at one thread, as a second machine (or a second worker) runs it."""
+    return [
+        sys.executable,
+        "-m",
+        "masklab.cli",
+        "study",
+        str(path),
+        "--out",
+        str(out),
+        "--worker",
+        "--quiet",
+        "--threads",
+        "1",
+    ]
+
+
 def base_settings(corpus, **extra) -> dict:
     """A study's `base:` for tiny trials on `corpus` (20 steps unless `extra` says otherwise)."""
     settings = {"train__max_steps": 20, "train__eval_every": 10, "train__save_every": 10, **extra}

@@ -9,14 +9,13 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import base_settings, masklab, write_study
+from conftest import base_settings, masklab, worker_command, write_study
 from masklab.study.storage import open_storage
 
 
@@ -255,19 +254,7 @@ def test_the_median_pruner_stops_trials_from_their_validation_metric(tmp_path, c
 
 def _worker(path: Path, out: Path, env: dict) -> subprocess.Popen:
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "masklab.cli",
-            "study",
-            str(path),
-            "--out",
-            str(out),
-            "--worker",
-            "--quiet",
-            "--threads",
-            "1",
-        ],
+        worker_command(path, out),
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

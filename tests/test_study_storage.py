@@ -16,7 +16,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -24,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import base_settings, masklab, write_study
+from conftest import base_settings, masklab, worker_command, write_study
 from masklab.study.storage import STORAGE_ENV, open_storage, redact
 
 PASSWORD = "s3cret-pw-42"  # long enough that redact() also blanks it where it stands alone
@@ -160,19 +159,7 @@ def worker(path: Path, out: Path, url: str, log: Path) -> subprocess.Popen:
     """`masklab study --worker` as another machine would start it; the URL in the environment, output to `log`."""
     env = {**os.environ, STORAGE_ENV: url, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "masklab.cli",
-            "study",
-            str(path),
-            "--out",
-            str(out),
-            "--worker",
-            "--quiet",
-            "--threads",
-            "1",
-        ],
+        worker_command(path, out),
         env=env,
         stdout=log.open("w"),
         stderr=subprocess.STDOUT,

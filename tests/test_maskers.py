@@ -23,7 +23,7 @@ from masklab.data.pipeline import prepare_data
 from masklab.data.shards import packed_blocks
 from masklab.errors import UserError
 from masklab.masking import MLMBatcher, masking_statistics
-from masklab.masking.batches import TrainBatches
+from masklab.masking.batches import TrainBatches, eval_batches
 from masklab.masking.stats import measure_masking
 from masklab.masking.strategies import mean_span_words
 
@@ -480,3 +480,24 @@ def test_mask_preview_cli(tmp_path, capsys, monkeypatch, sotu):
     assert info.value.code == 0 and "[MASK]" in out and "mean_unit_words" in out and "predicted" in out
     page = html.read_text(encoding="utf-8")
     assert page.count('class="mask"') > 5 and "<table>" in page
+
+
+# --------------------------------------------------------------------------------------- evaluation masks
+
+
+def test_eval_passes_reach_min_masked_tokens_and_keep_the_first_pass(sotu):
+    """eval.min_masked_tokens adds passes with new fixed masks; the first pass is the one-pass evaluation."""
+    one = build_config({}, [*sotu.sets, "eval.max_blocks=8", "eval.batch_size=4"])
+    many = build_config({}, [*sotu.sets, "eval.max_blocks=8", "eval.batch_size=4", "eval.min_masked_tokens=1000"])
+    single = list(eval_batches(sotu.blocks, MLMBatcher(one.masking, sotu.tokenizer, 1234), one.eval))
+    passes = list(eval_batches(sotu.blocks, MLMBatcher(many.masking, sotu.tokenizer, 1234), many.eval))
+    masked = sum(int((b["labels"] != -100).sum()) for b in passes)
+    per_pass = sum(int((b["labels"] != -100).sum()) for b in single)
+    assert len(passes) > len(single) and len(passes) % len(single) == 0
+    assert masked >= 1000 > per_pass and masked - per_pass < 1000  # just enough passes: one does not reach it
+    for a, b in zip(single, passes[: len(single)]):
+        assert torch.equal(a["labels"], b["labels"])
+    # later passes are new masks over the same blocks, still fixed by the seed
+    assert not torch.equal(passes[0]["labels"], passes[len(single)]["labels"])
+    again = list(eval_batches(sotu.blocks, MLMBatcher(many.masking, sotu.tokenizer, 1234), many.eval))
+    assert all(torch.equal(a["labels"], b["labels"]) for a, b in zip(passes, again))

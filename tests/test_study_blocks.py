@@ -3,8 +3,10 @@
 import math
 import statistics
 
+import pytest
 from scipy import stats
 
+from masklab.errors import UserError
 from masklab.study.finding import blocked_compare, finding, seeds_needed, verdict
 from masklab.study.report import point_table
 from masklab.study.results import PointResult
@@ -89,3 +91,46 @@ def test_seeds_needed_follows_from_the_paired_sd():
         n = seeds_needed(p)
         width = lambda k: (stats.t.ppf(0.975, k - 1) if k < 10 else 1.959964) * p.diff.sd / math.sqrt(k)  # noqa: E731
         assert n is not None and width(n) < abs(mean) and (n == 2 or width(n - 1) >= abs(mean)), (mean, sd, n)
+
+
+def claim_spec(relation: str, margin: float):
+    return parse_spec(
+        {
+            "name": "margin",
+            "run": "pretrain",
+            "grid": {"arm": ["a", "b"]},
+            "seeds": [0, 1, 2, 3],
+            "metric": {"name": "acc", "goal": "maximize", "margin": margin},
+            "published": {
+                "finding": "a is as good as b",
+                "citation": "a paper",
+                "claim": {"prefer": {"arm": "a"}, "over": {"arm": "b"}, "relation": relation},
+            },
+        },
+        "margin.yaml",
+    )
+
+
+def arms(diffs: list[float]) -> list[PointResult]:
+    b = {s: 0.5 + 0.01 * s for s in range(len(diffs))}
+    return [PointResult({"arm": "a"}, {s: b[s] + d for s, d in enumerate(diffs)}), PointResult({"arm": "b"}, b)]
+
+
+def test_a_margin_turns_seed_noise_into_an_equivalence_verdict():
+    tiny = [0.001, -0.002, 0.002, -0.001]  # paired CI about +-0.003: inside a 0.01 margin
+    assert verdict(claim_spec("better", 0.01), arms(tiny)).startswith("This run disagrees (the two are equivalent")
+    assert verdict(claim_spec("at_least", 0.01), arms(tiny)).startswith("This run agrees (at least as good")
+    # without a margin the same numbers settle nothing, and the sentence says how many seeds would
+    text = verdict(claim_spec("at_least", 0.0), arms(tiny))
+    assert text.startswith("This run is inconclusive") and "seeds" in text
+    # a clear shortfall is a disagreement whatever the margin
+    assert verdict(claim_spec("at_least", 0.01), arms([-0.05, -0.04, -0.06, -0.05])).startswith("This run disagrees")
+    # a wide interval reaching below -margin is inconclusive, with the seeds that would bound it
+    wide = [0.03, -0.04, 0.05, -0.03]
+    text = verdict(claim_spec("at_least", 0.01), arms(wide))
+    assert text.startswith("This run is inconclusive") and "seeds" in text
+
+
+def test_a_bad_margin_is_one_clear_error():
+    with pytest.raises(UserError, match="margin must be a number >= 0"):
+        parse_spec({"name": "m", "run": "pretrain", "grid": {"a": [1, 2]}, "metric": {"name": "x", "margin": -1}}, "m")

@@ -129,7 +129,7 @@ def electra_metrics(
     device = device_of(objective)
     masked_loss = correct = baseline_correct = n = 0.0
     scores, labels = [], []
-    for batch in eval_batches(blocks, batcher, eval_cfg.batch_size, eval_cfg.max_blocks):
+    for batch in eval_batches(blocks, batcher, eval_cfg):
         with autocast_context(precision, device.type):
             out = objective(**{k: v.to(device) for k, v in batch.items()})
         m = len(out["targets"])

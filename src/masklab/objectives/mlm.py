@@ -139,7 +139,7 @@ def masked_lm_metrics(
     total_loss = 0.0
     correct = baseline_correct = n = 0
     device = device_of(objective)
-    for batch in eval_batches(blocks, batcher, eval_cfg.batch_size, eval_cfg.max_blocks):
+    for batch in eval_batches(blocks, batcher, eval_cfg):
         with autocast_context(precision, device.type):
             out = objective(batch["input_ids"].to(device), batch["labels"].to(device))
         m = len(out["targets"])

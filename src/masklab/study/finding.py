@@ -36,31 +36,48 @@ def fmt(x: float) -> str:
     return f"{x:.4g}" if abs(x) >= 1e-3 or x == 0 else f"{x:.2e}"
 
 
+def half_width(n: int, sd: float) -> float:
+    """Half the 95% interval of a mean of n paired differences with this sd."""
+    return (t_quantile(n - 1) if n < T_BELOW else 1.959964) * sd / math.sqrt(n)
+
+
+def seeds_to(p: Paired, bound: float) -> int | None:
+    """The fewest seeds whose 95% half-width, at the observed paired sd, is below `bound` (None: no sd yet, no
+    room, or more than MAX_SEEDS)."""
+    if p.n < 2 or p.diff.sd == 0 or bound <= 0:
+        return None
+    return next((n for n in range(2, MAX_SEEDS + 1) if half_width(n, p.diff.sd) < bound), None)
+
+
 def seeds_needed(p: Paired) -> int | None:
     """The fewest seeds whose 95% interval, at the observed paired sd, would exclude zero for a gap of the
     observed size (None: no sd estimated yet, no gap, or more than MAX_SEEDS)."""
-    if p.n < 2 or p.diff.sd == 0 or p.diff.mean == 0:
-        return None
-    for n in range(2, MAX_SEEDS + 1):
-        if (t_quantile(n - 1) if n < T_BELOW else 1.959964) * p.diff.sd / math.sqrt(n) < abs(p.diff.mean):
-            return n
-    return None
+    return seeds_to(p, abs(p.diff.mean)) if p.diff.mean != 0 else None
 
 
-def gap_words(p: Paired) -> str:
+def equivalent(p: Paired, margin: float) -> bool:
+    """The whole paired interval lies inside +-margin: any difference is smaller than the one that matters."""
+    return margin > 0 and p.n >= 2 and -margin < p.diff.low and p.diff.high < margin
+
+
+def gap_words(p: Paired, margin: float = 0.0) -> str:
     """The paired difference's interval, how many seeds the first point won, and whether that is noise; if it
-    is, what would settle it."""
+    is, an equivalence verdict against the margin or what would settle it."""
     if p.n < 2:
         return "one common seed, so seed noise is not estimated: a second seed would"
     words = f"95% CI {fmt(p.diff.low)} to {fmt(p.diff.high)}; the first wins {p.wins}/{p.n} seeds; "
     if beyond_noise(p):
         return words + "beyond seed noise"
+    if equivalent(p, margin):
+        return words + f"within seed noise and equivalent: the interval lies inside the margin ±{fmt(margin)}"
     n = seeds_needed(p)
     settle = (
         f"about {n} seeds would settle a gap this size (paired sd {fmt(p.diff.sd)})"
         if n
         else f"a gap this small is within noise at any practical seed count (paired sd {fmt(p.diff.sd)})"
     )
+    if margin > 0 and seeds_to(p, margin - abs(p.diff.mean)):
+        settle += f", and about {seeds_to(p, margin - abs(p.diff.mean))} would show equivalence within ±{fmt(margin)}"
     return words + "within seed noise; " + settle
 
 
@@ -121,13 +138,16 @@ def _block_finding(spec: StudySpec, points: list[PointResult], keys: list[str], 
         if p is not None:
             lines.append(
                 f"The runner-up, {label(second.point, keys)}, has {fmt(second.spread().mean)}; paired on "
-                f"{p.n} common seed{'s' if p.n != 1 else ''} the difference is {fmt(p.diff.mean)} ({gap_words(p)})."
+                f"{p.n} common seed{'s' if p.n != 1 else ''} the difference is {fmt(p.diff.mean)} "
+                f"({gap_words(p, spec.margin)})."
             )
     base = block_baseline(spec, points)
     if base is not None and base is not best:
         p = paired(best.values, base.values, spec.goal)
         if p is not None:
-            lines.append(f"Against the baseline ({label(base.point, keys)}): {fmt(p.diff.mean)} ({gap_words(p)}).")
+            lines.append(
+                f"Against the baseline ({label(base.point, keys)}): {fmt(p.diff.mean)} ({gap_words(p, spec.margin)})."
+            )
     return lines
 
 
@@ -164,19 +184,8 @@ def verdict(spec: StudySpec, groups: list[PointResult], keys: list[str] | None =
     sign = 1 if spec.goal == "maximize" else -1
     d = sign * p.diff.mean  # > 0: prefer is better
     lo, hi = sorted((sign * p.diff.low, sign * p.diff.high))
-    where = f"{a} vs {b}: {fmt(p.diff.mean)} on {spec.metric} ({gap_words(p)})"
-    if p.n < 2:
-        word = "agrees (one seed: no test of noise)" if d >= 0 else "disagrees (one seed: no test of noise)"
-    elif claim.relation == "better":
-        word = "agrees" if lo > 0 else "disagrees" if hi < 0 else "is inconclusive (the gap is within seed noise)"
-    else:  # at least as good: only a difference beyond noise in the other direction contradicts it
-        word = (
-            "disagrees"
-            if hi < 0
-            else "agrees"
-            if lo > 0 or d >= 0
-            else "is consistent with it (the shortfall is within seed noise)"
-        )
+    where = f"{a} vs {b}: {fmt(p.diff.mean)} on {spec.metric} ({gap_words(p, spec.margin)})"
+    word = _judge(claim.relation, p, d, lo, hi, spec.margin)
     if len(per_block) > 1:
         where += "; within each block: " + "; ".join(
             f"{label(block, list(block))} {fmt(q.diff.mean)}"
@@ -184,3 +193,28 @@ def verdict(spec: StudySpec, groups: list[PointResult], keys: list[str] | None =
             for block, q in per_block
         )
     return f"This run {word}: {where}."
+
+
+def _judge(relation: str, p: Paired, d: float, lo: float, hi: float, margin: float) -> str:
+    """The verdict word for a claim, from the paired difference oriented so that > 0 favours `prefer`.
+
+    "better" needs the interval above zero; an interval inside the margin says the two are equivalent, which
+    contradicts "better". "at least as good" holds when the interval stays above -margin (non-inferior), and
+    fails when it lies below zero. Anything else is inconclusive; gap_words says what would settle it."""
+    if p.n < 2:
+        return ("agrees" if d >= 0 else "disagrees") + " (one seed: no test of noise)"
+    if relation == "better":
+        if lo > 0:
+            return "agrees"
+        if hi < 0:
+            return "disagrees"
+        if equivalent(p, margin):
+            return f"disagrees (the two are equivalent within ±{fmt(margin)}, so neither is better)"
+        return "is inconclusive (the gap is within seed noise)"
+    if hi < 0:
+        return "disagrees"
+    if lo > 0:
+        return "agrees"
+    if margin > 0 and lo > -margin:
+        return f"agrees (at least as good: any shortfall is smaller than the margin {fmt(margin)})"
+    return "is inconclusive (the gap is within seed noise)"

@@ -111,6 +111,10 @@ class StudySpec:
     metric: str
     goal: str  # maximize | minimize
     seeds: list[int]
+    # the smallest difference on the metric that matters (metric: {margin: 0.01}): a paired interval inside
+    # +-margin says "equivalent", and one above -margin says "at least as good", so a gap within seed noise
+    # still gets a verdict instead of only "inconclusive"; 0 = none stated
+    margin: float = 0.0
     base: dict = field(default_factory=dict)
     config: str = ""
     grid: dict[str, list] = field(default_factory=dict)
@@ -180,6 +184,8 @@ class StudySpec:
             "tradeoff",
             "profiles",
             "metric",
+            "margin",
+            "factor",
         ):
             d.pop(cosmetic)
         return d
@@ -308,6 +314,11 @@ def parse_spec(raw: dict, where: str, scale: str | None = None) -> StudySpec:
     goal = metric.get("goal", "maximize")
     if goal not in ("maximize", "minimize"):
         raise UserError(f"{where}: metric goal must be maximize or minimize (got {goal!r})")
+    margin = metric.get("margin", 0)
+    if not isinstance(margin, (int, float)) or isinstance(margin, bool) or margin < 0:
+        raise UserError(
+            f"{where}: metric margin must be a number >= 0 in the metric's units (got {margin!r}), e.g. 0.01"
+        )
     seeds = raw.get("seeds", [0])
     if isinstance(seeds, int):
         seeds = list(range(seeds))
@@ -369,6 +380,7 @@ def parse_spec(raw: dict, where: str, scale: str | None = None) -> StudySpec:
         metric=str(metric["name"]),
         goal=goal,
         seeds=seeds,
+        margin=float(margin),
         base=base,
         config=str(raw.get("config", "")),
         grid=grid,

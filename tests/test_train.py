@@ -11,7 +11,7 @@ from masklab.errors import TrainingDiverged, UserError
 from masklab.models import build_model
 from masklab.objectives.mlm import MaskedLMObjective
 from masklab.pretrain.run import pretrain
-from masklab.train import lr_factor, param_groups
+from masklab.train import cut_into_pieces, lr_factor, param_groups, piece_length
 
 
 def tiny_model(tokenizer, attention="auto", architecture="bert"):
@@ -121,10 +121,45 @@ def test_sparse_final_layer_for_roberta(tiny_tokenizer):
         ("cosine", 0.55, 0.5),
         ("cosine", 1.0, 0.0),
         ("constant", 0.9, 1.0),
+        ("wsd", 0.5, 1.0),  # stable until the decay share
+        ("wsd", 0.8, 1.0),
+        ("wsd", 0.9, 0.5),  # halfway through the last 20%
+        ("wsd", 1.0, 0.0),
     ],
 )
 def test_lr_schedule(schedule, progress, expected):
     assert lr_factor(progress, 0.1, schedule) == pytest.approx(expected, abs=1e-9)
+
+
+def test_sequence_length_warmup_doubles_in_stages_and_keeps_every_token():
+    lengths = [piece_length(p / 100, 128, 0.3, 32) for p in range(100)]
+    assert lengths[:10] == [32] * 10 and lengths[15:30] == [64] * 15 and set(lengths[30:]) == {128}
+    assert sorted(set(lengths)) == [32, 64, 128]
+    tc = build_config({}, ["train.seq_warmup_fraction=0.3", "train.seq_warmup_start=32"]).train
+    batch = {"input_ids": torch.arange(2 * 128).reshape(2, 128), "labels": torch.arange(2 * 128).reshape(2, 128) % 7}
+    cut = cut_into_pieces(batch, 0.0, tc)
+    assert cut["input_ids"].shape == (8, 32) and torch.equal(cut["input_ids"].flatten(), batch["input_ids"].flatten())
+    assert torch.equal(cut["labels"].flatten(), batch["labels"].flatten())
+    assert cut_into_pieces(batch, 0.5, tc) is batch
+    with pytest.raises(UserError, match="seq_warmup_fraction"):  # seq2seq targets are not token-aligned
+        cut_into_pieces({**batch, "decoder_labels": torch.zeros(2, 20)}, 0.0, tc)
+
+
+def test_pretraining_with_wsd_and_sequence_warmup_resumes_exactly(corpus_file, tmp_path):
+    extra = {"train__schedule": "wsd", "train__seq_warmup_fraction": 0.5, "train__seq_warmup_start": 16}
+    run(corpus_file, tmp_path / "straight", **extra)
+    run(corpus_file, tmp_path / "split", halt=4, **extra)  # killed inside the short-sequence stage
+    summary = run(corpus_file, tmp_path / "split", resume=True, **extra)
+    assert summary["steps"] == 12 and math.isfinite(summary["final_train_loss"])
+    a, b = weights(tmp_path / "straight"), weights(tmp_path / "split")
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=0, atol=0, msg=name)
+    lrs = [
+        r["lr"]
+        for r in map(json.loads, (tmp_path / "straight" / "metrics.jsonl").read_text().splitlines())
+        if "lr" in r
+    ]
+    assert lrs[0] == lrs[1] > lrs[-1]  # held at the peak, then decayed
 
 
 def test_no_weight_decay_on_biases_and_layernorm(tiny_tokenizer):

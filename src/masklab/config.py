@@ -292,7 +292,15 @@ class TrainConfig:
     weight_decay: float = 0.01  # not applied to biases and LayerNorm weights
     beta2: float = 0.98  # RoBERTa's value: steadier than 0.999 with large learning rates
     warmup_fraction: float = 0.06  # share of the run spent warming up linearly from 0
-    schedule: Literal["linear", "cosine", "constant"] = "linear"  # decay after warm-up
+    # decay after warm-up; wsd = warm-up, stable, decay (Hu et al. 2024, MiniCPM): the peak rate holds until the
+    # last train.decay_fraction of the run, then falls linearly to 0
+    schedule: Literal["linear", "cosine", "constant", "wsd"] = "linear"
+    decay_fraction: float = 0.2  # wsd only: share of the run spent decaying
+    # sequence-length warm-up (Li et al. 2022; cramming): over this first share of the run, each block is cut into
+    # shorter pieces (train.seq_warmup_start tokens, doubling stage by stage up to data.seq_length). The tokens per
+    # step stay the same, so the budget and schedule do not move; 0 = off
+    seq_warmup_fraction: float = 0.0
+    seq_warmup_start: int = 32  # the first stage's piece length in tokens; data.seq_length must be it times 2^k
     max_steps: int = 1000  # optimizer steps; the schedule's horizon
     max_tokens: int = 0  # 0 = none; else stop (and end the schedule) after this many training tokens
     max_minutes: float = 0.0  # 0 = none; else a wall-clock budget, and the schedule follows elapsed time
@@ -312,6 +320,9 @@ class TrainConfig:
         check(self.batch_size >= 1 and self.grad_accum >= 1, "train.batch_size and train.grad_accum must be >= 1")
         check(self.lr >= 0, "train.lr must be >= 0 (0 = the architecture's default), e.g. 1e-3")
         check(0.0 <= self.warmup_fraction < 1.0, "train.warmup_fraction must be in [0, 1)")
+        check(0.0 < self.decay_fraction <= 1.0, "train.decay_fraction must be in (0, 1], e.g. 0.2")
+        check(0.0 <= self.seq_warmup_fraction < 1.0, "train.seq_warmup_fraction must be in [0, 1), e.g. 0.3 (0 = off)")
+        check(self.seq_warmup_start >= 8, "train.seq_warmup_start must be >= 8 tokens, e.g. 32")
         check(self.max_steps >= 1, "train.max_steps must be >= 1")
         check(self.max_tokens >= 0 and self.max_minutes >= 0, "train.max_tokens and train.max_minutes must be >= 0")
 

@@ -92,16 +92,45 @@ class ObjectiveSet(nn.Module):
         return {name: self.parts[name](**batch) for name, batch in batches.items()}
 
 
-def lr_factor(progress: float, warmup_fraction: float, schedule: str) -> float:
-    """Linear warm-up to 1, then linear / cosine (Loshchilov & Hutter 2017) / constant decay over progress in [0, 1]."""
+def lr_factor(progress: float, warmup_fraction: float, schedule: str, decay_fraction: float = 0.2) -> float:
+    """Linear warm-up to 1, then linear / cosine (Loshchilov & Hutter 2017) / constant decay over progress in [0, 1],
+    or wsd: the peak held until the last `decay_fraction` of the run, then a linear fall to 0."""
     if warmup_fraction > 0 and progress < warmup_fraction:
         return progress / warmup_fraction
     if schedule == "constant":
         return 1.0
+    if schedule == "wsd":
+        return min(1.0, max(0.0, (1.0 - progress) / decay_fraction))
     rest = min(1.0, (progress - warmup_fraction) / max(1e-12, 1.0 - warmup_fraction))
     if schedule == "cosine":
         return 0.5 * (1.0 + math.cos(math.pi * rest))
     return 1.0 - rest
+
+
+def piece_length(progress: float, seq_length: int, warmup_fraction: float, start: int) -> int:
+    """The sequence length at `progress` under sequence-length warm-up: `start`, doubling in equal stages over the
+    first `warmup_fraction` of the run, then the full `seq_length`."""
+    if warmup_fraction <= 0 or progress >= warmup_fraction or start >= seq_length:
+        return seq_length
+    stages = int(math.log2(seq_length // start))  # start, 2*start, ... below seq_length
+    return start * 2 ** int(stages * progress / warmup_fraction)
+
+
+def cut_into_pieces(batch: dict[str, torch.Tensor], progress: float, tc: TrainConfig) -> dict[str, torch.Tensor]:
+    """Under sequence-length warm-up, (B, T) token tensors as (B*T/L, L): the same tokens and labels in shorter
+    sequences of the length `piece_length` gives at this progress."""
+    rows, width = batch["input_ids"].shape
+    length = piece_length(progress, width, tc.seq_warmup_fraction, tc.seq_warmup_start)
+    if length == width:
+        return batch
+    if width % length or any(v.shape != (rows, width) for v in batch.values()):
+        raise UserError(
+            f"train.seq_warmup_fraction cuts each block of {width} tokens into pieces of "
+            f"{tc.seq_warmup_start} x 2^k tokens: set data.seq_length to train.seq_warmup_start times a power of two, "
+            "on an objective whose batches are all token-level (mlm, clm, hybrid, electra), or "
+            "train.seq_warmup_fraction=0"
+        )
+    return {k: v.reshape(rows * (width // length), length) for k, v in batch.items()}
 
 
 def decays(name: str, p: torch.Tensor) -> bool:
@@ -305,6 +334,11 @@ def train(
     )
     window, window_start = state["window"], time.perf_counter()
     start_clock = time.perf_counter() - state["elapsed"]
+
+    def progress_at(step: int) -> float:  # the schedules' clock: steps, or elapsed time under a time budget
+        done = step / total_steps
+        return max(done, (time.perf_counter() - start_clock) / (60 * tc.max_minutes)) if tc.max_minutes else done
+
     stopped_by, last_loss, term_losses = "max_steps", float("nan"), {}
     step = resumed_at = state["step"]
     try:
@@ -318,9 +352,14 @@ def train(
             # 2. Forward and backward over the micro-batches; gradients sync only on the last one.
             step_start = time.perf_counter()
             step_loss, step_terms = 0.0, dict.fromkeys(weights, 0.0)
+            progress = progress_at(step)
             for k in range(tc.grad_accum):
                 batches = {
-                    name: {key: v.to(accelerator.device, non_blocking=True) for key, v in next(stream).items()}
+                    name: cut_into_pieces(
+                        {key: v.to(accelerator.device, non_blocking=True) for key, v in next(stream).items()},
+                        progress,
+                        tc,
+                    )
                     for name, stream in streams.items()
                 }
                 sync = contextlib.nullcontext() if k == tc.grad_accum - 1 else accelerator.no_sync(objectives)
@@ -346,10 +385,7 @@ def train(
             log_now = step + 1 == total_steps or (step + 1) % tc.log_every == 0
             hook_fields = {k: v for h in hooks for k, v in h.on_log(step + 1, total_steps).items()} if log_now else {}
             # 3. Schedule, clip, step. The learning rate follows progress: steps, or time if budgeted.
-            progress = step / total_steps
-            if tc.max_minutes:
-                progress = max(progress, (time.perf_counter() - start_clock) / (60 * tc.max_minutes))
-            factor = lr_factor(progress, tc.warmup_fraction, tc.schedule)
+            factor = lr_factor(progress_at(step), tc.warmup_fraction, tc.schedule, tc.decay_fraction)
             step_scale = math.prod(r.step_scale(step, total_steps) for r in regularizers)
             for group in optimizer.param_groups:  # a group marked annealed=False (a new head) keeps the plain step
                 scale = step_scale if group.get("annealed", True) else 1.0

@@ -7,6 +7,7 @@
     finetune.py  finetune, compare
     continual.py continual
     study.py     study
+    answers.py   answers
 
 Heavy imports (torch, transformers) happen inside the commands so `masklab --help` is instant.
 A `UserError` anywhere becomes one line on stderr and exit code 2.
@@ -18,7 +19,7 @@ import sys
 
 import typer
 
-from masklab.cli import continual, evaluate, finetune, generate, masking, playground, pretrain, study
+from masklab.cli import answers, continual, evaluate, finetune, generate, masking, playground, pretrain, study
 from masklab.errors import UserError
 
 app = typer.Typer(
@@ -28,7 +29,7 @@ app = typer.Typer(
     help="Pretrain (masked, causal, seq2seq or hybrid), fine-tune, evaluate and generate with language "
     "models on your own corpus, and compare runs; every run goes through one training loop.",
 )
-for group in (pretrain, evaluate, generate, masking, finetune, continual, study, playground):
+for group in (pretrain, evaluate, generate, masking, finetune, continual, study, answers, playground):
     group.register(app)
 
 

@@ -1,0 +1,364 @@
+"""`masklab answers`: one page for Q1-Q7 recomputed from the studies' results.csv.
+
+A fake finished study with a blocking factor (two tasks x two arms x three seeds, from a results table written
+here) checks the page against a hand computation; every shipped study's sentences are checked against its
+results.csv, recomputed here with csv and statistics only; bad input is one line and exit 2.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+import statistics
+from pathlib import Path
+
+import pytest
+from scipy import stats
+
+from conftest import masklab
+from masklab.study.answers.build import default_out, write_answers
+from masklab.study.answers.gather import study_folders
+from masklab.study.answers.measure import measure
+from masklab.study.answers.sentences import answer_sentences, verdict_line
+from masklab.study.answers.text import QUESTIONS, STUDY_ORDER, TEXT
+from masklab.study.spec import load_spec
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = sorted(p for p in (ROOT / "docs" / "studies").glob("*/") if (p / "results.csv").is_file())
+SVG = "<svg width='10' height='10'><rect width='10' height='10'/></svg>"
+
+# test accuracy by (task, init) and seed: sotu-era is far easier than rt, so its random init beats rt's pretrained
+# one; any comparison across tasks would show up as one of the CROSS differences below
+VALUES = {
+    (0, "minilm"): {0: 0.80, 1: 0.78, 2: 0.83},
+    (0, "random"): {0: 0.60, 1: 0.62, 2: 0.58},
+    (1, "minilm"): {0: 0.97, 1: 0.95, 2: 0.96},
+    (1, "random"): {0: 0.90, 1: 0.93, 2: 0.91},
+}
+
+
+def fmt(x: float) -> str:
+    """finding.fmt, written again: four significant digits."""
+    return f"{x:.4g}" if abs(x) >= 1e-3 or x == 0 else f"{x:.2e}"
+
+
+def t_interval(values: list[float]) -> tuple[float, float, float, float]:
+    """mean, sd, and the Student-t 95% interval of the mean."""
+    mean, sd = statistics.fmean(values), statistics.stdev(values)
+    half = stats.t.ppf(0.975, len(values) - 1) * sd / math.sqrt(len(values))
+    return mean, sd, mean - half, mean + half
+
+
+def write_study(folder: Path, name: str, points: list[dict], values: list[dict[int, float]], states=None) -> Path:
+    """A finished study folder as `masklab study` leaves it: results.csv (write_csv's columns), report.md, a plot."""
+    folder.mkdir(parents=True)
+    params = sorted({k for p in points for k in p})
+    with (folder / "results.csv").open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["trial", "state", "phase", *params, "seed", "value", "seconds", "key", "retry_of", "error"])
+        n = 0
+        for point, by_seed in zip(points, values):
+            for seed, value in by_seed.items():
+                state = (states or {}).get(n, "complete")
+                cells = ["" if point.get(k) is None else str(point[k]) for k in params]
+                w.writerow(
+                    [n, state, "grid", *cells, seed, value if state == "complete" else "", 60.0, f"k{n}", "", ""]
+                )
+                n += 1
+    (folder / "report.md").write_text(f"# Study {name}\n\nrun: x; seeds [0]; metric m (maximize); scale quick.\n")
+    (folder / "plots").mkdir()
+    (folder / "plots" / "points.svg").write_text(SVG)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def q1(tmp_path_factory):
+    """q1-init's grid (two tasks x random / pretrained), values from VALUES, three seeds."""
+    spec = load_spec("builtin:q1-init", "quick")
+    tasks, inits = spec.grid["task"], spec.grid["init"]
+    arm = {i: ("random" if i == "random" else "minilm") for i in inits}
+    points = [{"task": t, "init": i} for t in tasks for i in inits]
+    values = [VALUES[(tasks.index(p["task"]), arm[p["init"]])] for p in points]
+    source = tmp_path_factory.mktemp("studies")
+    write_study(source / "q1-init", "q1-init", points, values)
+    return source, tasks
+
+
+@pytest.fixture(scope="module")
+def q1_page(q1, tmp_path_factory):
+    source, _ = q1
+    out = tmp_path_factory.mktemp("answers")
+    write_answers([source], out, "en")
+    return (out / "answers.md").read_text(encoding="utf-8"), (out / "answers.html").read_text(encoding="utf-8")
+
+
+def test_the_page_lists_all_seven_questions_and_says_which_have_not_run(q1_page):
+    md, page = q1_page
+    for q, names in QUESTIONS:
+        assert f"## {q}. {TEXT['en'][q]}" in md
+        assert f"id='{q.lower()}'" in page
+        for name in names:
+            command = f"masklab study builtin:{name} --scale quick"
+            assert command in md and command in page
+            if name != "q1-init":
+                assert f"### {name} — not run yet" in md
+    assert "### q1-init\n" in md and md.count("not run yet") >= len(STUDY_ORDER) - 1
+    assert "<svg" in page and "<script" not in page
+
+
+def test_paired_differences_and_cis_equal_a_hand_computation_within_each_task(q1, q1_page):
+    md, _ = q1_page
+    _, tasks = q1
+    rows = [line for line in md.splitlines() if line.startswith("| task=")]
+    for i, task in enumerate(tasks):
+        diffs = [VALUES[(i, "minilm")][s] - VALUES[(i, "random")][s] for s in (0, 1, 2)]
+        mean, _, low, high = t_interval(diffs)
+        ours = [line for line in rows if line.startswith(f"| task={task} |")]
+        (pretrained,) = [line for line in ours if "| init=random |" not in line]
+        assert f"| {fmt(mean)} | {fmt(low)} to {fmt(high)} | 3/3 |" in pretrained, pretrained
+        (random_row,) = [line for line in ours if "| init=random |" in line]
+        assert "| baseline |" in random_row
+    # the claim over the tasks: per seed, the mean of the two tasks' differences
+    pooled = [statistics.fmean(VALUES[(i, "minilm")][s] - VALUES[(i, "random")][s] for i in (0, 1)) for s in (0, 1, 2)]
+    mean, _, low, high = t_interval(pooled)
+    assert f"a paired difference of {fmt(mean)} (95% CI {fmt(low)} to {fmt(high)}) over 3 seeds" in md
+    assert "**Verdict:** Agrees" in md and "in 2, beyond seed noise in 1." in md  # era: 0.047 (-0.016 to 0.11)
+
+
+def test_no_difference_crosses_a_task(q1, q1_page):
+    md, page = q1_page
+    cross = []
+    for a in VALUES:
+        for b in VALUES:
+            if a[0] != b[0]:  # two points of different tasks
+                cross.append(statistics.fmean(VALUES[a][s] - VALUES[b][s] for s in (0, 1, 2)))
+    numbers = set(re.findall(r"-?\d+\.\d+", md))
+    assert not numbers & {fmt(c) for c in cross}, sorted(numbers & {fmt(c) for c in cross})
+    # the best is named per task, never over both
+    source, tasks = q1
+    answer = measure(study_folders([source])[0])
+    assert [b.block for b in answer.best] == [f"task={t}" for t in tasks]
+    for row in answer.table:
+        if row.vs is not None:
+            assert row.block.startswith("task=") and row.setting != "init=random"
+
+
+def test_inconclusive_says_how_many_seeds_would_settle_it(tmp_path):
+    spec = load_spec("builtin:q4-masking-rate", "quick")
+    rates = spec.grid["masking.rate"]
+    values = [{0: 0.50 + 0.01 * i, 1: 0.52, 2: 0.49 + 0.02 * i} for i, _ in enumerate(rates)]
+    folder = write_study(
+        tmp_path / "studies" / "q4-masking-rate", spec.name, [{"masking.rate": r} for r in rates], values
+    )
+    answer = measure(study_folders([folder])[0])
+    prefer, over = rates.index(0.4), rates.index(0.15)
+    diffs = [values[prefer][s] - values[over][s] for s in (0, 1, 2)]
+    mean, sd, low, high = t_interval(diffs)
+    assert low < 0 < high or low > 0  # the fixture's gap: check the page says what the interval says
+    needed = next(n for n in range(2, 1001) if stats.t.ppf(0.975, n - 1) * sd / math.sqrt(n) < abs(mean))
+    line = verdict_line(answer, "en")
+    if low > 0:
+        assert line.startswith("Agrees")
+    else:
+        assert line.startswith("Inconclusive") and f"about {needed} seeds would settle it" in line
+        assert f"paired sd ({fmt(sd)})" in line
+
+
+def test_devlin_table_8_stands_beside_the_80_10_10_ablation(tmp_path):
+    spec = load_spec("builtin:q7-recipe", "quick")
+    points = spec.grid_points()
+    values = [{0: 0.40 - 0.01 * i, 1: 0.41 - 0.01 * i} for i in range(len(points))]
+    source = tmp_path / "studies"
+    write_study(source / "q7-recipe", spec.name, points, values)
+    write_answers([source], tmp_path / "answers", "en")
+    md = (tmp_path / "answers" / "answers.md").read_text(encoding="utf-8")
+    assert "Devlin, Chang, Lee & Toutanova 2019" in md and "Table 8" in md
+    for split, figures in {
+        "80/10/10": "84.2 | 95.4 | 94.9",
+        "100/0/0": "84.3 | 94.9 | 94.0",
+        "0/0/100": "83.6 | 94.9 | 94.6",
+    }.items():
+        assert f"| {split} | {figures} |" in md
+    assert "| 80/10/10 | 84.2 | 95.4 | 94.9 | 0.405 ± 0.007071 | baseline |" in md
+
+
+def test_persian_page_reads_right_to_left_and_keeps_values_left_to_right(q1, tmp_path):
+    source, _ = q1
+    write_answers([source], tmp_path, "fa")
+    page = (tmp_path / "answers.fa.html").read_text(encoding="utf-8")
+    md = (tmp_path / "answers.fa.md").read_text(encoding="utf-8")
+    assert page.startswith('<!doctype html><html lang="fa" dir="rtl">')
+    assert "می\u200cکند" in page and "\u200c" in md
+    assert '<code dir="ltr">masklab study builtin:q1-init --scale quick</code>' in page
+    assert "`masklab study builtin:q1-init --scale quick`" in md
+    assert re.search(r'<bdi dir="ltr">-?\d\.\d+</bdi>', page)  # numbers isolated inside Persian sentences
+    assert md.startswith('<div dir="rtl" lang="fa">')
+
+
+def test_default_out_is_beside_the_folder_of_studies(tmp_path):
+    assert default_out([tmp_path / "docs" / "studies"]) == tmp_path / "docs" / "answers"
+    folder = write_study(tmp_path / "docs" / "studies" / "q1-init", "q1-init", [{"init": "random"}], [{0: 0.5}])
+    assert default_out([folder]) == tmp_path / "docs" / "answers"
+
+
+# ------------------------------------------------------------------------------- every shipped study
+
+
+def _scale(folder: Path) -> str:
+    m = re.search(r"; scale (\w+)[.;]", (folder / "report.md").read_text(encoding="utf-8"))
+    return m.group(1) if m else "quick"
+
+
+def _independent(folder: Path):
+    """The claim's paired difference and each block's best, from results.csv with csv and statistics only."""
+    spec = load_spec(f"builtin:{folder.name}", _scale(folder))
+    with (folder / "results.csv").open(encoding="utf-8") as f:
+        reader = csv.reader(f)
+        header = next(reader)
+        table = [dict(zip(header, r)) for r in reader]
+    params = header[3 : header.index("seed")]
+    seen, points = set(), {}
+    for r in table:
+        if r["state"] != "complete" or r["key"] in seen:
+            continue
+        seen.add(r["key"])
+        points.setdefault(tuple(r[k] for k in params), {})[int(r["seed"])] = float(r["value"])
+    varying = [k for i, k in enumerate(params) if len({p[i] for p in points}) > 1]
+    if "_label" in params and all(p[params.index("_label")] for p in points):
+        varying = ["_label"]
+    blocking = [k for k in varying if k not in spec.factor_keys and k != "_label"] if spec.factor_keys else []
+    block_of = {p: tuple(p[params.index(k)] for k in blocking) for p in points}
+    sign = 1 if spec.goal == "maximize" else -1
+    best = {}
+    for p, by_seed in points.items():
+        mean = statistics.fmean(by_seed.values())
+        if block_of[p] not in best or sign * mean > sign * best[block_of[p]][1]:
+            best[block_of[p]] = (p, mean)
+    claim = spec.published.claim if spec.published else None
+    if claim is None:
+        return spec, None, best
+
+    def side(block, subset):
+        hits = [
+            p for p in points if block_of[p] == block and all(p[params.index(k)] == str(v) for k, v in subset.items())
+        ]
+        if not hits:
+            return None
+        seeds = set.intersection(*(set(points[p]) for p in hits))
+        return {s: statistics.fmean(points[p][s] for p in hits) for s in seeds}
+
+    sides = [(side(b, claim.prefer), side(b, claim.over)) for b in dict.fromkeys(block_of.values())]
+    sides = [(a, b) for a, b in sides if a and b and set(a) & set(b)]
+    if not sides:
+        return spec, None, best
+    seeds = sorted(set.intersection(*(set(a) & set(b) for a, b in sides)))
+    diffs = [statistics.fmean(a[s] - b[s] for a, b in sides) for s in seeds]
+    return spec, (diffs, sum(1 for d in diffs if sign * d > 0)), best
+
+
+@pytest.mark.skipif(not SHIPPED, reason="no study has been shipped under docs/studies yet")
+@pytest.mark.parametrize("folder", SHIPPED, ids=[p.name for p in SHIPPED])
+def test_each_sentence_agrees_with_the_shipped_results_csv(folder):
+    spec, claim, best = _independent(folder)
+    answer = measure(study_folders([folder])[0])
+    sentences = answer_sentences(answer, "en")
+    text = " ".join(sentences)
+    sign = 1 if spec.goal == "maximize" else -1
+    if claim is not None:
+        diffs, wins = claim
+        first = sentences[0]
+        assert f"a paired difference of {fmt(statistics.fmean(diffs))}" in first, first
+        assert f"over {len(diffs)} seeds" in first and f"did better on {wins} of them" in first, first
+        line = verdict_line(answer, "en")
+        if len(diffs) > 1:
+            mean, _, low, high = t_interval(diffs)
+            assert f"(95% CI {fmt(low)} to {fmt(high)})" in first, first
+            lo, hi = sorted((sign * low, sign * high))
+            expected = "Agrees" if lo > 0 else "Disagrees" if hi < 0 else "Inconclusive"
+            assert line.startswith(expected), line
+            assert ("beyond seed noise" in sentences[1]) == (expected != "Inconclusive"), sentences[1]
+    if len(best) == 1 or spec.is_search:
+        point, mean = next(iter(best.values())) if len(best) == 1 else max(best.values(), key=lambda b: sign * b[1])
+        assert f"{fmt(mean)} ± " in text, text  # the best setting's mean ...
+        assert any(v and v in text for v in point), (point, text)  # ... and its name
+
+
+# ------------------------------------------------------------------------------------------ bad input
+
+
+def test_a_folder_without_a_study_is_one_line(tmp_path, monkeypatch, capsys):
+    (tmp_path / "empty").mkdir()
+    code, _, err = masklab(monkeypatch, capsys, "answers", tmp_path / "empty", "--out", tmp_path / "out")
+    assert code == 2 and err.count("\n") == 1 and "holds no study" in err and "Traceback" not in err
+
+
+def test_a_running_study_is_one_line(tmp_path, monkeypatch, capsys):
+    folder = write_study(
+        tmp_path / "q1-init", "q1-init", [{"init": "random"}], [{0: 0.5, 1: 0.6}], states={1: "running"}
+    )
+    code, _, err = masklab(monkeypatch, capsys, "answers", folder, "--out", tmp_path / "out")
+    assert code == 2 and err.count("\n") == 1 and "still running (1 running" in err
+    started = tmp_path / "studies" / "q2-forgetting"  # a journal but no report yet: its workers are at it
+    started.mkdir(parents=True)
+    (started / "journal.log").write_text("")
+    code, _, err = masklab(monkeypatch, capsys, "answers", started, "--out", tmp_path / "out")
+    assert code == 2 and err.count("\n") == 1 and "still running or was stopped" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_unknown_language_is_one_line(tmp_path, monkeypatch, capsys):
+    code, _, err = masklab(monkeypatch, capsys, "answers", "--lang", "de", "--out", tmp_path)
+    assert code == 2 and err.count("\n") == 1 and "unknown --lang 'de'" in err
+
+
+def test_an_unknown_study_folder_is_one_line(tmp_path, monkeypatch, capsys):
+    folder = write_study(tmp_path / "my-study", "my-study", [{"init": "random"}], [{0: 0.5}])
+    code, _, err = masklab(monkeypatch, capsys, "answers", folder, "--out", tmp_path / "out")
+    assert code == 2 and err.count("\n") == 1 and "is not a ready-made study" in err
+
+
+# ------------------------------------------------------------------------------------------------ --run
+
+
+def test_run_runs_only_the_missing_studies_in_order_and_copies_only_the_report(q1, tmp_path, monkeypatch):
+    from masklab.study.answers import run
+
+    source = tmp_path / "studies"
+    (source).mkdir()
+    q1_source, _ = q1
+    for f in ("results.csv", "report.md"):  # q1-init is finished already
+        (source / "q1-init").mkdir(exist_ok=True)
+        (source / "q1-init" / f).write_text((q1_source / "q1-init" / f).read_text())
+    ran = []
+
+    def fake_run_study(spec, source_name, study_dir, **kwargs):  # what worker.run_study leaves in a study dir
+        ran.append((spec.name, spec.scale, source_name, study_dir))
+        (study_dir / "plots").mkdir(parents=True, exist_ok=True)
+        (study_dir / "trials" / "abc" / "checkpoint").mkdir(parents=True, exist_ok=True)
+        (study_dir / "journal.log").write_text("{}")
+        for name in ("report.md", "report.html"):
+            (study_dir / name).write_text(f"# Study {spec.name}\n")
+        (study_dir / "results.csv").write_text("trial,state,phase,seed,value,seconds,key,retry_of,error\n")
+        (study_dir / "plots" / "points.svg").write_text(SVG)
+        return {}
+
+    monkeypatch.setattr(run, "run_study", fake_run_study)
+    assert run.run_missing(source, tmp_path / "work", show_progress=False) == STUDY_ORDER[1:]
+    assert [r[0] for r in ran] == STUDY_ORDER[1:] and {r[1] for r in ran} == {"quick"}
+    assert all(r[2] == f"builtin:{r[0]}" and r[3] == tmp_path / "work" / r[0] for r in ran)
+    for name in STUDY_ORDER[1:]:
+        files = sorted(p.relative_to(source / name).as_posix() for p in (source / name).rglob("*") if p.is_file())
+        assert files == ["plots/points.svg", "report.html", "report.md", "results.csv"]
+    assert run.run_missing(source, tmp_path / "work", show_progress=False) == []  # all finished now
+    written = write_answers([source], tmp_path / "answers", "en")  # studies with no trials yet still make a page
+    assert "not tested yet" in written[0].read_text(encoding="utf-8")
+
+
+def test_help_states_the_total_quick_time_from_the_study_files(monkeypatch, capsys):
+    from masklab.study.answers.text import quick_minutes
+
+    total = sum(load_spec(f"builtin:{name}", "quick").minutes for name in STUDY_ORDER)
+    assert quick_minutes() == total
+    code, out, _ = masklab(monkeypatch, capsys, "answers", "--help")
+    assert code == 0 and f"{total:g} minutes" in re.sub(r"\s+", " ", out.replace("│", " "))

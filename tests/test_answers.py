@@ -268,10 +268,13 @@ def test_each_sentence_agrees_with_the_shipped_results_csv(folder):
     if claim is not None:
         diffs, wins = claim
         first = sentences[0]
-        assert f"a paired difference of {fmt(statistics.fmean(diffs))}" in first, first
-        assert f"over {len(diffs)} seeds" in first and f"did better on {wins} of them" in first, first
         line = verdict_line(answer, "en")
-        if len(diffs) > 1:
+        if len(diffs) == 1:
+            assert f"a difference of {fmt(diffs[0])} on the one common seed" in first, first
+            assert line.startswith("Inconclusive: one common seed"), line
+        else:
+            assert f"a paired difference of {fmt(statistics.fmean(diffs))}" in first, first
+            assert f"over {len(diffs)} seeds" in first and f"did better on {wins} of them" in first, first
             mean, _, low, high = t_interval(diffs)
             assert f"(95% CI {fmt(low)} to {fmt(high)})" in first, first
             lo, hi = sorted((sign * low, sign * high))
@@ -310,6 +313,12 @@ def test_a_running_study_is_one_line(tmp_path, monkeypatch, capsys):
 def test_an_unknown_language_is_one_line(tmp_path, monkeypatch, capsys):
     code, _, err = masklab(monkeypatch, capsys, "answers", "--lang", "de", "--out", tmp_path)
     assert code == 2 and err.count("\n") == 1 and "unknown --lang 'de'" in err
+
+
+def test_run_wants_a_folder_of_studies(tmp_path, monkeypatch, capsys):
+    folder = write_study(tmp_path / "q1-init", "q1-init", [{"init": "random"}], [{0: 0.5}])
+    code, _, err = masklab(monkeypatch, capsys, "answers", folder, "--run", "--out", tmp_path / "out")
+    assert code == 2 and err.count("\n") == 1 and "pass the folder that holds it" in err
 
 
 def test_an_unknown_study_folder_is_one_line(tmp_path, monkeypatch, capsys):

@@ -33,7 +33,8 @@ def answers(
     dirs: Optional[List[Path]] = typer.Argument(
         None,
         help="Finished study folders, or folders of them (default: docs/studies of the masklab checkout, "
-        "else ./docs/studies). Each is named after the ready-made study it ran.",
+        "else ./docs/studies). Each is named after the ready-made study it ran. With --run, the first is the "
+        "folder of studies the new reports are copied into.",
         show_default=False,
     ),
     out: Optional[Path] = typer.Option(
@@ -65,7 +66,15 @@ def answers(
     check_lang(lang)
     sources = list(dirs) if dirs else [default_source()]
     if run:
+        from masklab.errors import UserError
+        from masklab.study.answers.gather import is_study_folder
         from masklab.study.answers.run import run_missing
+
+        if is_study_folder(sources[0]):
+            raise UserError(
+                f"--run copies finished studies into a folder of studies; {sources[0]} is one study's folder: "
+                f"pass the folder that holds it ({sources[0].parent})"
+            )
 
         def started(name: str, study_dir: Path, minutes: float) -> None:
             typer.echo(

@@ -28,10 +28,11 @@ FONTS = {
 }
 STYLE = (
     "body{{font-family:{font};margin:2em auto;max-width:1100px;padding:0 1em;line-height:1.55}}"
-    "table{{border-collapse:collapse;margin:.8em 0}}td,th{{border:1px solid #ccc;padding:3px 8px;text-align:start;"
-    "vertical-align:top}}code{{font-family:ui-monospace,'DejaVu Sans Mono',monospace;background:#f3f3f3;"
-    "padding:0 .25em}}td bdi{{white-space:nowrap}}svg{{max-width:100%;height:auto}}figure{{margin:.8em 0}}"
-    ".dim{{color:#666}}"
+    "table{{border-collapse:collapse;margin:.8em 0;display:block;overflow-x:auto;max-width:100%}}"
+    "td,th{{border:1px solid #ccc;padding:3px 8px;text-align:start;vertical-align:top}}"
+    "table.data td,td bdi{{white-space:nowrap}}"
+    "code{{font-family:ui-monospace,'DejaVu Sans Mono',monospace;background:#f3f3f3;padding:0 .25em}}"
+    "svg{{max-width:100%;height:auto}}figure{{margin:.8em 0}}.dim{{color:#666}}"
     ".agrees{{color:#17612a}}.disagrees{{color:#a11d1d}}.inconclusive,.untested{{color:#8a5a00}}"
     "h2{{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:2em}}section{{margin-bottom:1.5em}}"
 )
@@ -255,10 +256,11 @@ def markdown(answers, stated, lang: str, out_dir: Path, where: str) -> str:
 # ------------------------------------------------------------------------------------------------- HTML
 
 
-def _html_table(columns: list[str], rows: list[list[str]]) -> str:
+def _html_table(columns: list[str], rows: list[list[str]], cls: str = "data") -> str:
+    """Cells are already rendered; a data table keeps each number on one line (it scrolls when too wide)."""
     head = "".join(f"<th>{c}</th>" for c in columns)
     body = "".join("<tr>" + "".join(f"<td>{v}</td>" for v in r) + "</tr>" for r in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
+    return f"<table class='{cls}'><tr>{head}</tr>{body}</table>"
 
 
 def inline_svg(path: Path) -> str:
@@ -283,7 +285,7 @@ def html_page(answers, stated, lang: str, where: str) -> str:
     summary = _summary_rows(answers, stated, lang, out)
     for row, name in zip(summary, [n for _, names in QUESTIONS for n in names]):
         row[1] = f"<a href='#{name}'>{row[1]}</a>"
-    parts += [f"<h2>{esc(t['summary'])}</h2>", _html_table(_summary_columns(lang, out), summary)]
+    parts += [f"<h2>{esc(t['summary'])}</h2>", _html_table(_summary_columns(lang, out), summary, "summary")]
     for q, names in QUESTIONS:
         parts.append(f"<h2 id='{q.lower()}'>{ltr(q, lang, out)}. {word(q, lang, out)}</h2>")
         for name in names:

@@ -23,6 +23,12 @@ def interval(low: float, high: float, lang: str = "en") -> str:
     return f"{fmt(low)} to {fmt(high)}" if lang == "en" else f"[{fmt(low)}, {fmt(high)}]"
 
 
+def _unit(n: int) -> Raw:
+    """English counts seeds in the plural from two on (the Persian templates need no word: a noun after a
+    number stays singular)."""
+    return Raw("seed" if n == 1 else "seeds")
+
+
 def _better(answer: StudyAnswer, lang: str, fmt_: str) -> Raw:
     return Raw(fill("higher" if answer.spec.goal == "maximize" else "lower", lang, fmt_))
 
@@ -45,7 +51,7 @@ def answer_sentences(answer: StudyAnswer, lang: str, out: str = "md") -> list[st
         )
         lines.append(
             fill(
-                "claim",
+                "claim" if p.n > 1 else "claim_one",
                 lang,
                 out,
                 prefer=v.prefer,
@@ -101,6 +107,7 @@ def _best(answer: StudyAnswer, best, lang: str, out: str) -> str:
         best=best.setting,
         pm=pm(best.spread),
         n=best.spread.n,
+        unit=_unit(best.spread.n),
     )
     return (
         fill("best_block", lang, out, block=best.block, **values) if best.block else fill("best", lang, out, **values)
@@ -121,6 +128,7 @@ def _search(answer: StudyAnswer, lang: str, out: str) -> list[str]:
             metric=answer.spec.metric,
             pm=pm(best.spread),
             n=best.spread.n,
+            unit=_unit(best.spread.n),
             better=_better(answer, lang, out),
         )
         if answer.spec.is_search

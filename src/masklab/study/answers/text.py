@@ -123,6 +123,8 @@ EN = {
     # the measured answer
     "claim": "{prefer} against {over} on {metric} ({better}): a paired difference of {diff} (95% CI {low} to {high}) "
     "over {n} seeds{blocks}; {prefer} did better on {wins} of them.",
+    "claim_one": "{prefer} against {over} on {metric} ({better}): a difference of {diff} on the one common seed"
+    "{blocks}.",
     "claim_blocks": ", the mean of the differences within its {nblocks} blocks ({blocking})",
     "noise_beyond": "That gap is beyond seed noise.",
     "noise_seeds": "That gap is within seed noise: about {seeds} seeds would settle a gap this size (paired sd {sd}).",
@@ -131,11 +133,11 @@ EN = {
     "noise_one_seed": "There is one common seed only, so seed noise is not estimated; a second seed would.",
     "untested": "The published claim ({prefer} against {over}) is not testable yet: both need finished trials "
     "with a common seed.",
-    "best": "The best {metric} ({better}) came from {best}: {pm} over {n} seeds.",
-    "best_block": "In {block}, the best {metric} ({better}) came from {best}: {pm} over {n} seeds.",
+    "best": "The best {metric} ({better}) came from {best}: {pm} over {n} {unit}.",
+    "best_block": "In {block}, the best {metric} ({better}) came from {best}: {pm} over {n} {unit}.",
     "blocks_won": "Within the {nblocks} blocks, {prefer} did better than {over} in {won}, beyond seed noise in "
     "{beyond}.",
-    "search_best": "The best of {configs} configurations, {best}, reached {metric} {pm} over {n} seeds ({better}).",
+    "search_best": "The best of {configs} configurations, {best}, reached {metric} {pm} over {n} {unit} ({better}).",
     "search_range": "The configurations' means ranged from {low} to {high}.",
     # the verdict
     "verdict_agrees": "Agrees: {prefer} is better than {over} beyond seed noise (95% CI {low} to {high}).",
@@ -222,6 +224,7 @@ FA = {
     "failed": "{failed} آزمایش ناموفق بود؛ گزارش مطالعه آن\u200cها را فهرست می\u200cکند.",
     "claim": "{prefer} در برابر {over} روی {metric} ({better}): اختلاف جفت\u200cشده {diff} است (بازهٔ اطمینان "
     "[[95%]] از {low} تا {high}) روی {n} بذر{blocks}؛ {prefer} در {wins} بذر از آن\u200cها بهتر بود.",
+    "claim_one": "{prefer} در برابر {over} روی {metric} ({better}): اختلاف روی تنها بذر مشترک {diff} است{blocks}.",
     "claim_blocks": "، میانگین اختلاف\u200cها درون {nblocks} بلوک آن ({blocking})",
     "noise_beyond": "این اختلاف فراتر از نوسان میان بذرهاست.",
     "noise_seeds": "این اختلاف در حد نوسان میان بذرهاست: حدود {seeds} بذر برای روشن\u200cکردن اختلافی به این "

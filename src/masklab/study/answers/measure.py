@@ -67,13 +67,10 @@ class Best:
 @dataclass
 class StudyAnswer:
     name: str
-    folder: Path
     spec: StudySpec
-    rows: list[Row]
     groups: list[PointResult]
     keys: list[str]  # the keys that vary
     blocking: list[str]  # the varying keys that block
-    nblocks: int
     table: list[TableRow]
     best: list[Best]  # per block
     verdict: Verdict
@@ -97,13 +94,10 @@ def measure_rows(spec: StudySpec, rows: list[Row], path: Path) -> StudyAnswer:
     timed = [r.seconds for r in rows if r.seconds is not None]
     return StudyAnswer(
         name=spec.name,
-        folder=path,
         spec=spec,
-        rows=rows,
         groups=groups,
         keys=keys,
         blocking=blocking_keys(spec, keys),
-        nblocks=len(grouped),
         table=table(spec, groups, keys),
         best=[_best(spec, block, points, keys) for block, points in grouped],
         verdict=verdict(spec, groups, keys),

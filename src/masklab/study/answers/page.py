@@ -18,7 +18,7 @@ from masklab.fsutil import write_text_atomic
 from masklab.study.answers.measure import StudyAnswer, TableRow
 from masklab.study.answers.sentences import answer_sentences, effect, interval, pm, verdict_line
 from masklab.study.answers.text import QUESTIONS, TEXT, fill, ltr, reference, word
-from masklab.study.finding import blocked_compare, fmt
+from masklab.study.finding import blocked_compare, fmt, label
 from masklab.study.spec import load_spec
 
 # Fonts every system has or falls back from: nothing is downloaded (the page works offline)
@@ -73,35 +73,18 @@ def _minutes(answer: StudyAnswer, stated: float, lang: str, out: str) -> str:
 
 
 def _summary_rows(answers, stated, lang: str, out: str) -> list[list[str]]:
+    """One row per study: its question, the claim's effect with its CI, the verdict and the minutes."""
     rows = []
     for q, names in QUESTIONS:
         for name in names:
             a = answers.get(name)
+            said = ltr(f"~{stated[name]:g}", lang, out) + " " + word("stated", lang, out)
             if a is None:
-                rows.append(
-                    [
-                        ltr(q, lang, out),
-                        ltr(name, lang, out),
-                        "–",
-                        word("not_run", lang, out),
-                        ltr(f"~{stated[name]:g}", lang, out) + " " + word("stated", lang, out),
-                    ]
-                )
+                cells = ["–", word("not_run", lang, out), said]
             else:
-                minutes = (
-                    ltr(f"{a.trial_seconds / 60:.1f}", lang, out)
-                    if a.timed_trials
-                    else ltr(f"~{stated[name]:g}", lang, out) + " " + word("stated", lang, out)
-                )
-                rows.append(
-                    [
-                        ltr(q, lang, out),
-                        ltr(name, lang, out),
-                        effect(a, lang, out),
-                        word(f"word_{a.verdict.kind}", lang, out),
-                        minutes,
-                    ]
-                )
+                took = ltr(f"{a.trial_seconds / 60:.1f}", lang, out) if a.timed_trials else said
+                cells = [effect(a, lang, out), word(f"word_{a.verdict.kind}", lang, out), took]
+            rows.append([ltr(q, lang, out), ltr(name, lang, out), *cells])
     return rows
 
 
@@ -158,7 +141,7 @@ def _reference(answer: StudyAnswer, lang: str, out: str) -> tuple[str, list[str]
     of the published figures beside this study."""
     ref = reference().get(answer.name)
     if not ref:
-        return "", [], [], ""
+        return "", [], [], []
     cite = ltr(ref["citation"], lang, out)
     if "rows" in ref:  # a paper's table, row by row beside the same settings here
         columns = [
@@ -185,14 +168,13 @@ def _reference(answer: StudyAnswer, lang: str, out: str) -> tuple[str, list[str]
     if pair:
         p, _ = blocked_compare(answer.spec, answer.groups, answer.keys, pair["prefer"], pair["over"])
         if p is not None:
-            name = lambda d: ", ".join(f"{k}={v}" for k, v in d.items())  # noqa: E731
             notes.append(
                 fill(
                     "reference_claim",
                     lang,
                     out,
-                    prefer=name(pair["prefer"]),
-                    over=name(pair["over"]),
+                    prefer=label(pair["prefer"], list(pair["prefer"])),
+                    over=label(pair["over"], list(pair["over"])),
                     diff=fmt(p.diff.mean),
                     low=fmt(p.diff.low),
                     high=fmt(p.diff.high),

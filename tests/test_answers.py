@@ -165,6 +165,25 @@ def test_inconclusive_says_how_many_seeds_would_settle_it(tmp_path):
         assert f"paired sd ({fmt(sd)})" in line
 
 
+def test_the_study_margin_gives_the_same_verdict_as_the_study_report(tmp_path):
+    """Within seed noise but inside the study's margin: "at least as good" holds, "better" does not, and the
+    page says so in both languages exactly as finding.verdict does in the study's own report."""
+    spec = load_spec("builtin:q4-masking-rate", "quick")  # claim: 40% at least as good as 15%, margin 0.01
+    rates = spec.grid["masking.rate"]
+    tiny = {0: 0.001, 1: -0.002, 2: 0.002}
+    values = [{s: 0.5 + 0.01 * s + (tiny[s] if r == 0.4 else 0.0) for s in tiny} for r in rates]
+    folder = write_study(tmp_path / "a" / "q4-masking-rate", spec.name, [{"masking.rate": r} for r in rates], values)
+    answer = measure(study_folders([folder])[0])
+    assert answer.verdict.kind == "agrees" and verdict_line(answer, "en").startswith("Agrees: masking.rate=0.4 is at")
+    assert "حاشیهٔ" in verdict_line(answer, "fa")
+    spec = load_spec("builtin:q1-init", "quick")  # claim: pretrained better than random, margin 0.01
+    points = [{"task": t, "init": i} for t in spec.grid["task"] for i in spec.grid["init"]]
+    values = [{s: 0.7 + 0.01 * s + (tiny[s] if p["init"] != "random" else 0.0) for s in tiny} for p in points]
+    folder = write_study(tmp_path / "b" / "q1-init", spec.name, points, values)
+    answer = measure(study_folders([folder])[0])
+    assert answer.verdict.kind == "disagrees" and "equivalent" in verdict_line(answer, "en")
+
+
 def test_devlin_table_8_stands_beside_the_80_10_10_ablation(tmp_path):
     spec = load_spec("builtin:q7-recipe", "quick")
     points = spec.grid_points()

@@ -5,10 +5,11 @@ by seed; the published claim is tested within each block and over the blocks (fi
 seed, the mean of the blocks' differences). No number here compares two points of different blocks.
 
 The verdict is one of agrees / disagrees / inconclusive (or not tested / no claim), from the paired 95%
-interval of (prefer - over): it agrees when the interval shows `prefer` better, disagrees when it shows
-`over` better, and is inconclusive when it holds zero; then it says what would settle it: the seeds a gap of
-the observed size needs at the observed paired sd (finding.seeds_needed), or, when no practical number
-would, an equivalence verdict (the two are equal within the interval's wider end).
+interval of (prefer - over), by finding.verdict's rule: it agrees when the interval shows `prefer` better,
+disagrees when it shows `over` better; with the study's margin (metric: {margin: ...}) an interval inside
++-margin contradicts "better" and one above -margin confirms "at least as good". Otherwise it is
+inconclusive and says what would settle it: the seeds a gap of the observed size needs at the observed
+paired sd (finding.seeds_needed), or, when no practical number would, the bound the run can promise.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from masklab.study.finding import (
     blocked_compare,
     blocking_keys,
     blocks,
+    equivalent,
     label,
     ranked,
     seeds_needed,
@@ -46,6 +48,7 @@ class Verdict:
     seeds: int | None = None  # seeds that would settle a gap of this size
     bound: float | None = None  # the equivalence bound: the interval's wider end
     consistent: bool = False  # "at least as good" and no shortfall beyond noise
+    margin: float = 0.0  # the study's stated margin, when a verdict rests on it
 
 
 @dataclass
@@ -143,15 +146,21 @@ def verdict(spec: StudySpec, groups: list[PointResult], keys: list[str]) -> Verd
     lo, hi = sorted((sign * pooled.diff.low, sign * pooled.diff.high))
     if pooled.n < 2:
         v.kind, v.reason = "inconclusive", "one_seed"
-    elif lo > 0:
-        v.kind = v.reason = "agrees"
-    elif hi < 0:
-        v.kind = v.reason = "disagrees"
+        return v
+    if lo > 0 or hi < 0:
+        v.kind = v.reason = "agrees" if lo > 0 else "disagrees"
+        return v
+    # within seed noise: what would settle it, and a verdict against the study's margin where it allows one
+    # (the same rule as finding.verdict)
+    v.seeds = seeds_needed(pooled)
+    v.bound = max(abs(pooled.diff.low), abs(pooled.diff.high))
+    v.margin = spec.margin
+    if claim.relation == "better" and equivalent(pooled, spec.margin):
+        v.kind, v.reason = "disagrees", "margin_equivalent"
+    elif claim.relation == "at_least" and spec.margin > 0 and lo > -spec.margin:
+        v.kind, v.reason = "agrees", "margin_noninferior"
     else:
-        v.kind = "inconclusive"
-        v.seeds = seeds_needed(pooled)
-        v.reason = "seeds" if v.seeds else "equivalent"
-        v.bound = max(abs(pooled.diff.low), abs(pooled.diff.high))
+        v.kind, v.reason = "inconclusive", "seeds" if v.seeds else "equivalent"
         v.consistent = claim.relation == "at_least" and sign * pooled.diff.mean >= 0
     return v
 

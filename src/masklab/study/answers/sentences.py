@@ -93,7 +93,7 @@ def _noise(answer: StudyAnswer, lang: str, out: str) -> str:
     p = v.pooled
     if p.n < 2:
         return fill("noise_one_seed", lang, out)
-    if v.kind in ("agrees", "disagrees"):
+    if v.reason in ("agrees", "disagrees"):
         return fill("noise_beyond", lang, out)
     if v.seeds:
         return fill("noise_seeds", lang, out, seeds=v.seeds, sd=fmt(p.diff.sd))
@@ -153,6 +153,8 @@ def verdict_line(answer: StudyAnswer, lang: str, out: str = "md") -> str:
         return fill("verdict_one_seed", lang, out)
     if v.reason in ("agrees", "disagrees"):
         return fill(f"verdict_{v.reason}", lang, out, **values)
+    if v.reason in ("margin_equivalent", "margin_noninferior"):
+        return fill(f"verdict_{v.reason}", lang, out, margin=f"±{fmt(v.margin)}", **values)
     line = (
         fill("verdict_seeds", lang, out, seeds=v.seeds, sd=fmt(p.diff.sd), **values)
         if v.reason == "seeds"

@@ -148,6 +148,10 @@ EN = {
     "more than {bound} (the margin this run can promise), and a gap as small as the observed one would need more "
     "than {max} seeds to resolve.",
     "verdict_one_seed": "Inconclusive: one common seed; a second seed would estimate the noise.",
+    "verdict_margin_equivalent": "Disagrees: the two are equivalent, as the 95% CI ({low} to {high}) lies inside the "
+    "study's margin of {margin}, so {prefer} is not better than {over}.",
+    "verdict_margin_noninferior": "Agrees: {prefer} is at least as good as {over}, as the 95% CI ({low} to {high}) "
+    "stays above minus the study's margin of {margin}.",
     "verdict_untested": "Not tested yet: {prefer} and {over} need finished trials with a common seed.",
     "verdict_no_claim": "No verdict: the published finding is not stated as a comparison of two of this study's "
     "settings.",
@@ -250,6 +254,10 @@ FA = {
     "اختلاف این دو بیش از {bound} نیست (حاشیه\u200cای که این اجرا می\u200cتواند تضمین کند)، و روشن\u200cکردن "
     "اختلافی به کوچکی اختلاف مشاهده\u200cشده به بیش از {max} بذر نیاز دارد.",
     "verdict_one_seed": "بی\u200cنتیجه: تنها یک بذر مشترک؛ بذر دوم نوسان را برآورد می\u200cکند.",
+    "verdict_margin_equivalent": "مخالف: این دو هم\u200cارزند، چون بازهٔ اطمینان [[95%]] (از {low} تا {high}) درون "
+    "حاشیهٔ {margin} این مطالعه است، پس {prefer} از {over} بهتر نیست.",
+    "verdict_margin_noninferior": "موافق: {prefer} دست\u200cکم به خوبی {over} است، چون بازهٔ اطمینان [[95%]] (از {low} "
+    "تا {high}) بالاتر از منفیِ حاشیهٔ {margin} این مطالعه می\u200cماند.",
     "verdict_untested": "هنوز آزموده نشده: {prefer} و {over} به آزمایش\u200cهای تمام\u200cشده با بذر مشترک نیاز دارند.",
     "verdict_no_claim": "بدون داوری: یافتهٔ منتشرشده به شکل مقایسهٔ دو تنظیم از این مطالعه بیان نشده است.",
     "consistent": "کمبودی فراتر از نوسان بذرها نیست، پس این اجرا با «دست\u200cکم به همان خوبی» تناقض ندارد.",

@@ -1,4 +1,4 @@
-"""CLM vs MLM vs Seq2Seq vs hybrid: the same corpus, tokenizer, budget and parameter count, same yardsticks.
+"""CLM vs MLM vs Seq2Seq vs hybrid vs electra: the same corpus, tokenizer, budget and parameter count, same yardsticks.
 
 Every run is an ordinary `masklab pretrain --set train.objective=X` at one preset (parameter-matched
 models: `masklab models`), stopped by the same token budget (`train.max_tokens`: the schedule ends
@@ -24,9 +24,10 @@ import sys
 from pathlib import Path
 
 from machine import SMOKE_DOCUMENTS, TEMP_DIR, parse_args, ratio_line, smoke_pairs, smoke_task
+from masklab.objective_records import RECORDS
 
 MASKLAB = [sys.executable, "-m", "masklab.cli"]
-OBJECTIVES = ("mlm", "clm", "seq2seq", "hybrid")
+OBJECTIVES = tuple(RECORDS)  # every objective masklab has, electra included (its discriminator is the encoder)
 
 
 def masklab(*args: str) -> str:

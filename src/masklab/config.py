@@ -19,6 +19,91 @@ import yaml
 from masklab.errors import UserError
 from masklab.objective_records import RECORDS, record
 
+FilterMode = Literal["off", "on", "report"]  # report = count what the filter would drop or fix, keep the text
+
+
+@dataclass
+class FilterConfig:
+    """Cleaning filters (masklab.data.filters), per document: mojibake before normalisation, the others after exact
+    dedup in this order."""
+
+    # ftfy repairs text decoded with the wrong codec ("Ã©" -> "é", "â€™" -> "'") and nothing else; on, because a
+    # mis-decoded word is a second spelling to learn; it changes no document of builtin:sotu or fa-chat, and one
+    # review of builtin:rt (a cp1252 ellipsis read as a control character)
+    mojibake: FilterMode = "on"
+    # length, char_share and repetition report by default: no text changes (no figure moves, and a corpus of chat
+    # lines or code is not silently cut) while summary.json says what each would drop; on builtin:sotu (10.8 MB)
+    # the three and mojibake add 2.6 s to the 1.1 s preparation (2-core AMD EPYC under load), once per cache
+    length: FilterMode = "report"
+    # a document of 1-2 words gives a masked word no context to be predicted from; 3 keeps short chat lines
+    min_words: int = 3
+    # natural languages average 4-7 letters a word; above 12 a "document" is mostly URLs, hashes or base64
+    max_mean_word_chars: float = 12.0
+    char_share: FilterMode = "report"
+    # letters among letters, digits, symbols and punctuation: builtin:sotu's speeches are all above 0.86, tables of
+    # figures near 0; 0.6 keeps an expressive chat line ("چرا؟؟؟ مگه چی شده؟!!" is 0.65) and drops most code
+    min_letter_share: float = 0.6
+    repetition: FilterMode = "report"
+    # Gopher's rules (Rae et al. 2021, Table A1): text in lines repeated within the document, and text in
+    # repeated word 5-grams; boilerplate and spam repeat, prose stays well below both
+    max_dup_line_share: float = 0.2
+    max_dup_ngram_share: float = 0.15
+    # off by default: which languages a corpus should hold is the user's choice, and a mixed corpus would lose text
+    language: FilterMode = "off"
+    languages: list[str] = field(default_factory=list)  # ISO 639-1 codes to keep, e.g. [en] or [fa, en]
+    # MinHash LSH over word 5-gram shingles: on for scraped text (Lee et al. 2022: less memorisation, no near-copies
+    # of train documents in val). Off by default: its index holds ~4.3 KB per kept document (measured, 12-word
+    # documents), so memory grows with the corpus where preparation otherwise streams in flat memory (4 GB per
+    # million documents), and it finds no near-duplicate in builtin:sotu, fa-chat or rt (2 of 1,257 in en-chat)
+    near_dup: FilterMode = "off"
+    # Jaccard similarity of word 5-gram shingle sets above which a later document repeats an earlier one; 0.8 is
+    # Lee et al. 2022's NearDup threshold (arXiv 2107.06499): edited copies score above it, documents on one
+    # topic well below
+    near_dup_threshold: float = 0.8
+    near_dup_shingle: int = 5  # words per shingle (Lee et al. 2022): long enough that shared stock phrases are rare
+
+    def __post_init__(self):
+        for name in ("mojibake", "length", "char_share", "repetition", "language", "near_dup"):
+            value = getattr(self, name)
+            check(value in ("off", "on", "report"), f"data.filters.{name} must be off, on or report (got {value!r})")
+        if isinstance(self.languages, str):  # --set data.filters.languages=en or =en,fa
+            self.languages = [x.strip() for x in self.languages.split(",") if x.strip()]
+        check(
+            isinstance(self.languages, list)
+            and all(isinstance(x, str) and x.isalpha() and x.islower() for x in self.languages),
+            f"data.filters.languages must be a list of ISO 639-1 codes, e.g. [en] or [fa, en] (got {self.languages!r})",
+        )
+        check(
+            self.language != "on" or bool(self.languages),
+            "data.filters.language=on needs the languages to keep: set data.filters.languages, e.g. [en] or [fa]",
+        )
+        check(self.min_words >= 0, f"data.filters.min_words must be >= 0 (got {self.min_words}), e.g. 3")
+        check(self.max_mean_word_chars > 0, "data.filters.max_mean_word_chars must be > 0, e.g. 12")
+        for name in ("min_letter_share", "max_dup_line_share", "max_dup_ngram_share"):
+            value = getattr(self, name)
+            check(0.0 <= value <= 1.0, f"data.filters.{name} must be a share in [0, 1] (got {value})")
+        check(
+            0.0 < self.near_dup_threshold < 1.0,
+            f"data.filters.near_dup_threshold must be strictly between 0 and 1 (got {self.near_dup_threshold}), "
+            "e.g. 0.8",
+        )
+        check(self.near_dup_shingle >= 1, "data.filters.near_dup_shingle must be >= 1 word, e.g. 5")
+
+
+def _filter_section(value) -> FilterConfig:
+    """data.filters from YAML/--set: YAML reads a bare on/off as true/false, so those mean the modes."""
+    if isinstance(value, FilterConfig):
+        return value
+    if not isinstance(value, dict):
+        raise UserError("data.filters must be a mapping of settings, e.g. filters: {near_dup: on}")
+    modes = {name for name, hint in typing.get_type_hints(FilterConfig).items() if hint == FilterMode}
+    words = {True: "on", False: "off"}
+    return build_section(
+        FilterConfig,
+        {k: words[v] if k in modes and isinstance(v, bool) else v for k, v in value.items()},
+        "data.filters",
+    )
+
 
 @dataclass
 class DataConfig:
@@ -38,8 +123,10 @@ class DataConfig:
     block_diagonal: bool = False
     cache_dir: str = ""  # "" = $MASKLAB_CACHE or ~/.cache/masklab; token shards are cached here by content
     hf_split: str = "train"  # split to read when `corpus` is a Hugging Face dataset name
+    filters: FilterConfig = field(default_factory=FilterConfig)  # cleaning filters, e.g. data.filters.near_dup=on
 
     def __post_init__(self):
+        self.filters = _filter_section(self.filters)
         check(0.0 <= self.val_fraction < 1.0, "data.val_fraction must be in [0, 1), e.g. 0.05")
         check(self.seq_length >= 8, "data.seq_length must be at least 8 tokens, e.g. 128")
         check(self.min_chars >= 0 and self.max_chars >= 0, "data.min_chars and data.max_chars must be >= 0")

@@ -1,8 +1,11 @@
-"""Cleaning a corpus once: normalise, filter by length, drop exact duplicates, split by document.
+"""Cleaning a corpus once: repair mojibake, normalise, filter by length, drop exact duplicates, run the cleaning
+filters (masklab.data.filters), split by document.
 
 The result is two JSON-lines files (train / validation) in the cache, named by a hash of their
 content, so everything downstream (tokenizer, shards) can be cached by content too. The split is a
 seeded hash of each document's text: stable under reordering and independent of the training seed.
+The statistics are kept per source fingerprint as well: report-mode filters leave the content (and so the
+shards) unchanged but count differently.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from pathlib import Path
 from typing import Iterator
 
 from masklab.config import DataConfig
+from masklab.data.filters import Filters
 from masklab.data.sources import iter_documents, source_files
 from masklab.errors import UserError
 from masklab.fsutil import publish, staged_directory, write_text_atomic
@@ -96,7 +100,10 @@ def _known(root: Path, key: str | None) -> PreparedCorpus | None:
     final = root / digest
     if not (final / "stats.json").exists():
         return None
-    return PreparedCorpus(final, digest, json.loads((final / "stats.json").read_text(encoding="utf-8")))
+    # this source and these settings' own counts: settings that give the same content share `final`
+    own = root / "by-source" / f"{key}.stats.json"
+    stats_file = own if own.exists() else final / "stats.json"
+    return PreparedCorpus(final, digest, json.loads(stats_file.read_text(encoding="utf-8")))
 
 
 def prepare_corpus(cfg: DataConfig) -> PreparedCorpus:
@@ -113,6 +120,7 @@ def prepare_corpus(cfg: DataConfig) -> PreparedCorpus:
         prepared = _clean_into(root, cfg)
         if key is not None:
             (root / "by-source").mkdir(exist_ok=True)
+            write_text_atomic(root / "by-source" / f"{key}.stats.json", json.dumps(prepared.stats))
             write_text_atomic(root / "by-source" / key, prepared.digest)
     except OSError as exc:
         reason = {errno.ENOSPC: "the disk is full", errno.EFBIG: "a file grew past the file-size limit"}.get(
@@ -128,6 +136,7 @@ def prepare_corpus(cfg: DataConfig) -> PreparedCorpus:
 def _clean_into(root: Path, cfg: DataConfig) -> PreparedCorpus:
     stats = {"read": 0, "too_short": 0, "too_long": 0, "duplicates": 0, "train_docs": 0, "val_docs": 0, "chars": 0}
     seen: set[bytes] = set()
+    filters = Filters(cfg.filters)
     hasher = hashlib.sha256(f"v{PREPARE_VERSION}".encode())
     best_train: tuple[float, str] | None = None  # the train document most likely to move, if val ends empty
     with staged_directory(root, ".prep-") as tmp:
@@ -137,7 +146,7 @@ def _clean_into(root: Path, cfg: DataConfig) -> PreparedCorpus:
         ):
             for raw in iter_documents(cfg.corpus, cfg.text_column, cfg.doc_split, cfg.hf_split):
                 stats["read"] += 1
-                text = clean_text(raw, cfg.normalization)
+                text = clean_text(filters.repair(raw), cfg.normalization)
                 if len(text) < max(cfg.min_chars, 1):
                     stats["too_short"] += 1
                     continue
@@ -150,6 +159,8 @@ def _clean_into(root: Path, cfg: DataConfig) -> PreparedCorpus:
                         stats["duplicates"] += 1
                         continue
                     seen.add(key)
+                if not filters.admit(text):
+                    continue
                 score = _split_score(text, cfg.split_seed)
                 line = json.dumps(text, ensure_ascii=False) + "\n"
                 if score < cfg.val_fraction:
@@ -165,12 +176,18 @@ def _clean_into(root: Path, cfg: DataConfig) -> PreparedCorpus:
                 stats["chars"] += len(text)
                 if cfg.max_documents and stats["train_docs"] + stats["val_docs"] >= cfg.max_documents:
                     break
+        stats["filters"] = filters.stats()
         if stats["train_docs"] == 0:
+            dropped = "".join(
+                f", {f['dropped']} dropped by data.filters.{name}"
+                for name, f in stats["filters"].items()
+                if f.get("dropped")
+            )
             raise UserError(
                 f"corpus {cfg.corpus!r} has no usable documents ({stats['read']} read, {stats['too_short']} shorter "
                 "than "
-                f"data.min_chars={cfg.min_chars}, {stats['duplicates']} duplicates); pass a non-empty UTF-8 corpus or "
-                "lower data.min_chars"
+                f"data.min_chars={cfg.min_chars}, {stats['duplicates']} duplicates{dropped}); pass a non-empty UTF-8 "
+                "corpus, lower data.min_chars or set the dropping filters to report"
             )
         if stats["val_docs"] == 0 and cfg.val_fraction > 0:
             _move_to_val(tmp, best_train[1])

@@ -20,13 +20,13 @@ import shutil
 import time
 from pathlib import Path
 
-from masklab.config import load_config
+from masklab.config import DataConfig, load_config
 from masklab.data.pipeline import prepare_data
 from masklab.data.prepare import cache_root
 from masklab.data.shards import packed_blocks
 from masklab.evaluate.cloze import SENTENCE_END, cloze_accuracy, cloze_items, word_band
 from masklab.evaluate.generation import generation_metrics
-from masklab.evaluate.pairs import load_pairs, minimal_pair_accuracy
+from masklab.evaluate.pairs import minimal_pair_accuracy, pair_set
 from masklab.evaluate.scoring import SentenceScorer
 from masklab.finetune.config import FinetuneConfig
 from masklab.finetune.run import run_finetune
@@ -84,11 +84,11 @@ def sentence_figures(scorer: SentenceScorer, kinds, sentences: list[str]) -> dic
     return out
 
 
-def pair_figures(scorer: SentenceScorer, kinds, spec: str) -> dict:
-    """Minimal-pair accuracy by the objective's main score (and by its other scores, suffixed)."""
-
-    pairs = load_pairs(spec)
-    out = {"pairs_file": spec}
+def pair_figures(scorer: SentenceScorer, kinds, spec: str, run_data: DataConfig | None = None, seed: int = 0) -> dict:
+    """Minimal-pair accuracy by the objective's main score (and by its other scores, suffixed).
+    `from:CORPUS` pairs come from the held-out documents of `run_data`'s split (the run's own data config)."""
+    pairs, origin = pair_set(spec, run_data, scorer.token_counts, seed)
+    out = {"pairs_file": spec, **origin}
     for n, kind in enumerate(kinds):
         good = scorer.scores(kind, [p.good for p in pairs])
         bad = scorer.scores(kind, [p.bad for p in pairs])
@@ -151,7 +151,9 @@ def evaluate_checkpoint(
         sentence_figures(scorer, kinds, heldout_sentences(data.corpus.documents(split), cfg.eval.score_sentences))
     )
     if pairs:
-        metrics.update(pair_figures(scorer, kinds, pairs))
+        # the run's own split even under --corpus, whose override holds nothing out
+        own = load_config(run_config, overrides).data if run_config.exists() else None
+        metrics.update(pair_figures(scorer, kinds, pairs, own, cfg.eval.seed))
     if cloze:
         items = cloze_items(
             data.corpus.documents(split), word_band(data.corpus.documents("train")), cloze, cfg.eval.seed

@@ -3,7 +3,8 @@
 A pair is an acceptable sentence and an unacceptable one that differ minimally (BLiMP, Warstadt et
 al. 2020, arXiv 1912.00582); a model passes the pair when it scores the acceptable one higher. Pairs
 come from a JSONL file in BLiMP's own format, so BLiMP's 67 paradigm files are read as they ship, or
-from a built-in suite written for the State of the Union corpus (`builtin:en`, `builtin:fa`).
+from a built-in suite written for the State of the Union corpus (`builtin:en`, `builtin:fa`), or are
+built from the held-out sentences of any corpus (`from:CORPUS`, corpus.py), which needs the run's split.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from masklab.config import DataConfig
 from masklab.errors import UserError
+from masklab.evaluate.pairs.corpus import FROM, corpus_pairs
 from masklab.evaluate.pairs.english import english_pairs
 from masklab.evaluate.pairs.pair import MinimalPair
 from masklab.evaluate.pairs.persian import persian_pairs
@@ -26,13 +29,31 @@ PHENOMENON_FIELDS = ("phenomenon", "linguistics_term", "UID")
 FORMAT_HINT = 'one JSON object per line: {"sentence_good": "...", "sentence_bad": "...", "phenomenon": "..."}'
 
 
+def pair_set(
+    spec: str,
+    run_data: DataConfig | None = None,
+    count_tokens: Callable[[list[str]], Sequence[int]] | None = None,
+    seed: int = 0,
+) -> tuple[list[MinimalPair], dict]:
+    """The pairs `--pairs SPEC` names, and where they came from when that is more than the spec says.
+
+    `from:CORPUS` is built for one run: `run_data` is its data config (its split), `count_tokens` the
+    model's tokenizer count, `seed` the draw; every other spec ignores them."""
+    if spec.startswith(FROM):
+        built = corpus_pairs(spec.removeprefix(FROM), run_data, count_tokens, seed)
+        return built.pairs, built.origin
+    return load_pairs(spec), {}
+
+
 def load_pairs(spec: str) -> list[MinimalPair]:
     """`builtin:en`, `builtin:fa`, or the path of a BLiMP-format JSONL file."""
     if spec.startswith("builtin:"):
         name = spec.removeprefix("builtin:")
         if name not in BUILTIN_SUITES:
             valid = ", ".join(f"builtin:{n}" for n in BUILTIN_SUITES)
-            raise UserError(f"unknown minimal-pair suite {spec!r}; use one of {valid}, or the path of a JSONL file")
+            raise UserError(
+                f"unknown minimal-pair suite {spec!r}; use one of {valid}, from:CORPUS, or the path of a JSONL file"
+            )
         return BUILTIN_SUITES[name]()
     return read_jsonl(Path(spec))
 
@@ -41,7 +62,8 @@ def read_jsonl(path: Path) -> list[MinimalPair]:
     """Every non-blank line of `path` as a pair; the file's stem names pairs that name no phenomenon."""
     if not path.exists():
         raise UserError(
-            f"minimal-pair file {path} does not exist; pass a BLiMP-format JSONL file or builtin:en / builtin:fa"
+            f"minimal-pair file {path} does not exist; pass a BLiMP-format JSONL file, builtin:en / builtin:fa "
+            "or from:CORPUS"
         )
     if path.is_dir():
         raise UserError(f"{path} is a directory; pass one JSONL file (BLiMP's paradigm files can be joined with cat)")

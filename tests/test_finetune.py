@@ -7,6 +7,7 @@ import sys
 
 import pytest
 import torch
+from transformers import ModernBertConfig, ModernBertForMaskedLM
 
 from conftest import WORDS
 from masklab.data.labelled import collate, encode
@@ -17,7 +18,7 @@ from masklab.finetune.layers import layer_cka, linear_cka
 from masklab.finetune.modes import anatomy, layer_lr_scales, make_optimizer, trainable_at
 from masklab.finetune.run import cache_features, run_finetune
 from masklab.finetune.start import load_start
-from masklab.objectives.classify import ClassifyObjective
+from masklab.objectives.classify import ClassifyObjective, can_cache_features
 
 
 @pytest.mark.parametrize(
@@ -61,6 +62,33 @@ def test_cached_probe_head_matches_the_full_model(separable_task, tiny_checkpoin
     torch.testing.assert_close(
         ClassifyObjective(model, "sequence", cached=True).logits(cached),
         ClassifyObjective(model, "sequence").logits(batch),
+    )
+
+
+def test_cached_probe_head_matches_the_full_model_for_modernbert(separable_task, tiny_tokenizer, tmp_path):
+    """masklab's default encoder probes on cached features too, with the logits of its full forward pass."""
+    torch.manual_seed(0)
+    config = ModernBertConfig(
+        vocab_size=len(tiny_tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+        pad_token_id=tiny_tokenizer.pad_token_id,
+        initializer_range=0.2,
+    )
+    ModernBertForMaskedLM(config).save_pretrained(tmp_path)
+    tiny_tokenizer.save_pretrained(tmp_path)
+    task = load_task(str(separable_task))
+    model, tokenizer, _ = load_start(str(tmp_path), "", "sequence", task.label_names, 0.1, 0, lambda: None)
+    assert can_cache_features(model)
+    examples = encode(task, task.validation, tokenizer, 32)[:20]
+    cached = collate(cache_features(model, examples, "sequence", "fp32"), 0)
+    model.eval()
+    torch.testing.assert_close(
+        ClassifyObjective(model, "sequence", cached=True).logits(cached),
+        ClassifyObjective(model, "sequence").logits(collate(examples, tokenizer.pad_token_id)),
     )
 
 

@@ -119,6 +119,8 @@ def piece_length(progress: float, seq_length: int, warmup_fraction: float, start
 def cut_into_pieces(batch: dict[str, torch.Tensor], progress: float, tc: TrainConfig) -> dict[str, torch.Tensor]:
     """Under sequence-length warm-up, (B, T) token tensors as (B*T/L, L): the same tokens and labels in shorter
     sequences of the length `piece_length` gives at this progress."""
+    if tc.seq_warmup_fraction <= 0:  # off: batches of every kind (cached features, seq2seq) pass as they are
+        return batch
     rows, width = batch["input_ids"].shape
     length = piece_length(progress, width, tc.seq_warmup_fraction, tc.seq_warmup_start)
     if length == width:

@@ -27,8 +27,17 @@ def _bert_head(model, hidden: torch.Tensor, kind: str) -> torch.Tensor:
     return model.classifier(model.dropout(pooled))  # (B, C)
 
 
-# model_type -> head on cached encoder outputs; other architectures probe through the full forward pass
-FEATURE_HEADS: dict[str, Callable] = {"bert": _bert_head}
+def _modernbert_head(model, hidden: torch.Tensor, kind: str) -> torch.Tensor:
+    """ModernBertFor{Sequence,Token}Classification's own head (prediction head, dropout, classifier) on the final-norm
+    encoder output `hidden` (B, T, H); sequence heads read [CLS] (classifier_pooling=cls, see can_cache_features)."""
+    if kind == "token":
+        return model.classifier(model.drop(model.head(hidden)))  # (B, T, C)
+    return model.classifier(model.drop(model.head(hidden[:, 0])))  # (B, C)
+
+
+# model_type -> head on cached encoder outputs; other architectures probe through the full forward pass (a probe of
+# masklab's default encoder, ModernBERT, trains 10-100x faster on cached features: the encoder runs once per example)
+FEATURE_HEADS: dict[str, Callable] = {"bert": _bert_head, "modernbert": _modernbert_head}
 
 
 def model_inputs(batch: dict) -> dict:
@@ -60,7 +69,9 @@ class ClassifyObjective(nn.Module):
 
 
 def can_cache_features(model) -> bool:
-    return model.config.model_type in FEATURE_HEADS
+    """A head exists for the architecture, and reads what the cache keeps ([CLS], not a mean over tokens)."""
+    config = model.config
+    return config.model_type in FEATURE_HEADS and getattr(config, "classifier_pooling", "cls") == "cls"
 
 
 @register("objective", "classify")

@@ -424,6 +424,9 @@ class EvalConfig:
     pppl_sequences: int = 16  # sequences scored by pseudo-perplexity (one forward pass per token)
     pppl_max_length: int = 64  # tokens per pseudo-perplexity sequence
     score_sentences: int = 64  # held-out sentences for the sentence-score perplexities of `masklab evaluate`
+    # pairs per phenomenon built by `--pairs from:CORPUS`: 500 gives a CI of about +-0.04 on an accuracy in seconds
+    # for a tiny model; fewer for a quick look
+    corpus_pairs: int = 500
     seed: int = 1234  # masking seed: every evaluation of every model sees the same masks
 
     def __post_init__(self):
@@ -432,6 +435,7 @@ class EvalConfig:
             self.max_blocks >= 0 and self.min_masked_tokens >= 0,
             "eval.max_blocks and eval.min_masked_tokens must be >= 0 (0 = all blocks / one pass)",
         )
+        check(self.corpus_pairs >= 1, "eval.corpus_pairs must be >= 1, e.g. 500")
 
 
 @dataclass

@@ -23,7 +23,7 @@ def evaluate(
         help="Minimal pairs: a BLiMP-format JSONL file "
         "(sentence_good, sentence_bad[, phenomenon]), builtin:en / builtin:fa, or from:CORPUS: held-out "
         "sentences of any corpus (the run's own validation documents when it trained on it) against their "
-        "reversal and an adjacent-word swap, up to 500 of each, drawn by eval.seed.",
+        "reversal and an adjacent-word swap, up to eval.corpus_pairs (500) of each, drawn by eval.seed.",
     ),
     cloze: int = typer.Option(0, "--cloze", help="Cloze items (5-way fill-in of a held-out word); 0 = skip."),
     generate: int = typer.Option(

@@ -27,6 +27,7 @@ from masklab.data.shards import packed_blocks
 from masklab.evaluate.cloze import SENTENCE_END, cloze_accuracy, cloze_items, word_band
 from masklab.evaluate.generation import generation_metrics
 from masklab.evaluate.pairs import minimal_pair_accuracy, pair_set
+from masklab.evaluate.pairs.corpus import PER_PHENOMENON
 from masklab.evaluate.scoring import SentenceScorer
 from masklab.finetune.config import FinetuneConfig
 from masklab.finetune.run import run_finetune
@@ -84,10 +85,18 @@ def sentence_figures(scorer: SentenceScorer, kinds, sentences: list[str]) -> dic
     return out
 
 
-def pair_figures(scorer: SentenceScorer, kinds, spec: str, run_data: DataConfig | None = None, seed: int = 0) -> dict:
+def pair_figures(
+    scorer: SentenceScorer,
+    kinds,
+    spec: str,
+    run_data: DataConfig | None = None,
+    seed: int = 0,
+    per_phenomenon: int = PER_PHENOMENON,
+) -> dict:
     """Minimal-pair accuracy by the objective's main score (and by its other scores, suffixed).
-    `from:CORPUS` pairs come from the held-out documents of `run_data`'s split (the run's own data config)."""
-    pairs, origin = pair_set(spec, run_data, scorer.token_counts, seed)
+    `from:CORPUS` pairs (`per_phenomenon` of each kind) come from the held-out documents of `run_data`'s split
+    (the run's own data config)."""
+    pairs, origin = pair_set(spec, run_data, scorer.token_counts, seed, per_phenomenon)
     out = {"pairs_file": spec, **origin}
     for n, kind in enumerate(kinds):
         good = scorer.scores(kind, [p.good for p in pairs])
@@ -153,7 +162,7 @@ def evaluate_checkpoint(
     if pairs:
         # the run's own split even under --corpus, whose override holds nothing out
         own = load_config(run_config, overrides).data if run_config.exists() else None
-        metrics.update(pair_figures(scorer, kinds, pairs, own, cfg.eval.seed))
+        metrics.update(pair_figures(scorer, kinds, pairs, own, cfg.eval.seed, cfg.eval.corpus_pairs))
     if cloze:
         items = cloze_items(
             data.corpus.documents(split), word_band(data.corpus.documents("train")), cloze, cfg.eval.seed

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from masklab.config import DataConfig
 from masklab.errors import UserError
-from masklab.evaluate.pairs.corpus import FROM, corpus_pairs
+from masklab.evaluate.pairs.corpus import FROM, PER_PHENOMENON, corpus_pairs
 from masklab.evaluate.pairs.english import english_pairs
 from masklab.evaluate.pairs.pair import MinimalPair
 from masklab.evaluate.pairs.persian import persian_pairs
@@ -34,13 +34,15 @@ def pair_set(
     run_data: DataConfig | None = None,
     count_tokens: Callable[[list[str]], Sequence[int]] | None = None,
     seed: int = 0,
+    per_phenomenon: int = PER_PHENOMENON,
 ) -> tuple[list[MinimalPair], dict]:
     """The pairs `--pairs SPEC` names, and where they came from when that is more than the spec says.
 
     `from:CORPUS` is built for one run: `run_data` is its data config (its split), `count_tokens` the
-    model's tokenizer count, `seed` the draw; every other spec ignores them."""
+    model's tokenizer count, `seed` the draw, `per_phenomenon` the pairs of each kind; every other spec ignores
+    them."""
     if spec.startswith(FROM):
-        built = corpus_pairs(spec.removeprefix(FROM), run_data, count_tokens, seed)
+        built = corpus_pairs(spec.removeprefix(FROM), run_data, count_tokens, seed, per_phenomenon)
         return built.pairs, built.origin
     return load_pairs(spec), {}
 

@@ -194,7 +194,12 @@ def downstream_figures(path: Path, task: str, steps: int, show_progress: bool, m
         if summary is None or summary["steps"] != steps:
             if summary is not None:  # another budget: start that fine-tuning afresh
                 shutil.rmtree(directory)
-            cfg = FinetuneConfig(task=task, init=str(path), mode=mode, max_steps=steps, save_model=False)
+            # a seeded subsample of the examples `steps` batches can reach: a probe encodes its training split once,
+            # and encoding all of a large task would cost more than the probe itself (the test split stays whole)
+            reach = steps * FinetuneConfig.batch_size
+            cfg = FinetuneConfig(
+                task=task, init=str(path), mode=mode, max_steps=steps, max_train_examples=reach, save_model=False
+            )
             summary = run_finetune(
                 cfg, directory, show_progress=show_progress, resume=(directory / "config.yaml").exists()
             )

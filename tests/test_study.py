@@ -12,6 +12,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import optuna
 import pytest
 import yaml
 
@@ -142,6 +143,12 @@ def test_grid_runs_once_reruns_nothing_and_writes_the_report(tmp_path, corpus_fi
     code, _, err = masklab(monkeypatch, capsys, "study", out / "other.yaml", "--out", out, "--quiet")
     assert code == 2 and "different definition (grid differ)" in err, err
     assert len(trials(out)) == 4
+    # A definition stored by an older masklab, holding a field that is now a report setting: it still resumes.
+    study = optuna.load_study(study_name=yaml.safe_load(path.read_text())["name"], storage=open_storage(None, out))
+    study.set_user_attr("definition", {**study.user_attrs["definition"], "factor": ["masking.rate"]})
+    study.set_user_attr("definition_hash", "from-an-older-masklab")
+    code, _, err = masklab(monkeypatch, capsys, "study", path, "--out", out, "--quiet")
+    assert code == 0 and len(trials(out)) == 4, err
 
 
 def test_a_failing_trial_is_recorded_and_the_study_completes(tmp_path, corpus_file):

@@ -82,7 +82,12 @@ def open_study(spec: StudySpec, storage, wait_seconds: float = 30.0):
         time.sleep(0.2)
     theirs = study.user_attrs.get("definition_hash")
     if theirs != spec.definition_hash():
-        changed = _changed_fields(study.user_attrs.get("definition", {}), spec.definition())
+        stored, ours = study.user_attrs.get("definition", {}), spec.definition()
+        # a field an older masklab stored and this one counts as cosmetic (a report setting such as `factor`) does
+        # not stop a study from resuming after an upgrade
+        changed = [k for k in _changed_fields(stored, ours) if k in ours]
+        if stored and not changed:
+            return study, False
         raise UserError(
             f"the storage already holds a study named {spec.name!r} with a different definition "
             f"({', '.join(changed) or 'unknown fields'} differ); give this one another name: or --out, "

@@ -223,7 +223,7 @@ def main() -> None:
             corpora=["builtin:sotu"],
             recipes=["default", "wsd"],
             budgets=[0.03],
-            seeds=[0, 1],
+            seeds=[0],  # one seed keeps the smoke run under a minute; the paired CIs need two or more
             out=TEMP_DIR,
             set=[
                 f"data.max_documents={SMOKE_DOCUMENTS}",

@@ -35,7 +35,7 @@ class ObjectiveRecord:
 FAMILY_SCORES = {
     "mlm": ("pll", "pll_word"),
     "clm": ("causal", "pll", "pll_word"),
-    "seq2seq": ("sentinel",),
+    "seq2seq": ("sentinel", "decoder"),
     "electra": ("pll_word", "pll", "rtd"),  # a discriminator with its generator: the generator's PLL, its own rtd
 }
 

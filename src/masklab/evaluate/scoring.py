@@ -7,7 +7,12 @@
                 of the same word to its right are masked too, so a multi-token word cannot be guessed
                 from its own pieces (PLL's bias towards long, rare words)
     sentinel    the encoder-decoder analogue: each word in turn replaced by one <extra_id_0> in the
-                encoder input, its tokens scored by the decoder after the sentinel (seq2seq)
+                encoder input, its tokens scored by the decoder after the sentinel (seq2seq). A word's
+                first token is read off the encoder's context alone, so a model whose encoder is still
+                blind to word order scores every ordering of the same words alike
+    decoder     the encoder-decoder's left-to-right score: the whole sentence written by the decoder as
+                the one span behind a lone <extra_id_0> (the encoder sees nothing else), in one pass;
+                what the decoder learned about word order shows here first (docs/seq2seq-diagnosis.md)
     rtd         an ELECTRA discriminator's log P(original) of each token of the sentence as written, in
                 one pass (electra; its pll scores come from its generator)
 
@@ -15,7 +20,7 @@ Every score is a sum of log-probabilities (nats) over the sentence's tokens, so 
 sums rank sentences for one model (minimal pairs, cloze); the perplexities made from them are each on
 their own scale and are never comparable across objectives.
 
-One engine serves all four: a score is a list of *queries* (input ids, optional decoder ids, and
+One engine serves them all: a score is a list of *queries* (input ids, optional decoder ids, and
 (position, token) targets); queries are sorted by length, padded into batches of about
 `tokens_per_batch` tokens, and the output head runs only at the target positions.
 """
@@ -112,6 +117,11 @@ class SentenceScorer:
                 )
         return queries
 
+    def _decoder(self, i: int, ids: list[int]) -> list[Query]:
+        sentinel = self._sentinels()[0]
+        decoder = [self.pad, sentinel, *ids[:-1]]  # as in training: the start token, then the span's sentinel
+        return [Query(i, [self.cls, sentinel, self.sep], [(p + 1, t) for p, t in enumerate(ids)], decoder)]
+
     def _rtd(self, i: int, ids: list[int]) -> list[Query]:
         full = [self.cls, *ids, self.sep]
         return [Query(i, full, [(p, 0) for p in range(1, len(full) - 1)])]  # "token" 0: original (see _hidden)
@@ -136,6 +146,8 @@ class SentenceScorer:
                 out += self._pll(i, words, kind == "pll_word")
             elif kind == "sentinel":
                 out += self._sentinel(i, words)
+            elif kind == "decoder":
+                out += self._decoder(i, [t for w in words for t in w])
             elif kind == "rtd":
                 out += self._rtd(i, [t for w in words for t in w])
             else:
@@ -158,9 +170,9 @@ class SentenceScorer:
 
     def slot_scores(self, kind: str, left: str, candidates: list[str], right: str) -> np.ndarray:
         """Log-probability of each candidate word in the gap between `left` and `right`: the word's own
-        tokens for pll/pll_word/sentinel (native fill-in), the whole sentence for causal."""
+        tokens for pll/pll_word/sentinel (native fill-in), the whole sentence for causal and decoder."""
         self.check(kind)
-        if kind == "causal":
+        if kind in ("causal", "decoder"):
             return self.scores(kind, [f"{left} {c} {right}".strip() for c in candidates])
         left_words, right_words = self.words(left), self.words(right)
         fills = [[t for w in self.words(c) for t in w] for c in candidates]

@@ -77,7 +77,10 @@ RECORDS: dict[str, ObjectiveRecord] = {
             causal_checkpoint=False,
             masks_tokens=False,
             packs_documents=False,
-            scores=("sentinel",),
+            # sentinel first (per-word fill-in, like the encoders' PLL); decoder (the whole sentence as one span) is
+            # reported beside it: a small T5's encoder stays blind to word order long after its decoder learned it
+            # (docs/seq2seq-diagnosis.md)
+            scores=("sentinel", "decoder"),
             headline=("span acc", "span_accuracy"),
             module="seq2seq",
             section="seq2seq",

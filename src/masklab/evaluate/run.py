@@ -68,6 +68,7 @@ SCORE_NAMES = {
     "pll": "pseudo_perplexity_pll",
     "pll_word": "pseudo_perplexity_pll_word",
     "sentinel": "sentinel_perplexity",
+    "decoder": "decoder_perplexity",
     "rtd": "rtd_perplexity",
 }
 

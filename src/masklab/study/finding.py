@@ -11,11 +11,9 @@ never between points that differ in a blocking key.
 
 from __future__ import annotations
 
-import math
-
 from masklab.study.results import PointResult, compare, matching, seed_means
 from masklab.study.spec import LABEL, StudySpec, canonical
-from masklab.study.stats import T_BELOW, Paired, beyond_noise, paired, t_quantile
+from masklab.study.stats import Paired, beyond_noise, half_width, paired
 
 MAX_SEEDS = 1000  # beyond this a gap is as good as zero at this noise: "more seeds" would not settle it
 
@@ -34,11 +32,6 @@ def _value(v) -> str:
 
 def fmt(x: float) -> str:
     return f"{x:.4g}" if abs(x) >= 1e-3 or x == 0 else f"{x:.2e}"
-
-
-def half_width(n: int, sd: float) -> float:
-    """Half the 95% interval of a mean of n paired differences with this sd."""
-    return (t_quantile(n - 1) if n < T_BELOW else 1.959964) * sd / math.sqrt(n)
 
 
 def seeds_to(p: Paired, bound: float) -> int | None:
@@ -76,8 +69,9 @@ def gap_words(p: Paired, margin: float = 0.0) -> str:
         if n
         else f"a gap this small is within noise at any practical seed count (paired sd {fmt(p.diff.sd)})"
     )
-    if margin > 0 and seeds_to(p, margin - abs(p.diff.mean)):
-        settle += f", and about {seeds_to(p, margin - abs(p.diff.mean))} would show equivalence within ±{fmt(margin)}"
+    bounding = seeds_to(p, margin - abs(p.diff.mean)) if margin > 0 else None
+    if bounding:
+        settle += f", and about {bounding} would show equivalence within ±{fmt(margin)}"
     return words + "within seed noise; " + settle
 
 

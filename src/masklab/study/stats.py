@@ -36,8 +36,13 @@ def spread(values: list[float]) -> Spread:
     if n < 2:
         return Spread(n, mean, 0.0, mean, mean)
     sd = statistics.stdev(values)
-    half = (t_quantile(n - 1) if n < T_BELOW else 1.959964) * sd / math.sqrt(n)
+    half = half_width(n, sd)
     return Spread(n, mean, sd, mean - half, mean + half)
+
+
+def half_width(n: int, sd: float) -> float:
+    """Half the 95% interval of a mean of n values with this sample sd (Student's t below T_BELOW values)."""
+    return (t_quantile(n - 1) if n < T_BELOW else 1.959964) * sd / math.sqrt(n)
 
 
 @dataclass

@@ -175,11 +175,8 @@ def verdict(spec: StudySpec, groups: list[PointResult], keys: list[str] | None =
     a, b = label(claim.prefer, list(claim.prefer)), label(claim.over, list(claim.over))
     if p is None:
         return f"Not yet testable: the points {a} and {b} both need finished trials with a common seed."
-    sign = 1 if spec.goal == "maximize" else -1
-    d = sign * p.diff.mean  # > 0: prefer is better
-    lo, hi = sorted((sign * p.diff.low, sign * p.diff.high))
     where = f"{a} vs {b}: {fmt(p.diff.mean)} on {spec.metric} ({gap_words(p, spec.margin)})"
-    word = _judge(claim.relation, p, d, lo, hi, spec.margin)
+    word = _judge(claim.relation, spec.goal, p, spec.margin)
     if len(per_block) > 1:
         where += "; within each block: " + "; ".join(
             f"{label(block, list(block))} {fmt(q.diff.mean)}"
@@ -189,26 +186,39 @@ def verdict(spec: StudySpec, groups: list[PointResult], keys: list[str] | None =
     return f"This run {word}: {where}."
 
 
-def _judge(relation: str, p: Paired, d: float, lo: float, hi: float, margin: float) -> str:
-    """The verdict word for a claim, from the paired difference oriented so that > 0 favours `prefer`.
+def judgement(relation: str, goal: str, p: Paired, margin: float) -> str:
+    """The one verdict rule, shared by the report and the answers page: which of agrees, disagrees,
+    margin_equivalent, margin_noninferior, inconclusive or one_seed the paired difference (prefer - over)
+    gives a claim.
 
     "better" needs the interval above zero; an interval inside the margin says the two are equivalent, which
     contradicts "better". "at least as good" holds when the interval stays above -margin (non-inferior), and
     fails when it lies below zero. Anything else is inconclusive; gap_words says what would settle it."""
     if p.n < 2:
-        return ("agrees" if d >= 0 else "disagrees") + " (one seed: no test of noise)"
-    if relation == "better":
-        if lo > 0:
-            return "agrees"
-        if hi < 0:
-            return "disagrees"
-        if equivalent(p, margin):
-            return f"disagrees (the two are equivalent within ±{fmt(margin)}, so neither is better)"
-        return "is inconclusive (the gap is within seed noise)"
-    if hi < 0:
-        return "disagrees"
+        return "one_seed"
+    sign = 1 if goal == "maximize" else -1  # > 0: prefer is better
+    lo, hi = sorted((sign * p.diff.low, sign * p.diff.high))
     if lo > 0:
         return "agrees"
-    if margin > 0 and lo > -margin:
-        return f"agrees (at least as good: any shortfall is smaller than the margin {fmt(margin)})"
-    return "is inconclusive (the gap is within seed noise)"
+    if hi < 0:
+        return "disagrees"
+    if relation == "better" and equivalent(p, margin):
+        return "margin_equivalent"
+    if relation == "at_least" and margin > 0 and lo > -margin:
+        return "margin_noninferior"
+    return "inconclusive"
+
+
+def _judge(relation: str, goal: str, p: Paired, margin: float) -> str:
+    """The verdict in the report's words."""
+    reason = judgement(relation, goal, p, margin)
+    if reason == "one_seed":
+        d = p.diff.mean if goal == "maximize" else -p.diff.mean
+        return ("agrees" if d >= 0 else "disagrees") + " (one seed: no test of noise)"
+    return {
+        "agrees": "agrees",
+        "disagrees": "disagrees",
+        "margin_equivalent": f"disagrees (the two are equivalent within ±{fmt(margin)}, so neither is better)",
+        "margin_noninferior": f"agrees (at least as good: any shortfall is smaller than the margin {fmt(margin)})",
+        "inconclusive": "is inconclusive (the gap is within seed noise)",
+    }[reason]

@@ -24,7 +24,7 @@ from masklab.study.finding import (
     blocked_compare,
     blocking_keys,
     blocks,
-    equivalent,
+    judgement,
     label,
     ranked,
     seeds_needed,
@@ -142,26 +142,18 @@ def verdict(spec: StudySpec, groups: list[PointResult], keys: list[str]) -> Verd
     )
     if pooled is None:
         return v
-    sign = 1 if spec.goal == "maximize" else -1  # > 0: prefer is better
-    lo, hi = sorted((sign * pooled.diff.low, sign * pooled.diff.high))
-    if pooled.n < 2:
-        v.kind, v.reason = "inconclusive", "one_seed"
+    reason = judgement(claim.relation, spec.goal, pooled, spec.margin)  # the report's rule (finding.verdict)
+    kind = {"margin_equivalent": "disagrees", "margin_noninferior": "agrees", "one_seed": "inconclusive"}
+    v.kind, v.reason = kind.get(reason, reason), reason
+    if reason in ("agrees", "disagrees", "one_seed"):
         return v
-    if lo > 0 or hi < 0:
-        v.kind = v.reason = "agrees" if lo > 0 else "disagrees"
-        return v
-    # within seed noise: what would settle it, and a verdict against the study's margin where it allows one
-    # (the same rule as finding.verdict)
+    # within seed noise: what would settle it, and the margin the verdict rests on where it allows one
     v.seeds = seeds_needed(pooled)
     v.bound = max(abs(pooled.diff.low), abs(pooled.diff.high))
     v.margin = spec.margin
-    if claim.relation == "better" and equivalent(pooled, spec.margin):
-        v.kind, v.reason = "disagrees", "margin_equivalent"
-    elif claim.relation == "at_least" and spec.margin > 0 and lo > -spec.margin:
-        v.kind, v.reason = "agrees", "margin_noninferior"
-    else:
-        v.kind, v.reason = "inconclusive", "seeds" if v.seeds else "equivalent"
-        v.consistent = claim.relation == "at_least" and sign * pooled.diff.mean >= 0
+    if reason == "inconclusive":
+        v.reason = "seeds" if v.seeds else "equivalent"
+        v.consistent = claim.relation == "at_least" and (pooled.diff.mean >= 0) == (spec.goal == "maximize")
     return v
 
 

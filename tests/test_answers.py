@@ -18,7 +18,7 @@ from scipy import stats
 
 from conftest import masklab
 from masklab.study.answers.build import default_out, write_answers
-from masklab.study.answers.gather import study_folders
+from masklab.study.answers.gather import read_rows, study_folders
 from masklab.study.answers.measure import measure
 from masklab.study.answers.sentences import answer_sentences, verdict_line
 from masklab.study.answers.text import QUESTIONS, STUDY_ORDER, TEXT
@@ -235,14 +235,16 @@ def _independent(folder: Path):
     with (folder / "results.csv").open(encoding="utf-8") as f:
         reader = csv.reader(f)
         header = next(reader)
-        table = [dict(zip(header, r)) for r in reader]
-    params = header[3 : header.index("seed")]
+        lines = list(reader)
+    seed_at = header.index("seed")
+    params = header[3:seed_at]  # by position: a summary number may share a parameter's name (llrd)
     seen, points = set(), {}
-    for r in table:
+    for line in lines:
+        r = dict(zip(header[: header.index("error") + 1], line))
         if r["state"] != "complete" or r["key"] in seen:
             continue
         seen.add(r["key"])
-        points.setdefault(tuple(r[k] for k in params), {})[int(r["seed"])] = float(r["value"])
+        points.setdefault(tuple(line[3:seed_at]), {})[int(r["seed"])] = float(r["value"])
     varying = [k for i, k in enumerate(params) if len({p[i] for p in points}) > 1]
     if "_label" in params and all(p[params.index("_label")] for p in points):
         varying = ["_label"]
@@ -259,6 +261,8 @@ def _independent(folder: Path):
         return spec, None, best
 
     def side(block, subset):
+        # a claim names an arm: a factor key it leaves out is unset (full, not full with LLRD)
+        subset = {**{k: "" for k in spec.factor_keys if k in varying}, **subset}
         hits = [
             p for p in points if block_of[p] == block and all(p[params.index(k)] == str(v) for k, v in subset.items())
         ]
@@ -390,3 +394,19 @@ def test_help_states_the_total_quick_time_from_the_study_files(monkeypatch, caps
     assert quick_minutes() == total
     code, out, _ = masklab(monkeypatch, capsys, "answers", "--help")
     assert code == 0 and f"{total:g} minutes" in re.sub(r"\s+", " ", out.replace("│", " "))
+
+
+def test_a_summary_number_named_like_a_parameter_does_not_overwrite_the_point(tmp_path):
+    # a finetune summary records its llrd (1.0 when unset) while q3's LLRD arm sets llrd as a parameter
+    spec = load_spec("builtin:q3-transfer", "quick")
+    path = tmp_path / "results.csv"
+    path.write_text(
+        "trial,state,phase,llrd,mode,task,unfreeze_every,seed,value,seconds,key,retry_of,error,llrd,test_accuracy\n"
+        "0,complete,grid,,probe,builtin:rt-sentiment,,0,0.67,89.0,k0,,,1.0,0.67\n"
+        "1,complete,grid,0.8,full,builtin:rt-sentiment,,0,0.77,115.0,k1,,,0.8,0.77\n",
+        encoding="utf-8",
+    )
+    probe, llrd = read_rows(path, spec)
+    assert probe.point.get("llrd") is None and probe.point["mode"] == "probe"
+    assert llrd.point["llrd"] == 0.8 and llrd.point["mode"] == "full"
+    assert probe.results["llrd"] == 1.0 and llrd.results["test_accuracy"] == 0.77

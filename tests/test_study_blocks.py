@@ -134,3 +134,39 @@ def test_a_margin_turns_seed_noise_into_an_equivalence_verdict():
 def test_a_bad_margin_is_one_clear_error():
     with pytest.raises(UserError, match="margin must be a number >= 0"):
         parse_spec({"name": "m", "run": "pretrain", "grid": {"a": [1, 2]}, "metric": {"name": "x", "margin": -1}}, "m")
+
+
+def test_a_claim_names_an_arm_so_its_variants_are_neither_blocks_nor_averaged_in():
+    # q3's shape: mode is the factor, llrd a variant of one mode; full with LLRD is far worse than plain full
+    s = parse_spec(
+        {
+            "name": "variants",
+            "run": "finetune",
+            "grid": {"task": ["rt", "era"], "mode": ["probe", "full"]},
+            "points": [{"task": "rt", "mode": "full", "llrd": 0.8}, {"task": "era", "mode": "full", "llrd": 0.8}],
+            "seeds": [0, 1, 2],
+            "metric": {"name": "test_accuracy", "goal": "maximize"},
+            "baseline": {"mode": "probe"},
+            "factor": ["mode", "llrd"],
+            "published": {
+                "finding": "full beats probe",
+                "citation": "a paper",
+                "claim": {"prefer": {"mode": "full"}, "over": {"mode": "probe"}, "relation": "better"},
+            },
+        },
+        "variants.yaml",
+    )
+    values = {"probe": [0.60, 0.62, 0.61], "full": [0.80, 0.79, 0.82], "llrd": [0.40, 0.45, 0.41]}
+    gs = []
+    for task in ("rt", "era"):
+        gs.append(PointResult({"task": task, "mode": "probe"}, dict(enumerate(values["probe"]))))
+        gs.append(PointResult({"task": task, "mode": "full"}, dict(enumerate(values["full"]))))
+        gs.append(PointResult({"task": task, "mode": "full", "llrd": 0.8}, dict(enumerate(values["llrd"]))))
+    keys = ["task", "mode", "llrd"]
+    pooled, per_block = blocked_compare(s, gs, keys, {"mode": "full"}, {"mode": "probe"})
+    assert [b for b, _ in per_block] == [{"task": "rt"}, {"task": "era"}]  # llrd does not block
+    expected = statistics.fmean(f - p for f, p in zip(values["full"], values["probe"]))
+    assert math.isclose(pooled.diff.mean, expected)  # plain full only: the LLRD variant is not averaged in
+    _, rows = point_table(s, gs, keys)
+    llrd_row = next(r for r in rows if "0.8" in r[0])
+    assert "–" not in llrd_row[-3:]  # the variant is compared with its own task's probe baseline

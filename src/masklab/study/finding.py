@@ -149,7 +149,12 @@ def blocked_compare(
     spec: StudySpec, groups: list[PointResult], keys: list[str], a: dict, b: dict
 ) -> tuple[Paired | None, list[tuple[dict, Paired]]]:
     """`a` against `b` within each block that has both, paired by seed; and over those blocks: per seed (one
-    every such block has), the mean of the blocks' differences, so no difference crosses a block."""
+    every such block has), the mean of the blocks' differences, so no difference crosses a block.
+
+    `a` and `b` name arms by the question's factor keys: a factor key they leave out is unset (full
+    fine-tuning is not full fine-tuning with LLRD), while any other key is averaged over."""
+    unset = {k: None for k in spec.factor_keys if k in keys}
+    a, b = {**unset, **a}, {**unset, **b}
     per_block, sides = [], []
     for block, points in blocks(spec, groups, keys):
         p = compare(points, a, b, spec.goal)

@@ -140,15 +140,16 @@ def read_rows(path: Path, spec: StudySpec) -> list[Row]:
     header = next(reader, None)
     if not header or header[:3] != ["trial", "state", "phase"] or "seed" not in header or "error" not in header:
         raise UserError(f"{path} is not a study's results.csv (its first columns must be trial, state, phase)")
-    params = header[3 : header.index("seed")]
-    numbers = header[header.index("error") + 1 :]
+    # by position: a summary number may share a parameter's name (a finetune summary records its llrd too)
+    seed_at, error_at = header.index("seed"), header.index("error")
+    params, numbers = header[3:seed_at], header[error_at + 1 :]
     known = {} if spec.is_search else {tuple(cell(p.get(k)) for k in params): p for p in spec.grid_points()}
     out = []
     for line in reader:
         if not line:
             continue
-        r = dict(zip(header, line))
-        cells = tuple(r.get(k, "") for k in params)
+        r = dict(zip(header[: error_at + 1], line))
+        cells = tuple(line[3:seed_at])
         point = known.get(cells) or {k: _parse(c) for k, c in zip(params, cells) if c != ""}
         out.append(
             Row(
@@ -162,7 +163,7 @@ def read_rows(path: Path, spec: StudySpec) -> list[Row]:
                 seconds=_number(r.get("seconds", "")),
                 error=r.get("error", ""),
                 retry_of=int(r["retry_of"]) if r.get("retry_of") else None,
-                results={k: v for k in numbers if (v := _number(r.get(k, ""))) is not None},
+                results={k: v for k, c in zip(numbers, line[error_at + 1 :]) if (v := _number(c)) is not None},
             )
         )
     return out

@@ -153,7 +153,7 @@ def verdict(spec: StudySpec, groups: list[PointResult], keys: list[str]) -> Verd
     v.margin = spec.margin
     if reason == "inconclusive":
         v.reason = "seeds" if v.seeds else "equivalent"
-        v.consistent = claim.relation == "at_least" and (pooled.diff.mean >= 0) == (spec.goal == "maximize")
+        v.consistent = claim.relation == "at_least" and (1 if spec.goal == "maximize" else -1) * pooled.diff.mean >= 0
     return v
 
 

@@ -285,6 +285,23 @@ def test_two_concurrent_workers_run_every_grid_trial_exactly_once(tmp_path, corp
     assert sum(ran) == 6
 
 
+def test_an_unclaimed_trial_is_timed_per_study_not_per_trial_id():
+    """Trial ids restart at 0 in every study and one process can run several (masklab answers --run): a
+    trial just popped in a second study must not inherit the first study's old sighting of its id."""
+    import datetime
+    from types import SimpleNamespace
+
+    from masklab.study import queue
+
+    popped = datetime.datetime(2026, 1, 1, 12, 0, 0)
+    first = SimpleNamespace(_trial_id=0, datetime_start=popped, system_attrs={})
+    assert not queue.is_stale(first, now=1000.0)  # first sighting: the clock starts
+    assert not queue.is_stale(first, now=1000.0 + queue.GRACE_SECONDS - 1)
+    assert queue.is_stale(first, now=1000.0 + queue.GRACE_SECONDS + 1)  # never claimed: its worker died
+    second = SimpleNamespace(_trial_id=0, datetime_start=popped + datetime.timedelta(minutes=5), system_attrs={})
+    assert not queue.is_stale(second, now=1000.0 + queue.GRACE_SECONDS + 1)  # same id, another study: a new clock
+
+
 def test_a_killed_workers_trial_is_queued_again_and_resumes(tmp_path, corpus_file):
     from masklab.study.spec import load_spec
     from masklab.study.worker import work

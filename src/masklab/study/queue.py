@@ -211,15 +211,18 @@ def _alive(pid: int) -> bool:
     return True
 
 
-# trial id -> when this process first saw it RUNNING with no claim yet. Timed on this process's clock: the
-# pop time optuna stores is the popping machine's local time, hours off on a machine in another time zone.
-_UNCLAIMED_SINCE: dict[int, float] = {}
+# (trial id, pop time) -> when this process first saw it RUNNING with no claim yet. Timed on this process's
+# clock: the pop time optuna stores is the popping machine's local time, hours off on a machine in another time
+# zone, so it only tells trials apart. The id alone would not: ids restart at 0 in every study, and one process
+# runs several studies (masklab answers --run), so a trial just popped would find another study's old sighting
+# of its id and be re-queued before its worker could claim it.
+_UNCLAIMED_SINCE: dict[tuple, float] = {}
 
 
 def is_stale(frozen, now: float, grace: float = GRACE_SECONDS) -> bool:
     attrs = frozen.system_attrs
     if "masklab_pid" not in attrs:  # popped a moment ago and its claim is being written, or its worker died in between
-        return now - _UNCLAIMED_SINCE.setdefault(frozen._trial_id, now) > grace
+        return now - _UNCLAIMED_SINCE.setdefault((frozen._trial_id, frozen.datetime_start), now) > grace
     if attrs.get("masklab_host") == socket.gethostname() and attrs["masklab_pid"] != os.getpid():
         return not _alive(int(attrs["masklab_pid"]))
     return now - float(attrs.get("masklab_heartbeat", now)) > grace

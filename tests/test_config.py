@@ -64,3 +64,23 @@ def test_nested_settings_take_three_part_keys():
     assert cfg.masking.span.p == 0.3 and cfg.masking.span.max_words == 5
     with pytest.raises(UserError, match="valid keys in \\[masking.span\\]"):
         build_config({}, ["masking.span.q=1"])
+
+
+@pytest.mark.parametrize(
+    "shape, message",
+    [
+        ({"hidden_size": 180, "num_heads": 4}, r"odd head size \(45\)"),  # q7-recipe's first deep-narrow point
+        ({"hidden_size": 100, "num_heads": 3}, "not divisible"),
+    ],
+)
+def test_a_model_shape_the_architecture_cannot_build_is_one_line(shape, message):
+    """Rotary position embeddings rotate pairs of dimensions: an odd head size would fail deep in the
+    first forward pass (a tensor size mismatch), so it is refused before anything is built."""
+    from masklab.models.presets import preset_shape
+
+    cfg = build_config(overrides=[f"model.{k}={v}" for k, v in shape.items()])
+    with pytest.raises(UserError, match=message) as caught:
+        preset_shape(cfg.model)
+    assert "\n" not in str(caught.value)
+    even = build_config(overrides=["model.hidden_size=184", "model.num_heads=4"])
+    assert preset_shape(even.model)[1:3] == (184, 4)

@@ -29,4 +29,9 @@ def preset_shape(cfg: ModelConfig) -> tuple[int, int, int, int]:
     inter = cfg.intermediate_size or (4 * hidden if cfg.hidden_size else inter)
     if hidden % heads:
         raise UserError(f"model.hidden_size {hidden} is not divisible by model.num_heads {heads}")
+    if (hidden // heads) % 2:  # rotary position embeddings (modernbert, llama) rotate pairs of dimensions
+        raise UserError(
+            f"model.hidden_size {hidden} / model.num_heads {heads} gives an odd head size ({hidden // heads}); "
+            f"rotary position embeddings need an even one: e.g. model.hidden_size={hidden + heads}"
+        )
     return layers, hidden, heads, inter

@@ -410,3 +410,21 @@ def test_a_summary_number_named_like_a_parameter_does_not_overwrite_the_point(tm
     assert probe.point.get("llrd") is None and probe.point["mode"] == "probe"
     assert llrd.point["llrd"] == 0.8 and llrd.point["mode"] == "full"
     assert probe.results["llrd"] == 1.0 and llrd.results["test_accuracy"] == 0.77
+
+
+def test_a_study_that_makes_shared_runs_first_shows_its_stated_minutes_not_its_trials_alone(q1, tmp_path):
+    # q6 pretrains four models before its sampling trials; their time is not in results.csv, so the trials'
+    # sum alone would understate the study (4 of its 45 minutes)
+    spec = load_spec("builtin:q6-generation", "quick")
+    points = spec.grid_points()
+    values = [{0: 100.0 + i, 1: 101.0 + i} for i in range(len(points))]
+    source = tmp_path / "studies"
+    write_study(source / "q6-generation", spec.name, points, values)
+    source_q1, _ = q1
+    write_answers([source, source_q1], tmp_path / "answers", "en")
+    md = (tmp_path / "answers" / "answers.md").read_text(encoding="utf-8")
+    rows = {line.split(" | ")[1]: line for line in md.splitlines() if line.startswith("| Q")}
+    assert rows["q6-generation"].endswith(f"| ~{spec.minutes:g} (stated) |")
+    assert rows["q1-init"].endswith(f"| {12 * 60 / 60:.1f} |")  # twelve trials of 60 s each, no shared runs
+    trials = f"{2 * len(points) * 60 / 60:.1f} min: the sum of the {2 * len(points)} trials"
+    assert trials in md and f"states {spec.minutes:g} min, which counts the 4 shared runs" in md

@@ -68,8 +68,19 @@ def _minutes(answer: StudyAnswer, stated: float, lang: str, out: str) -> str:
         line = fill(
             "minutes_measured", lang, out, minutes=f"{answer.trial_seconds / 60:.1f}", trials=answer.timed_trials
         )
+        if answer.spec.needs and stated:
+            return line + fill("minutes_needs", lang, out, stated=f"{stated:g}", needs=len(answer.spec.needs))
         return line + (fill("minutes_both", lang, out, stated=f"{stated:g}") if stated else "")
     return fill("minutes_stated", lang, out, minutes=f"{stated:g}")
+
+
+def _took(answer: StudyAnswer, said: str, lang: str, out: str) -> str:
+    """The summary's minutes: the trials' own seconds, unless the study first makes shared runs (needs), whose
+    time results.csv does not hold; then the study file's measured total, marked as stated (Q6: its trials
+    take 4 of its 45 minutes)."""
+    if not answer.timed_trials or answer.spec.needs:
+        return said
+    return ltr(f"{answer.trial_seconds / 60:.1f}", lang, out)
 
 
 def _summary_rows(answers, stated, lang: str, out: str) -> list[list[str]]:
@@ -82,8 +93,7 @@ def _summary_rows(answers, stated, lang: str, out: str) -> list[list[str]]:
             if a is None:
                 cells = ["–", word("not_run", lang, out), said]
             else:
-                took = ltr(f"{a.trial_seconds / 60:.1f}", lang, out) if a.timed_trials else said
-                cells = [effect(a, lang, out), word(f"word_{a.verdict.kind}", lang, out), took]
+                cells = [effect(a, lang, out), word(f"word_{a.verdict.kind}", lang, out), _took(a, said, lang, out)]
             rows.append([ltr(q, lang, out), ltr(name, lang, out), *cells])
     return rows
 

@@ -97,6 +97,8 @@ EN = {
     "and the report not counted; with several workers the wall clock is shorter)",
     "minutes_stated": "{minutes} min: the study file's stated time for this scale (not measured here)",
     "minutes_both": "; the study file states {stated} min",
+    "minutes_needs": "; the study file states {stated} min, which counts the {needs} shared runs it makes first "
+    "(their time is not in results.csv)",
     "not_run_line": "Not run yet. Its quick scale is stated to take about {minutes} min.",
     "col_block": "block",
     "col_setting": "setting",
@@ -203,6 +205,8 @@ FA = {
     "minutes_stated": "{minutes} دقیقه: زمانی که پروندهٔ مطالعه برای این مقیاس اعلام کرده است (این\u200cجا اندازه "
     "گرفته نشده)",
     "minutes_both": "؛ پروندهٔ مطالعه {stated} دقیقه اعلام کرده است",
+    "minutes_needs": "؛ پروندهٔ مطالعه {stated} دقیقه اعلام کرده است که {needs} اجرای مشترکِ پیش از آزمایش\u200cها را "
+    "هم در بر می\u200cگیرد (زمان آن\u200cها در `results.csv` نیست)",
     "not_run_line": "هنوز اجرا نشده است. مقیاس سریع آن بنا بر پروندهٔ مطالعه حدود {minutes} دقیقه طول می\u200cکشد.",
     "col_block": "بلوک",
     "col_setting": "تنظیم",

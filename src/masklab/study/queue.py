@@ -255,6 +255,25 @@ def reclaim_stale(study, storage) -> int:
     return n
 
 
+def stop(study, metric: str, message: str) -> None:
+    """Mark the study stopped: its trials produce no `metric`. Written before the finished trial's copy is
+    enqueued, so a worker that started late (two workers, one trial) reads the mark instead of popping the copy,
+    reading the kept run back and missing the metric a second time."""
+    study.set_user_attr("stopped", {"metric": metric, "message": message})
+
+
+def stopped(study, spec: StudySpec) -> str | None:
+    """The stop's message while it applies to this definition (one with another metric runs)."""
+    mark = study.user_attrs.get("stopped")
+    return mark["message"] if mark and mark.get("metric") == spec.metric else None
+
+
+def clear_stop(study) -> None:
+    """A new `masklab study` command is a new attempt (masklab itself may have been fixed to produce the metric)."""
+    if study.user_attrs.get("stopped"):
+        study.set_user_attr("stopped", None)
+
+
 def retry_failed(study) -> int:
     """Enqueue every failed trial again (once: not those already retried), e.g. after fixing what failed."""
     op = optuna()

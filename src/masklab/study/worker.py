@@ -106,14 +106,43 @@ def _prune_key(metric: str) -> str:
 
 
 def _next_trial(study, storage, spec: StudySpec):
+    why = queue.stopped(study, spec)  # read just before the pop: the mark is written before the copy is enqueued
+    if why:
+        raise MetricMissing(why)
     trial = queue.pop_waiting(study, storage)
     if trial is not None or not spec.is_search:
         return trial
     if queue.sampled(study) < spec.trials:
         return study.ask()
-    if spec.confirm_top and _enqueue_confirm(study, spec):
-        return queue.pop_waiting(study, storage)
-    return None
+    return _wait_for_confirm(study, storage, spec) if spec.confirm_top else None
+
+
+CONFIRM_POLL_SECONDS = 5.0
+CONFIRM_IDLE_SECONDS = 30.0  # no trial running and still no confirmations: their creator died in between
+
+
+def _wait_for_confirm(study, storage, spec: StudySpec):
+    """The search is drawn: a confirmation trial, once the last search trials (other workers') have finished
+    and the best are known. A worker that found nothing to draw used to exit here, leaving one worker to run
+    every confirmation alone (q7-search: four 1.5-minute trials on one of two cores)."""
+    op = queue.optuna()
+    idle_since = None
+    while "confirmed" not in study.user_attrs:
+        if _enqueue_confirm(study, spec):
+            break
+        running = storage.get_all_trials(study._study_id, deepcopy=False, states=(op.trial.TrialState.RUNNING,))
+        if running:
+            idle_since = None
+        else:
+            idle_since = idle_since or time.monotonic()
+            if time.monotonic() - idle_since > CONFIRM_IDLE_SECONDS:
+                return None
+        time.sleep(CONFIRM_POLL_SECONDS)
+        queue.reclaim_stale(study, storage)  # a search trial whose worker died comes back as a waiting copy
+        trial = queue.pop_waiting(study, storage)
+        if trial is not None:
+            return trial
+    return queue.pop_waiting(study, storage)
 
 
 def _enqueue_confirm(study, spec: StudySpec) -> bool:
@@ -262,13 +291,15 @@ def _tell_summary(spec: StudySpec, study, storage, trial, summary: dict, seconds
         study.tell(trial, state=op.trial.TrialState.FAIL)
     elif not isinstance(value, (int, float)) or isinstance(value, bool):
         flat = sorted(k for k, v in flatten(summary).items() if isinstance(v, (int, float)))
-        queue.requeue(
-            study, storage, storage.get_trial(trial._trial_id), f"metric {spec.metric} missing; kept and enqueued again"
-        )
-        raise MetricMissing(
+        message = (
             f"study {spec.name}: trials produce no metric {spec.metric!r} (the finished trial is kept "
             f"in {directory}); numeric keys of its summary: {', '.join(flat[:40])}"
         )
+        queue.stop(study, spec.metric, message)
+        queue.requeue(
+            study, storage, storage.get_trial(trial._trial_id), f"metric {spec.metric} missing; kept and enqueued again"
+        )
+        raise MetricMissing(message)
     else:
         trial.set_user_attr("results", {k: v for k, v in flatten(summary).items() if isinstance(v, (int, float))})
         trial.set_user_attr("curves", stored_curves(directory))
@@ -380,6 +411,7 @@ def run_study(
             build_plan(spec, point, seed, study_dir)  # every bad key or value fails now, before anything runs
     storage = open_storage(storage_url, study_dir)
     study, created = queue.open_study(spec, storage)
+    queue.clear_stop(study)
     queue.enqueue_grid(study, spec, created)
     ensure_needs(spec, study_dir, show_progress)
     warm_caches(spec, study_dir, show_progress)

@@ -260,6 +260,68 @@ def test_search_samples_the_budget_then_confirms_the_best_with_more_seeds(tmp_pa
     assert "search progress" in page
 
 
+def _search_study(directory: Path, corpus_file, **fields) -> Path:
+    directory.mkdir()
+    path = write_study(directory / "study.yaml", corpus_file, **fields)
+    raw = yaml.safe_load(path.read_text())
+    raw.pop("grid")
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def test_two_workers_drawing_side_by_side_draw_different_configurations(tmp_path, corpus_file):
+    from masklab.study import queue, worker
+    from masklab.study.spec import load_spec
+
+    space = {"train.lr": {"low": 1e-4, "high": 1e-2, "log": True}, "masking.rate": {"low": 0.1, "high": 0.5}}
+
+    def draws(directory: Path, workers: int) -> list[dict]:
+        spec = load_spec(str(_search_study(directory, corpus_file, search=space, trials=4, seeds=[0])))
+        # each worker process opens the study with its own storage object and its own sampler
+        studies = [queue.open_study(spec, open_storage(None, directory))[0] for _ in range(workers)]
+        out = []
+        for i in range(2):
+            study = studies[i % workers]
+            out.append(worker._point_of(worker._next_trial(study, study._storage, spec), spec)[0])
+        return out
+
+    side_by_side = draws(tmp_path / "two", workers=2)
+    assert side_by_side[0] != side_by_side[1]
+    assert draws(tmp_path / "one", workers=1) == side_by_side  # seeded by trial number: the same history, same draws
+
+
+def test_two_trials_of_one_configuration_train_it_once(tmp_path, corpus_file, monkeypatch):
+    import threading
+
+    from masklab.study import trials as trial_module
+    from masklab.study.spec import load_spec
+
+    out = tmp_path / "study"
+    out.mkdir()
+    spec = load_spec(str(write_study(out / "study.yaml", corpus_file, seeds=[0], grid={"masking.rate": [0.2]})))
+    plan = trial_module.build_plan(spec, {"masking.rate": 0.2}, 0, out)
+    trained, real_kind = [], trial_module.kind
+
+    class Counted:  # the real trial kind, counting its runs
+        def __init__(self, name):
+            self.inner = real_kind(name)
+
+        def run(self, *args):
+            trained.append(threading.get_ident())
+            return self.inner.run(*args)
+
+    monkeypatch.setattr(trial_module, "kind", Counted)
+    summaries = []
+    both = [
+        threading.Thread(target=lambda: summaries.append(trial_module.run_trial(spec, plan, out))) for _ in range(2)
+    ]
+    for thread in both:
+        thread.start()
+    for thread in both:
+        thread.join(timeout=300)
+    assert len(trained) == 1 and len(summaries) == 2 and summaries[0] == summaries[1]
+
+
 def test_a_worker_with_nothing_left_to_draw_waits_to_confirm_instead_of_leaving(tmp_path, corpus_file, monkeypatch):
     import threading
 

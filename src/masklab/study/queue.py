@@ -38,14 +38,22 @@ def optuna():
     return module
 
 
-def _sampler(spec: StudySpec):
+def _sampler(spec: StudySpec, seed: int = 0):
     op = optuna()
     samplers = {
-        "tpe": lambda: op.samplers.TPESampler(seed=0, n_startup_trials=min(10, max(2, spec.trials // 3))),
-        "random": lambda: op.samplers.RandomSampler(seed=0),
-        "cmaes": lambda: op.samplers.CmaEsSampler(seed=0),
+        "tpe": lambda: op.samplers.TPESampler(seed=seed, n_startup_trials=min(10, max(2, spec.trials // 3))),
+        "random": lambda: op.samplers.RandomSampler(seed=seed),
+        "cmaes": lambda: op.samplers.CmaEsSampler(seed=seed),
     }
     return samplers[spec.sampler]()
+
+
+def reseed(study, spec: StudySpec, number: int) -> None:
+    """Seed the sampler by the trial's number before the trial draws its point. Every worker process builds its
+    own sampler: with one seed for all, two workers drawing side by side drew the same configuration (q7-search's
+    first six trials were three pairs, each pair training in one directory at once). Seeded by the number, the
+    draws differ between workers and still repeat for a run that sees the same history."""
+    study.sampler = _sampler(spec, seed=number)
 
 
 def _pruner(spec: StudySpec):

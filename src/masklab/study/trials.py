@@ -99,15 +99,20 @@ def write_record(directory: Path, record: dict) -> None:
 
 
 def run_trial(spec: StudySpec, plan: TrialPlan, study_dir: Path, on_eval=None, show_progress: bool = False) -> dict:
-    """The trial's summary: read back when it finished before, else trained (resuming a checkpoint)."""
+    """The trial's summary: read back when it finished before, else trained (resuming a checkpoint). Two trials
+    of one configuration (a search that draws a point twice, a copy of a re-queued trial) share its directory: a
+    lock lets one train while the other waits, then reads the result back, rather than both writing one
+    checkpoint at once."""
     directory = plan.directory(study_dir)
-    done = read_record(directory)
-    if done and done.get("status") == "complete":
-        return done["summary"]
-    summary = kind(spec.run).run(plan.config, directory, on_eval, show_progress, spec.evaluate)
-    write_record(
-        directory, {"key": plan.key, "point": plan.point, "seed": plan.seed, "status": "complete", "summary": summary}
-    )
+    with file_lock(directory / ".lock"):
+        done = read_record(directory)
+        if done and done.get("status") == "complete":
+            return done["summary"]
+        summary = kind(spec.run).run(plan.config, directory, on_eval, show_progress, spec.evaluate)
+        write_record(
+            directory,
+            {"key": plan.key, "point": plan.point, "seed": plan.seed, "status": "complete", "summary": summary},
+        )
     return summary
 
 

@@ -113,7 +113,9 @@ def _next_trial(study, storage, spec: StudySpec):
     if trial is not None or not spec.is_search:
         return trial
     if queue.sampled(study) < spec.trials:
-        return study.ask()
+        trial = study.ask()
+        queue.reseed(study, spec, trial.number)
+        return trial
     return _wait_for_confirm(study, storage, spec) if spec.confirm_top else None
 
 

@@ -322,6 +322,69 @@ def test_two_trials_of_one_configuration_train_it_once(tmp_path, corpus_file, mo
     assert len(trained) == 1 and len(summaries) == 2 and summaries[0] == summaries[1]
 
 
+def test_a_search_judges_its_best_against_the_baseline_on_the_confirmation_seeds_only(tmp_path, corpus_file):
+    import statistics
+
+    from masklab.study import queue
+    from masklab.study.answers.gather import read_rows
+    from masklab.study.answers.measure import measure_rows
+    from masklab.study.finding import verdict
+    from masklab.study.results import by_point, rows
+    from masklab.study.spec import load_spec
+    from masklab.study.worker import work
+
+    baseline = {"train.lr": 1e-3, "masking.rate": 0.15}
+    path = _search_study(
+        tmp_path / "study",
+        corpus_file,
+        search={"train.lr": {"low": 1e-4, "high": 1e-2, "log": True}, "masking.rate": {"low": 0.1, "high": 0.5}},
+        trials=2,
+        seeds=[0],
+        confirm={"top": 1, "seeds": [1, 2]},
+        baseline=baseline,
+        published={"finding": "f", "citation": "c", "claim": {"prefer": "best", "over": "baseline"}},
+    )
+    spec = load_spec(str(path))
+    work(spec, tmp_path / "study", show_progress=False)
+    done = [r for r in trials(tmp_path / "study") if r.state == "complete"]
+    by_phase = {phase: sorted(r.seed for r in done if r.phase == phase) for phase in ("search", "baseline", "confirm")}
+    assert by_phase == {"search": [0, 0], "baseline": [0, 1, 2], "confirm": [1, 2]}
+    assert all(r.point == baseline for r in done if r.phase == "baseline")
+    # the best is the searched configuration that was confirmed; the baseline's seed 0 and the best's (the seed
+    # that chose it) stay out of the comparison
+    best = next(r.point for r in done if r.phase == "confirm")
+    mine = {r.seed: r.value for r in done if r.point == best and r.seed in (1, 2)}
+    base = {r.seed: r.value for r in done if r.phase == "baseline" and r.seed in (1, 2)}
+    diffs = [mine[s] - base[s] for s in (1, 2)]
+    answer = measure_rows(spec, read_rows(tmp_path / "study" / "results.csv", spec), tmp_path / "study")
+    p = answer.verdict.pooled
+    assert p.n == 2 and math.isclose(p.diff.mean, statistics.fmean(diffs), rel_tol=1e-9)
+    assert math.isclose(p.diff.sd, statistics.stdev(diffs), rel_tol=1e-9, abs_tol=1e-12)
+    assert sorted(answer.verdict.over.split(", ")) == ["masking.rate=0.15", "train.lr=0.001"]
+    assert "train.lr=" in answer.verdict.prefer and answer.verdict.prefer != answer.verdict.over
+    study, _ = queue.open_study(spec, open_storage(None, tmp_path / "study"))
+    assert f"{statistics.fmean(diffs):.4g}" in verdict(spec, by_point(spec, rows(study)))  # the report says the same
+
+
+def test_a_search_baseline_outside_the_space_or_a_best_claim_without_one_is_one_line(tmp_path, corpus_file):
+    from masklab.errors import UserError
+    from masklab.study.spec import load_spec
+
+    space = {"train.lr": {"low": 1e-4, "high": 1e-2, "log": True}, "masking.rate": [0.15, 0.3]}
+    claim = {"finding": "f", "citation": "c", "claim": {"prefer": "best", "over": "baseline"}}
+    cases = {
+        "outside": (dict(baseline={"train.lr": 0.1, "masking.rate": 0.15}), "outside the search space of train.lr"),
+        "partial": (dict(baseline={"train.lr": 1e-3}), "must set exactly the searched keys"),
+        "no baseline": (dict(published=claim), "prefer: best needs a search with a baseline"),
+    }
+    for name, (fields, message) in cases.items():
+        path = _search_study(
+            tmp_path / name, corpus_file, search=space, trials=2, confirm={"top": 1, "seeds": [1]}, **fields
+        )
+        with pytest.raises(UserError, match=message):
+            load_spec(str(path))
+
+
 def test_a_worker_with_nothing_left_to_draw_waits_to_confirm_instead_of_leaving(tmp_path, corpus_file, monkeypatch):
     import threading
 

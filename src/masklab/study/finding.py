@@ -169,6 +169,26 @@ def blocked_compare(
     return paired(mean_a, mean_b, spec.goal), per_block
 
 
+def claim_sides(spec: StudySpec, groups: list[PointResult]) -> tuple[dict, dict, list[PointResult]]:
+    """(prefer, over, the results they are compared on) for the study's claim. A search's `prefer: best` is the
+    searched configuration best on the confirmation seeds, among those that ran all of them; both sides are then
+    compared on those seeds only (the search's own seed picked the best: counting it would flatter it)."""
+    claim = spec.published.claim
+    if not claim.best:
+        return claim.prefer, claim.over, groups
+    seeds = set(spec.confirm_seeds)
+    confirmed = [
+        PointResult(g.point, {s: v for s, v in g.values.items() if s in seeds}, g.results, g.phase) for g in groups
+    ]
+    over = {k: claim.over.get(k, spec.baseline.get(k)) for k in spec.search}
+    candidates = [
+        g for g in confirmed if set(g.values) == seeds and not all(g.point.get(k) == v for k, v in over.items())
+    ]
+    if not candidates:
+        return {}, over, []
+    return ranked(spec, candidates)[0].point, over, [g for g in confirmed if g.values]
+
+
 def verdict(spec: StudySpec, groups: list[PointResult], keys: list[str] | None = None) -> str | None:
     """Does this run agree with the published claim? None when the study states none. The claim is tested
     within each block and over the blocks (the mean of the within-block differences, paired by seed)."""
@@ -176,8 +196,9 @@ def verdict(spec: StudySpec, groups: list[PointResult], keys: list[str] | None =
         return None
     claim = spec.published.claim
     keys = keys if keys is not None else sorted({k for g in groups for k in g.point})
-    p, per_block = blocked_compare(spec, groups, keys, claim.prefer, claim.over)
-    a, b = label(claim.prefer, list(claim.prefer)), label(claim.over, list(claim.over))
+    prefer, over, compared = claim_sides(spec, groups)
+    p, per_block = blocked_compare(spec, compared, keys, prefer, over) if compared else (None, [])
+    a, b = label(prefer, list(prefer)) if prefer else "the best confirmed configuration", label(over, list(over))
     if p is None:
         return f"Not yet testable: the points {a} and {b} both need finished trials with a common seed."
     where = f"{a} vs {b}: {fmt(p.diff.mean)} on {spec.metric} ({gap_words(p, spec.margin)})"

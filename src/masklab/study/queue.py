@@ -121,11 +121,21 @@ def enqueue(study, point: dict, seed: int, phase: str, **attrs) -> None:
     )
 
 
+def fixed_trials(spec: StudySpec) -> list[tuple[dict, int, str]]:
+    """(point, seed, phase) of every trial known before the study starts: the grid's, seeds outermost so every
+    point has one seed early; a search's baseline, with its seeds and the confirmation seeds (the best found is
+    compared with it on those)."""
+    if spec.is_search:
+        seeds = list(dict.fromkeys([*spec.seeds, *spec.confirm_seeds])) if spec.baseline else []
+        return [(dict(spec.baseline), seed, "baseline") for seed in seeds]
+    return [(point, seed, "grid") for seed in spec.seeds for point in spec.grid_points()]
+
+
 def enqueue_grid(study, spec: StudySpec, created: bool, wait_seconds: float = 60.0) -> None:
-    """The grid's (point, seed) trials, seeds outermost so every point has one seed early. Only the
-    creator enqueues; joiners wait for its `queued` mark (a creator that died mid-way is finished by a
-    joiner, skipping the points already there)."""
-    if spec.is_search or "queued" in study.user_attrs:
+    """The fixed trials (fixed_trials). Only the creator enqueues; joiners wait for its `queued` mark (a creator
+    that died mid-way is finished by a joiner, skipping the points already there)."""
+    fixed = fixed_trials(spec)
+    if not fixed or "queued" in study.user_attrs:
         return
     if not created:
         deadline = time.time() + wait_seconds
@@ -135,11 +145,10 @@ def enqueue_grid(study, spec: StudySpec, created: bool, wait_seconds: float = 60
             return
     present = {(t.user_attrs.get("point"), t.user_attrs.get("seed")) for t in study.get_trials(deepcopy=False)}
     n = 0
-    for seed in spec.seeds:
-        for point in spec.grid_points():
-            if (canonical(point), seed) not in present:
-                enqueue(study, point, seed, "grid")
-                n += 1
+    for point, seed, phase in fixed:
+        if (canonical(point), seed) not in present:
+            enqueue(study, point, seed, phase)
+            n += 1
     study.set_user_attr("queued", n + len(present))
 
 

@@ -95,6 +95,9 @@ class Claim:
     prefer: dict
     over: dict
     relation: str = "at_least"  # at_least | better
+    # a search's claim prefers the best configuration it confirmed (prefer: best), whichever that turns out to be;
+    # it is judged on the confirmation seeds only, since the search's own seed chose it
+    best: bool = False
 
 
 @dataclass
@@ -150,7 +153,7 @@ class StudySpec:
             return list(self.factor)
         if self.published is not None and self.published.claim is not None:
             claim = self.published.claim
-            return list(dict.fromkeys([*claim.prefer, *claim.over]))
+            return list(dict.fromkeys([*claim.prefer, *claim.over, *(self.search if claim.best else [])]))
         return list(self.baseline)
 
     @property
@@ -363,9 +366,24 @@ def parse_spec(raw: dict, where: str, scale: str | None = None) -> StudySpec:
             )
         claim = published.get("claim")
         if claim is not None:
-            if not isinstance(claim, dict) or not all(isinstance(claim.get(k), dict) for k in ("prefer", "over")):
+            if isinstance(claim, dict) and claim.get("over") == "baseline" and isinstance(raw.get("baseline"), dict):
+                claim = {**claim, "over": dict(raw["baseline"])}  # over: baseline names the study's baseline point
+            best = isinstance(claim, dict) and claim.get("prefer") == "best"
+            if best and not (search and raw.get("baseline") and (raw.get("confirm") or {}).get("seeds")):
+                raise UserError(
+                    f"{where}: published.claim prefer: best needs a search with a baseline: (the point it is compared "
+                    "with) and confirm: {top, seeds} (the seeds it is judged on)"
+                )
+            if not isinstance(claim, dict) or not all(
+                isinstance(claim.get(k), dict) or (k == "prefer" and best) for k in ("prefer", "over")
+            ):
                 raise UserError(f"{where}: published.claim must be {{prefer: {{KEY: value}}, over: {{KEY: value}}}}")
-            claim = Claim(prefer=claim["prefer"], over=claim["over"], relation=claim.get("relation", "at_least"))
+            claim = Claim(
+                prefer={} if best else claim["prefer"],
+                over=claim["over"],
+                relation=claim.get("relation", "at_least"),
+                best=best,
+            )
             if claim.relation not in ("at_least", "better"):
                 raise UserError(f"{where}: published.claim.relation must be at_least or better")
         published = Published(
@@ -414,6 +432,8 @@ def parse_spec(raw: dict, where: str, scale: str | None = None) -> StudySpec:
         and not any(all(p.get(k) == v for k, v in spec.baseline.items()) for p in spec.grid_points())
     ):
         raise UserError(f"{where}: baseline {spec.baseline} is not one of the study's points")
+    if spec.baseline and spec.is_search:
+        _check_search_baseline(spec, where)
     if spec.evaluate and spec.run != "pretrain":
         raise UserError(f"{where}: evaluate: applies to pretrain trials (the others score themselves)")
 
@@ -427,6 +447,19 @@ def parse_spec(raw: dict, where: str, scale: str | None = None) -> StudySpec:
     if missing:
         raise UserError(f"{where} refers to ${{needs.{missing[0]}}} but needs: has no {missing[0]}")
     return spec
+
+
+def _check_search_baseline(spec: StudySpec, where: str) -> None:
+    """A search's baseline (today's default, say) is a point of its space: every searched key, inside its range."""
+    keys = set(spec.baseline)
+    if keys != set(spec.search):
+        missing = sorted(set(spec.search) - keys) or sorted(keys - set(spec.search))
+        raise UserError(f"{where}: a search's baseline must set exactly the searched keys ({missing[0]} differs)")
+    for key, value in spec.baseline.items():
+        p = spec.search[key]
+        inside = value in p.choices if p.type == "categorical" else p.low <= float(value) <= p.high
+        if not inside:
+            raise UserError(f"{where}: baseline {key}={value} is outside the search space of {key}")
 
 
 def _strings(value) -> list[str]:

@@ -160,8 +160,12 @@ def _enqueue_confirm(study, spec: StudySpec) -> bool:
         return False
     by_point: dict[str, list[float]] = {}
     done: dict[str, set[int]] = {}
-    for t in trials:
-        if t.state == op.trial.TrialState.COMPLETE and "point" in t.user_attrs:
+    for t in trials:  # the searched configurations only: the baseline is compared with them, not confirmed
+        if (
+            t.state == op.trial.TrialState.COMPLETE
+            and "point" in t.user_attrs
+            and t.user_attrs.get("phase", "search") == "search"
+        ):
             by_point.setdefault(t.user_attrs["point"], []).append(t.value)
             done.setdefault(t.user_attrs["point"], set()).add(t.user_attrs["seed"])
     sign = -1 if spec.goal == "maximize" else 1

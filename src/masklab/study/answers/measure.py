@@ -24,6 +24,7 @@ from masklab.study.finding import (
     blocked_compare,
     blocking_keys,
     blocks,
+    claim_sides,
     judgement,
     label,
     ranked,
@@ -130,12 +131,13 @@ def verdict(spec: StudySpec, groups: list[PointResult], keys: list[str]) -> Verd
     if spec.published is None or spec.published.claim is None:
         return Verdict("no_claim", "no_claim")
     claim = spec.published.claim
-    pooled, per_block = blocked_compare(spec, groups, keys, claim.prefer, claim.over)
+    prefer, over, compared = claim_sides(spec, groups)
+    pooled, per_block = blocked_compare(spec, compared, keys, prefer, over) if compared else (None, [])
     v = Verdict(
         "untested",
         "untested",
-        prefer=label(claim.prefer, list(claim.prefer)),
-        over=label(claim.over, list(claim.over)),
+        prefer=label(prefer, list(prefer)) if prefer else "best",
+        over=label(over, list(over)),
         relation=claim.relation,
         pooled=pooled,
         per_block=[(_block(b), p) for b, p in per_block],

@@ -35,38 +35,17 @@ def _better(answer: StudyAnswer, lang: str, fmt_: str) -> Raw:
 
 def answer_sentences(answer: StudyAnswer, lang: str, out: str = "md") -> list[str]:
     """The measured answer: 2-3 sentences (plus one on failed trials, if any)."""
-    v, metric, better = answer.verdict, answer.spec.metric, _better(answer, lang, out)
+    v = answer.verdict
     lines = []
     if answer.spec.is_search or v.kind == "no_claim":
         lines += _search(answer, lang, out)
+        if v.pooled is not None:  # a search with a claim: its best confirmed against the baseline
+            lines += [_claim(answer, lang, out), _noise(answer, lang, out)]
     elif v.pooled is None:
         lines.append(fill("untested", lang, out, prefer=v.prefer, over=v.over))
         lines += [_best(answer, b, lang, out) for b in answer.best[:2]]
     else:
-        p = v.pooled
-        blocks = (
-            Raw(fill("claim_blocks", lang, out, nblocks=len(v.per_block), blocking=", ".join(answer.blocking)))
-            if len(v.per_block) > 1
-            else Raw("")
-        )
-        lines.append(
-            fill(
-                "claim" if p.n > 1 else "claim_one",
-                lang,
-                out,
-                prefer=v.prefer,
-                over=v.over,
-                metric=metric,
-                better=better,
-                diff=fmt(p.diff.mean),
-                low=fmt(p.diff.low),
-                high=fmt(p.diff.high),
-                n=p.n,
-                wins=p.wins,
-                blocks=blocks,
-            )
-        )
-        lines.append(_noise(answer, lang, out))
+        lines += [_claim(answer, lang, out), _noise(answer, lang, out)]
         if len(v.per_block) > 1:  # the blocks that hold both sides of the claim
             won, beyond = blocks_won(answer)
             lines.append(
@@ -86,6 +65,31 @@ def answer_sentences(answer: StudyAnswer, lang: str, out: str = "md") -> list[st
     if answer.failed:
         lines.append(fill("failed", lang, out, failed=answer.failed))
     return lines
+
+
+def _claim(answer: StudyAnswer, lang: str, out: str) -> str:
+    """The claim's paired difference with its interval (over the blocks that hold both sides)."""
+    v, p = answer.verdict, answer.verdict.pooled
+    blocks = (
+        Raw(fill("claim_blocks", lang, out, nblocks=len(v.per_block), blocking=", ".join(answer.blocking)))
+        if len(v.per_block) > 1
+        else Raw("")
+    )
+    return fill(
+        "claim" if p.n > 1 else "claim_one",
+        lang,
+        out,
+        prefer=v.prefer,
+        over=v.over,
+        metric=answer.spec.metric,
+        better=_better(answer, lang, out),
+        diff=fmt(p.diff.mean),
+        low=fmt(p.diff.low),
+        high=fmt(p.diff.high),
+        n=p.n,
+        wins=p.wins,
+        blocks=blocks,
+    )
 
 
 def _noise(answer: StudyAnswer, lang: str, out: str) -> str:

@@ -226,24 +226,28 @@ def test_a_worker_that_joins_a_study_stopped_for_a_missing_metric_stops_too(tmp_
     assert [r.state for r in trials(out)] == ["retried", "retried", "waiting"]
 
 
+def _search_study(directory: Path, corpus_file, **fields) -> Path:
+    directory.mkdir()
+    path = write_study(directory / "study.yaml", corpus_file, **fields)
+    raw = yaml.safe_load(path.read_text())
+    raw.pop("grid")
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
 def test_search_samples_the_budget_then_confirms_the_best_with_more_seeds(tmp_path, corpus_file):
     from masklab.study.spec import load_spec
     from masklab.study.worker import work
 
     out = tmp_path / "study"
-    out.mkdir()
-    path = write_study(
-        out / "study.yaml",
+    path = _search_study(
+        out,
         corpus_file,
-        grid=None,
         search={"train.lr": {"low": 1e-4, "high": 1e-2, "log": True}, "masking.rate": [0.15, 0.3]},
         trials=4,
         seeds=[0],
         confirm={"top": 2, "seeds": [1]},
     )
-    raw = yaml.safe_load(path.read_text())
-    raw.pop("grid")
-    path.write_text(yaml.safe_dump(raw))
     work(load_spec(str(path)), out)
     done = trials(out)
     search = [r for r in done if r.phase == "search"]
@@ -258,15 +262,6 @@ def test_search_samples_the_budget_then_confirms_the_best_with_more_seeds(tmp_pa
     )
     page = (out / "report.html").read_text()
     assert "search progress" in page
-
-
-def _search_study(directory: Path, corpus_file, **fields) -> Path:
-    directory.mkdir()
-    path = write_study(directory / "study.yaml", corpus_file, **fields)
-    raw = yaml.safe_load(path.read_text())
-    raw.pop("grid")
-    path.write_text(yaml.safe_dump(raw))
-    return path
 
 
 def test_two_workers_drawing_side_by_side_draw_different_configurations(tmp_path, corpus_file):
@@ -392,18 +387,14 @@ def test_a_worker_with_nothing_left_to_draw_waits_to_confirm_instead_of_leaving(
     from masklab.study.spec import load_spec
 
     out = tmp_path / "study"
-    out.mkdir()
-    path = write_study(
-        out / "study.yaml",
+    path = _search_study(
+        out,
         corpus_file,
         search={"train.lr": {"low": 1e-4, "high": 1e-2, "log": True}},
         trials=2,
         seeds=[0],
         confirm={"top": 1, "seeds": [1]},
     )
-    raw = yaml.safe_load(path.read_text())
-    raw.pop("grid")
-    path.write_text(yaml.safe_dump(raw))
     spec = load_spec(str(path))
     assert worker.work(spec, out, show_progress=False, max_trials=1).finished == 1
     # the search's last trial is drawn and running on another worker (here: claimed by this process, beating)

@@ -169,7 +169,17 @@ def blocked_compare(
     return paired(mean_a, mean_b, spec.goal), per_block
 
 
-def claim_sides(spec: StudySpec, groups: list[PointResult]) -> tuple[dict, dict, list[PointResult]]:
+def claim_compare(
+    spec: StudySpec, groups: list[PointResult], keys: list[str]
+) -> tuple[dict, dict, Paired | None, list[tuple[dict, Paired]]]:
+    """(prefer, over, pooled, per block): the study's claim compared by blocked_compare, the one comparison
+    behind the report's verdict and the answers page's."""
+    prefer, over, compared = _claim_sides(spec, groups)
+    pooled, per_block = blocked_compare(spec, compared, keys, prefer, over) if compared else (None, [])
+    return prefer, over, pooled, per_block
+
+
+def _claim_sides(spec: StudySpec, groups: list[PointResult]) -> tuple[dict, dict, list[PointResult]]:
     """(prefer, over, the results they are compared on) for the study's claim. A search's `prefer: best` is the
     searched configuration best on the confirmation seeds, among those that ran all of them; both sides are then
     compared on those seeds only (the search's own seed picked the best: counting it would flatter it)."""
@@ -196,8 +206,7 @@ def verdict(spec: StudySpec, groups: list[PointResult], keys: list[str] | None =
         return None
     claim = spec.published.claim
     keys = keys if keys is not None else sorted({k for g in groups for k in g.point})
-    prefer, over, compared = claim_sides(spec, groups)
-    p, per_block = blocked_compare(spec, compared, keys, prefer, over) if compared else (None, [])
+    prefer, over, p, per_block = claim_compare(spec, groups, keys)
     a, b = label(prefer, list(prefer)) if prefer else "the best confirmed configuration", label(over, list(over))
     if p is None:
         return f"Not yet testable: the points {a} and {b} both need finished trials with a common seed."

@@ -21,10 +21,9 @@ from masklab.study.answers.gather import StudyFolder, load_folder_spec, read_row
 from masklab.study.answers.text import KEY_PLOT
 from masklab.study.finding import (
     block_baseline,
-    blocked_compare,
     blocking_keys,
     blocks,
-    claim_sides,
+    claim_compare,
     judgement,
     label,
     ranked,
@@ -131,8 +130,7 @@ def verdict(spec: StudySpec, groups: list[PointResult], keys: list[str]) -> Verd
     if spec.published is None or spec.published.claim is None:
         return Verdict("no_claim", "no_claim")
     claim = spec.published.claim
-    prefer, over, compared = claim_sides(spec, groups)
-    pooled, per_block = blocked_compare(spec, compared, keys, prefer, over) if compared else (None, [])
+    prefer, over, pooled, per_block = claim_compare(spec, groups, keys)
     v = Verdict(
         "untested",
         "untested",

@@ -226,6 +226,89 @@ def test_a_worker_that_joins_a_study_stopped_for_a_missing_metric_stops_too(tmp_
     assert [r.state for r in trials(out)] == ["retried", "retried", "waiting"]
 
 
+def test_more_seeds_grow_a_finished_study_and_run_only_the_new_seeds(tmp_path, corpus_file, monkeypatch, capsys):
+    out = tmp_path / "study"
+    out.mkdir()
+    path = write_study(out / "study.yaml", corpus_file)
+    code, _, err = masklab(monkeypatch, capsys, "study", path, "--out", out, "--quiet")
+    assert code == 0, err
+    first = {r.key: (r.value, (out / "trials" / r.key / "summary.json").stat().st_mtime_ns) for r in trials(out)}
+    assert len(first) == 4
+    code, stdout, err = masklab(monkeypatch, capsys, "study", path, "--out", out, "--quiet", "--seeds", "0-2")
+    assert code == 0, err
+    done = trials(out)
+    assert sorted((r.point["masking.rate"], r.seed) for r in done) == [
+        (0.15, 0), (0.15, 1), (0.15, 2), (0.3, 0), (0.3, 1), (0.3, 2)
+    ]  # fmt: skip
+    assert all(r.state == "complete" for r in done)
+    # the four finished trials were read, not trained again
+    assert {
+        k: (r.value, (out / "trials" / k / "summary.json").stat().st_mtime_ns) for r in done if (k := r.key) in first
+    } == first
+    assert "seeds [0, 1, 2]" in (out / "report.md").read_text()
+    # The study file's own command (seeds 0, 1) now resumes the grown study whole: nothing runs, nothing is lost.
+    code, stdout, err = masklab(monkeypatch, capsys, "study", path, "--out", out, "--status")
+    assert code == 0 and "6 complete" in stdout, err
+    code, _, err = masklab(monkeypatch, capsys, "study", path, "--out", out, "--quiet")
+    assert code == 0 and len(trials(out)) == 6 and "seeds [0, 1, 2]" in (out / "report.md").read_text(), err
+    # Anything but seeds still refuses; a bad --seeds is one line.
+    code, _, err = masklab(monkeypatch, capsys, "study", path, "--out", out, "--seeds", "two")
+    assert code == 2 and err.count("\n") == 1 and "--seeds must be" in err and "Traceback" not in err
+
+
+def test_a_search_grows_its_confirmation_seeds_for_the_points_it_confirmed_and_its_baseline(tmp_path, corpus_file):
+    from masklab.study.spec import load_spec
+    from masklab.study.worker import work
+
+    out = tmp_path / "study"
+    path = _search_study(
+        out,
+        corpus_file,
+        search={"train.lr": {"low": 1e-4, "high": 1e-2, "log": True}, "masking.rate": [0.15, 0.3]},
+        trials=3,
+        seeds=[0],
+        baseline={"train.lr": 1e-3, "masking.rate": 0.15},
+        confirm={"top": 1, "seeds": [1]},
+    )
+    work(load_spec(str(path)), out)
+    before = trials(out)
+    best = [r.point for r in before if r.phase == "confirm"]
+    assert len(best) == 1 and sum(r.phase == "search" for r in before) == 3
+    work(load_spec(str(path), seeds="1-2"), out)
+    done = trials(out)
+    assert sum(r.phase == "search" for r in done) == 3  # nothing is searched again
+    assert sorted(r.seed for r in done if r.phase == "confirm" and r.point == best[0]) == [1, 2]
+    assert sorted(r.seed for r in done if r.phase == "baseline") == [0, 1, 2]
+    assert all(r.state == "complete" for r in done)
+
+
+def test_an_inconclusive_claim_names_the_seeds_that_would_settle_it(tmp_path, corpus_file):
+    from masklab.study.finding import settle_command
+    from masklab.study.results import by_point, rows
+    from masklab.study.spec import load_spec, parse_seeds, seeds_text
+    from masklab.study.stats import t_quantile
+
+    claim = {"prefer": {"masking.rate": 0.4}, "over": {"masking.rate": 0.15}, "relation": "better"}
+    path = write_study(
+        tmp_path / "s.yaml",
+        corpus_file,
+        grid={"masking.rate": [0.15, 0.4]},
+        seeds=[0, 1, 2],
+        published={"finding": "40% beats 15%", "citation": "Someone 2023", "claim": claim},
+    )
+    spec = load_spec(str(path))
+    # paired differences 0.02, -0.01, 0.05: mean 0.02, sd 0.03
+    groups = by_point(spec, rows(fabricated_study({0.15: [0.30, 0.32, 0.34], 0.4: [0.32, 0.31, 0.39]})))
+    # the reports' interval: Student t below 10 seeds, the normal quantile from 10 on
+    n = next(n for n in range(2, 100) if (t_quantile(n - 1) if n < 10 else 1.959964) * 0.03 / math.sqrt(n) < 0.02)
+    assert n == 10  # 9 seeds: t(0.975, 8) * 0.03 / 3 = 0.0231, wider than the gap; 10: 1.96 * 0.03 / sqrt(10) = 0.0186
+    assert settle_command(spec, groups, ["masking.rate"]) == f"masklab study {path} --seeds 0-{n - 1}"
+    # beyond noise: nothing to settle
+    clear = by_point(spec, rows(fabricated_study({0.15: [0.30, 0.32, 0.34], 0.4: [0.35, 0.36, 0.40]})))
+    assert settle_command(spec, clear, ["masking.rate"]) is None
+    assert parse_seeds("0-2,7") == [0, 1, 2, 7] and parse_seeds("3,1") == [3, 1] and seeds_text([0, 1, 2, 3]) == "0-3"
+
+
 def _search_study(directory: Path, corpus_file, **fields) -> Path:
     directory.mkdir()
     path = write_study(directory / "study.yaml", corpus_file, **fields)

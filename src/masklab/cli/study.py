@@ -21,6 +21,13 @@ def study(
         help="Study directory (default studies/NAME): trials/, journal.log, report.md, report.html, results.csv.",
     ),
     scale: Optional[str] = typer.Option(None, "--scale", help="quick (fits 2 CPU cores; the default) or full (GPUs)."),
+    seeds: Optional[str] = typer.Option(
+        None,
+        "--seeds",
+        help="The seeds, e.g. 0-3 or 0,1,2,3 (a search: its confirmation seeds). More than the study has grows it: "
+        "its finished trials are kept and only the new seeds' trials run, as its report suggests when an answer "
+        "is within seed noise.",
+    ),
     jobs: int = typer.Option(
         0,
         "--jobs",
@@ -66,7 +73,7 @@ def study(
     from masklab.study.storage import open_storage
     from masklab.study.worker import run_study, work
 
-    spec = load_spec(source, scale)
+    spec = load_spec(source, scale, seeds)
     directory = out or Path("studies") / spec.name
     if status or report_only:
         if not storage and not (directory / "journal.log").exists():
@@ -76,7 +83,7 @@ def study(
         if not queue.exists(spec, store):
             typer.echo(f"the storage holds no study {spec.name} yet; start it with: masklab study {source}")
             raise typer.Exit(0)
-        handle, _ = queue.open_study(spec, store)
+        handle, _ = queue.open_study(spec, store, grow=False)
         directory.mkdir(parents=True, exist_ok=True)  # a report written on another machine than the workers'
         headline = write_study_report(spec, directory, handle)
         counts = headline["counts"]
@@ -89,7 +96,8 @@ def study(
             typer.echo(headline["verdict"])
         return
     if retry_failed:
-        handle, _ = queue.open_study(spec, open_storage(storage, directory))
+        handle, created = queue.open_study(spec, open_storage(storage, directory))
+        queue.enqueue_grid(handle, spec, created)  # a --seeds that grew it: its new trials, before run_study joins
         typer.echo(f"queued {queue.retry_failed(handle)} failed trial(s) again")
     if worker:
         done = work(spec, directory, storage, show_progress=not quiet, threads=threads)

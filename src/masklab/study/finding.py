@@ -12,7 +12,7 @@ never between points that differ in a blocking key.
 from __future__ import annotations
 
 from masklab.study.results import PointResult, compare, matching, seed_means
-from masklab.study.spec import LABEL, StudySpec, canonical
+from masklab.study.spec import LABEL, StudySpec, canonical, seeds_text
 from masklab.study.stats import Paired, beyond_noise, half_width, paired
 
 MAX_SEEDS = 1000  # beyond this a gap is as good as zero at this noise: "more seeds" would not settle it
@@ -219,6 +219,23 @@ def verdict(spec: StudySpec, groups: list[PointResult], keys: list[str] | None =
             for block, q in per_block
         )
     return f"This run {word}: {where}."
+
+
+def settle_command(spec: StudySpec, groups: list[PointResult], keys: list[str]) -> str | None:
+    """The command that grows the study to the seeds its claim's comparison needs, when that comparison is
+    within seed noise (None otherwise): a search grows its confirmation seeds, which its claim is judged on."""
+    if spec.published is None or spec.published.claim is None:
+        return None
+    _, _, p, _ = claim_compare(spec, groups, keys)
+    if p is None or judgement(spec.published.claim.relation, spec.goal, p, spec.margin) != "inconclusive":
+        return None
+    n = seeds_needed(p)
+    have = list(spec.confirm_seeds if spec.published.claim.best else spec.seeds)
+    if not n or n <= len(have):
+        return None
+    more = have + [s for s in range(max(have) + 1, max(have) + 1 + n) if s not in have][: n - len(have)]
+    scale = f" --scale {spec.scale}" if spec.scale else ""
+    return f"masklab study {spec.source or spec.name}{scale} --seeds {seeds_text(more)}"
 
 
 def judgement(relation: str, goal: str, p: Paired, margin: float) -> str:

@@ -66,8 +66,9 @@ def _pruner(spec: StudySpec):
     return pruners[spec.pruner]()
 
 
-def open_study(spec: StudySpec, storage, wait_seconds: float = 30.0):
-    """(study, created): create it, or join the one of this name, refusing one with another definition."""
+def open_study(spec: StudySpec, storage, wait_seconds: float = 30.0, grow: bool = True):
+    """(study, created): create it, or join the one of this name, refusing one with another definition. One that
+    differs only in having more seeds grows the stored study (`grow`; without it, spec takes the stored seeds)."""
     op = optuna()
     direction = spec.goal
     try:
@@ -96,12 +97,51 @@ def open_study(spec: StudySpec, storage, wait_seconds: float = 30.0):
         changed = [k for k in _changed_fields(stored, ours) if k in ours]
         if stored and not changed:
             return study, False
+        if stored and set(changed) <= set(GROWING):
+            return _grow(study, spec, stored, changed, grow)
         raise UserError(
             f"the storage already holds a study named {spec.name!r} with a different definition "
             f"({', '.join(changed) or 'unknown fields'} differ); give this one another name: or --out, "
             "or put the old definition back"
         )
     return study, False
+
+
+# The fields a study may grow in: more seeds keep every finished trial valid, so a study whose answer was within
+# seed noise is settled by adding the seeds its report asks for (`--seeds`), not by running it again
+GROWING = ("seeds", "confirm_seeds")
+
+
+def _grow(study, spec: StudySpec, stored: dict, changed: list[str], grow: bool):
+    """Seeds only grow. More than the stored: store the larger definition and return created=True, so this
+    process enqueues the new seeds' trials. Fewer (a command without the --seeds that grew it, or a reader that
+    does not grow): adopt the stored seeds, so resuming, --status and --report see the whole study."""
+    larger = {k: list(dict.fromkeys([*stored[k], *getattr(spec, k)])) for k in changed}
+    if not grow or all(larger[k] == stored[k] for k in changed):
+        for k in changed:
+            setattr(spec, k, list(stored[k]))
+        return study, False
+    for k in changed:
+        setattr(spec, k, larger[k])
+    attrs = study.user_attrs
+    if "queued" in attrs and "queued_seeds" not in attrs:  # marked by a masklab whose marks named no seeds
+        study.set_user_attr("queued_seeds", {k: stored.get(k, []) for k in GROWING})
+    study.set_user_attr("definition", json.loads(canonical(spec.definition())))
+    study.set_user_attr("definition_hash", spec.definition_hash())
+    return study, True
+
+
+def _queued(study, spec: StudySpec) -> bool:
+    """Are the fixed trials of these seeds enqueued? (A mark without seeds is from before studies grew: it
+    covers the seeds the study was made with.)"""
+    attrs = study.user_attrs
+    if "queued_seeds" not in attrs:
+        return "queued" in attrs
+    return attrs["queued_seeds"] == _seeds_of(spec)
+
+
+def _seeds_of(spec: StudySpec) -> dict[str, list[int]]:
+    return {k: list(getattr(spec, k)) for k in GROWING}
 
 
 def _changed_fields(theirs: dict, ours: dict) -> list[str]:
@@ -134,14 +174,16 @@ def fixed_trials(spec: StudySpec) -> list[tuple[dict, int, str]]:
 def enqueue_grid(study, spec: StudySpec, created: bool, wait_seconds: float = 60.0) -> None:
     """The fixed trials (fixed_trials). Only the creator enqueues; joiners wait for its `queued` mark (a creator
     that died mid-way is finished by a joiner, skipping the points already there)."""
-    fixed = fixed_trials(spec)
-    if not fixed or "queued" in study.user_attrs:
+    confirmed = study.user_attrs.get("confirmed", []) if spec.is_search else []
+    # a search grown by confirmation seeds after it confirmed: its confirmed points get the new seeds too
+    fixed = fixed_trials(spec) + [(json.loads(p), seed, "confirm") for p in confirmed for seed in spec.confirm_seeds]
+    if not fixed or _queued(study, spec):
         return
     if not created:
         deadline = time.time() + wait_seconds
-        while "queued" not in study.user_attrs and time.time() < deadline:
+        while not _queued(study, spec) and time.time() < deadline:
             time.sleep(0.5)
-        if "queued" in study.user_attrs:
+        if _queued(study, spec):
             return
     present = {(t.user_attrs.get("point"), t.user_attrs.get("seed")) for t in study.get_trials(deepcopy=False)}
     n = 0
@@ -150,6 +192,7 @@ def enqueue_grid(study, spec: StudySpec, created: bool, wait_seconds: float = 60
             enqueue(study, point, seed, phase)
             n += 1
     study.set_user_attr("queued", n + len(present))
+    study.set_user_attr("queued_seeds", _seeds_of(spec))
 
 
 def pop_waiting(study, storage):

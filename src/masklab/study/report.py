@@ -19,7 +19,7 @@ import optuna
 from masklab.fsutil import write_text_atomic as write_atomic
 from masklab.report.pages import html_table, markdown_table, page, svg_text
 from masklab.report.plots import _pyplot
-from masklab.study.finding import block_baseline, blocking_keys, blocks, finding, fmt, label, verdict
+from masklab.study.finding import block_baseline, blocking_keys, blocks, finding, fmt, label, settle_command, verdict
 from masklab.study.results import PointResult, Row, by_point, rows, varying_keys, write_csv
 from masklab.study.spec import LABEL, StudySpec
 from masklab.study.stats import paired, spread
@@ -298,16 +298,22 @@ def write_study_report(spec: StudySpec, study_dir: Path, study) -> dict:
     columns, table_rows = point_table(spec, groups, keys)
     found = finding(spec, groups, keys)
     judged = verdict(spec, groups, keys)
+    settle = settle_command(spec, groups, keys)
+    settle_tail = " (with this study's --out) keeps the finished trials and runs only the new seeds'."
     failures = [r for r in all_rows if r.state == "failed"]
     state_line = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no trials yet"
     published_md = published_html = ""
     if spec.published:
-        published_md = f"\n**Published:** {spec.published.finding} ({spec.published.citation})\n" + (
-            f"\n**{judged}**\n" if judged else ""
+        published_md = (
+            f"\n**Published:** {spec.published.finding} ({spec.published.citation})\n"
+            + (f"\n**{judged}**\n" if judged else "")
+            + (f"\nTo settle it: `{settle}`{settle_tail}\n" if settle else "")
         )
         published_html = (
             f"<p><b>Published:</b> {html.escape(spec.published.finding)} "
-            f"({html.escape(spec.published.citation)})</p>" + (f"<p><b>{html.escape(judged)}</b></p>" if judged else "")
+            f"({html.escape(spec.published.citation)})</p>"
+            + (f"<p><b>{html.escape(judged)}</b></p>" if judged else "")
+            + (f"<p>To settle it: <code>{html.escape(settle)}</code>{html.escape(settle_tail)}</p>" if settle else "")
         )
     setup = (
         f"run: {spec.run}; seeds {spec.seeds}; metric {spec.metric} ({spec.goal})"

@@ -146,6 +146,8 @@ class StudySpec:
     # are made within each block (same task, same corpus) and paired by seed. Default: the claim's keys, else
     # the baseline's
     factor: list[str] = field(default_factory=list)
+    # where it was read from (builtin:NAME or a path): the report's command that adds seeds names it
+    source: str = ""
 
     @property
     def factor_keys(self) -> list[str]:
@@ -189,6 +191,7 @@ class StudySpec:
             "metric",
             "margin",
             "factor",
+            "source",
         ):
             d.pop(cosmetic)
         return d
@@ -472,9 +475,45 @@ def _strings(value) -> list[str]:
     return []
 
 
-def load_spec(source: str, scale: str | None = None) -> StudySpec:
+def load_spec(source: str, scale: str | None = None, seeds: str | None = None) -> StudySpec:
+    """The study at `source` (a YAML path or builtin:NAME) at `scale`; `seeds` ("0-3", "0,1,2,3") replaces the
+    seeds the file gives: a grid's, or a search's confirmation seeds (the ones its answer is judged on)."""
     raw, where = read_study_file(source)
     spec = parse_spec(raw, where, scale)
+    spec.source = source
     if spec.config and not source.startswith("builtin:") and not Path(spec.config).is_absolute():
         spec.config = str(Path(source).parent / spec.config)  # config: is relative to the study file, not the shell
+    if seeds is not None:
+        chosen = parse_seeds(seeds)
+        if spec.is_search:
+            if not spec.confirm_top:
+                raise UserError(
+                    f"{where}: --seeds sets a search's confirmation seeds, and this search confirms nothing; "
+                    "give it confirm: {top: 2, seeds: [1, 2]}"
+                )
+            spec.confirm_seeds = chosen
+        else:
+            spec.seeds = chosen
     return spec
+
+
+def parse_seeds(text: str) -> list[int]:
+    """--seeds: "0-3", "0,1,2,3" or "0-2,7" -> distinct seeds in the order given."""
+    seeds: list[int] = []
+    for part in text.replace(" ", "").split(","):
+        low, dash, high = part.partition("-")
+        try:
+            span = range(int(low), int(high) + 1) if dash else [int(part)]
+        except ValueError:
+            span = []
+        if not span or any(s < 0 for s in span):
+            raise UserError(f"--seeds must be seeds >= 0 as a range or a list, e.g. 0-3 or 0,1,2,3 (got {text!r})")
+        seeds += [s for s in span if s not in seeds]
+    return seeds
+
+
+def seeds_text(seeds: list[int]) -> str:
+    """The shortest --seeds spelling of a list: 0-3 for [0, 1, 2, 3], else 0,2,5."""
+    if len(seeds) > 2 and seeds == list(range(seeds[0], seeds[0] + len(seeds))):
+        return f"{seeds[0]}-{seeds[-1]}"
+    return ",".join(map(str, seeds))

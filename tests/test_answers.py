@@ -229,9 +229,14 @@ def _scale(folder: Path) -> str:
     return m.group(1) if m else "quick"
 
 
-def _independent(folder: Path):
-    """The claim's paired difference and each block's best, from results.csv with csv and statistics only."""
+def _independent(folder: Path, further: int = 0):
+    """The claim's paired difference and each block's best, from results.csv with csv and statistics only
+    (further=i: the finding's i-th further claim, whose own keys are its factor)."""
     spec = load_spec(f"builtin:{folder.name}", _scale(folder))
+    factor = spec.factor_keys
+    if further:
+        claim = spec.published.more[further - 1]
+        factor = list(dict.fromkeys([*claim.prefer, *claim.over]))
     with (folder / "results.csv").open(encoding="utf-8") as f:
         reader = csv.reader(f)
         header = next(reader)
@@ -248,7 +253,7 @@ def _independent(folder: Path):
     varying = [k for i, k in enumerate(params) if len({p[i] for p in points}) > 1]
     if "_label" in params and all(p[params.index("_label")] for p in points):
         varying = ["_label"]
-    blocking = [k for k in varying if k not in spec.factor_keys and k != "_label"] if spec.factor_keys else []
+    blocking = [k for k in varying if k not in factor and k != "_label"] if factor else []
     block_of = {p: tuple(p[params.index(k)] for k in blocking) for p in points}
     sign = 1 if spec.goal == "maximize" else -1
     best = {}
@@ -256,7 +261,7 @@ def _independent(folder: Path):
         mean = statistics.fmean(by_seed.values())
         if block_of[p] not in best or sign * mean > sign * best[block_of[p]][1]:
             best[block_of[p]] = (p, mean)
-    claim = spec.published.claim if spec.published else None
+    claim = (spec.published.more[further - 1] if further else spec.published.claim) if spec.published else None
     if claim is None:
         return spec, None, best
     if claim.best:  # a search's best confirmed configuration against its baseline, on the confirmation seeds only
@@ -273,7 +278,7 @@ def _independent(folder: Path):
 
     def side(block, subset):
         # a claim names an arm: a factor key it leaves out is unset (full, not full with LLRD)
-        subset = {**{k: "" for k in spec.factor_keys if k in varying}, **subset}
+        subset = {**{k: "" for k in factor if k in varying}, **subset}
         hits = [
             p for p in points if block_of[p] == block and all(p[params.index(k)] == str(v) for k, v in subset.items())
         ]
@@ -298,11 +303,11 @@ def test_each_sentence_agrees_with_the_shipped_results_csv(folder):
     answer = measure(study_folders([folder])[0])
     sentences = answer_sentences(answer, "en")
     text = " ".join(sentences)
+    line = verdict_line(answer, "en")
     sign = 1 if spec.goal == "maximize" else -1
     if claim is not None:
         diffs, wins = claim
         first = next((s for s in sentences if "difference of" in s), sentences[0])  # a search says its best first
-        line = verdict_line(answer, "en")
         if len(diffs) == 1:
             assert f"a difference of {fmt(diffs[0])} on the one common seed" in first, first
             assert line.startswith("Inconclusive: one common seed"), line
@@ -315,6 +320,14 @@ def test_each_sentence_agrees_with_the_shipped_results_csv(folder):
             expected = "Agrees" if lo > 0 else "Disagrees" if hi < 0 else "Inconclusive"
             assert line.startswith(expected), line
             assert ("beyond seed noise" in sentences[1]) == (expected != "Inconclusive"), sentences[1]
+    for i in range(1, 1 + len(spec.published.more if spec.published else [])):
+        _, (diffs, wins), _ = _independent(folder, further=i)
+        mean, _, low, high = t_interval(diffs)
+        said = f"a paired difference of {fmt(mean)} (95% CI {fmt(low)} to {fmt(high)}) over {len(diffs)} seeds"
+        assert said in text and f"did better on {wins} of them" in text, (said, text)
+        lo, hi = sorted((sign * low, sign * high))
+        expected = "Agrees" if lo > 0 else "Disagrees" if hi < 0 else "Inconclusive"
+        assert f"{expected}: " in line and f"(95% CI {fmt(low)} to {fmt(high)})" in line.split(". ", 1)[-1], line
     if len(best) == 1 or spec.is_search:
         point, mean = next(iter(best.values())) if len(best) == 1 else max(best.values(), key=lambda b: sign * b[1])
         assert f"{fmt(mean)} ± " in text, text  # the best setting's mean ...

@@ -87,6 +87,10 @@ def test_grid_points_cross_the_grid_then_add_explicit_points_once(tmp_path, corp
         ({"baseline": {"masking.rate": 0.9}}, "is not one of the study's points"),
         ({"colour": "red"}, "unknown study key 'colour'"),
         ({"base": {"train.lr": 3e-3}, "grid": {"model.init": ["${needs.m}"]}}, "needs: has no m"),
+        (
+            {"published": {"finding": "f", "citation": "c", "claim": [{"prefer": {"masking.rate": 0.3}}, "over"]}},
+            "published.claim must be {prefer",
+        ),
     ],
 )
 def test_bad_study_files_are_one_line_and_exit_2(tmp_path, corpus_file, monkeypatch, capsys, change, message):

@@ -298,6 +298,7 @@ def write_study_report(spec: StudySpec, study_dir: Path, study) -> dict:
     columns, table_rows = point_table(spec, groups, keys)
     found = finding(spec, groups, keys)
     judged = verdict(spec, groups, keys)
+    also = [v for v in (verdict(more, groups, keys) for more in spec.further_claims()) if v]
     settle = settle_command(spec, groups, keys)
     settle_tail = " (with this study's --out) keeps the finished trials and runs only the new seeds'."
     failures = [r for r in all_rows if r.state == "failed"]
@@ -307,12 +308,14 @@ def write_study_report(spec: StudySpec, study_dir: Path, study) -> dict:
         published_md = (
             f"\n**Published:** {spec.published.finding} ({spec.published.citation})\n"
             + (f"\n**{judged}**\n" if judged else "")
+            + "".join(f"\n**Further claim:** {v}\n" for v in also)
             + (f"\nTo settle it: `{settle}`{settle_tail}\n" if settle else "")
         )
         published_html = (
             f"<p><b>Published:</b> {html.escape(spec.published.finding)} "
             f"({html.escape(spec.published.citation)})</p>"
             + (f"<p><b>{html.escape(judged)}</b></p>" if judged else "")
+            + "".join(f"<p><b>Further claim:</b> {html.escape(v)}</p>" for v in also)
             + (f"<p>To settle it: <code>{html.escape(settle)}</code>{html.escape(settle_tail)}</p>" if settle else "")
         )
     setup = (

@@ -23,7 +23,7 @@ import hashlib
 import itertools
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -105,6 +105,9 @@ class Published:
     finding: str
     citation: str
     claim: Claim | None = None
+    # further claims of the same finding (Q6: more steps help, and diffusion training helps), each judged alike
+    # with its own keys as the factor; `claim` is the headline
+    more: list[Claim] = field(default_factory=list)
 
 
 @dataclass
@@ -157,6 +160,20 @@ class StudySpec:
             claim = self.published.claim
             return list(dict.fromkeys([*claim.prefer, *claim.over, *(self.search if claim.best else [])]))
         return list(self.baseline)
+
+    def further_claims(self) -> list[StudySpec]:
+        """This study once per further claim: that claim as its claim, and its keys as the factor (so the other
+        varying keys block it)."""
+        if self.published is None:
+            return []
+        return [
+            replace(
+                self,
+                published=replace(self.published, claim=c, more=[]),
+                factor=list(dict.fromkeys([*c.prefer, *c.over])),
+            )
+            for c in self.published.more
+        ]
 
     @property
     def is_search(self) -> bool:
@@ -290,6 +307,30 @@ def _param(key: str, raw: Any, where: str) -> Param:
     return Param(low=low, high=high, log=log, step=raw.get("step"), type=kind)
 
 
+def _claim(claim, raw: dict, search: dict, where: str) -> Claim:
+    if isinstance(claim, dict) and claim.get("over") == "baseline" and isinstance(raw.get("baseline"), dict):
+        claim = {**claim, "over": dict(raw["baseline"])}  # over: baseline names the study's baseline point
+    best = isinstance(claim, dict) and claim.get("prefer") == "best"
+    if best and not (search and raw.get("baseline") and (raw.get("confirm") or {}).get("seeds")):
+        raise UserError(
+            f"{where}: published.claim prefer: best needs a search with a baseline: (the point it is compared "
+            "with) and confirm: {top, seeds} (the seeds it is judged on)"
+        )
+    if not isinstance(claim, dict) or not all(
+        isinstance(claim.get(k), dict) or (k == "prefer" and best) for k in ("prefer", "over")
+    ):
+        raise UserError(f"{where}: published.claim must be {{prefer: {{KEY: value}}, over: {{KEY: value}}}}")
+    claim = Claim(
+        prefer={} if best else claim["prefer"],
+        over=claim["over"],
+        relation=claim.get("relation", "at_least"),
+        best=best,
+    )
+    if claim.relation not in ("at_least", "better"):
+        raise UserError(f"{where}: published.claim.relation must be at_least or better")
+    return claim
+
+
 def parse_spec(raw: dict, where: str, scale: str | None = None) -> StudySpec:
     raw = _numbers(dict(raw))
     scales = raw.pop("scales", {}) or {}
@@ -367,30 +408,15 @@ def parse_spec(raw: dict, where: str, scale: str | None = None) -> StudySpec:
             raise UserError(
                 f"{where}: published must have finding: and citation: (and optionally claim: {{prefer, over}})"
             )
-        claim = published.get("claim")
-        if claim is not None:
-            if isinstance(claim, dict) and claim.get("over") == "baseline" and isinstance(raw.get("baseline"), dict):
-                claim = {**claim, "over": dict(raw["baseline"])}  # over: baseline names the study's baseline point
-            best = isinstance(claim, dict) and claim.get("prefer") == "best"
-            if best and not (search and raw.get("baseline") and (raw.get("confirm") or {}).get("seeds")):
-                raise UserError(
-                    f"{where}: published.claim prefer: best needs a search with a baseline: (the point it is compared "
-                    "with) and confirm: {top, seeds} (the seeds it is judged on)"
-                )
-            if not isinstance(claim, dict) or not all(
-                isinstance(claim.get(k), dict) or (k == "prefer" and best) for k in ("prefer", "over")
-            ):
-                raise UserError(f"{where}: published.claim must be {{prefer: {{KEY: value}}, over: {{KEY: value}}}}")
-            claim = Claim(
-                prefer={} if best else claim["prefer"],
-                over=claim["over"],
-                relation=claim.get("relation", "at_least"),
-                best=best,
-            )
-            if claim.relation not in ("at_least", "better"):
-                raise UserError(f"{where}: published.claim.relation must be at_least or better")
+        # one claim, or a list: the first is the headline (the answers page's summary row); each is judged alike
+        claims = published.get("claim")
+        claims = [] if claims is None else claims if isinstance(claims, list) else [claims]
+        claims = [_claim(c, raw, search, where) for c in claims]
         published = Published(
-            finding=str(published["finding"]).strip(), citation=str(published["citation"]).strip(), claim=claim
+            finding=str(published["finding"]).strip(),
+            citation=str(published["citation"]).strip(),
+            claim=claims[0] if claims else None,
+            more=claims[1:],
         )
     base = raw.get("base") or {}
     if not isinstance(base, dict):

@@ -82,6 +82,8 @@ class StudyAnswer:
     trial_seconds: float
     timed_trials: int
     plot: Path | None
+    # the published finding's further claims (StudySpec.further_claims), measured alike from the same rows
+    also: list[StudyAnswer] = field(default_factory=list)
 
 
 def measure(folder: StudyFolder) -> StudyAnswer:
@@ -109,6 +111,7 @@ def measure_rows(spec: StudySpec, rows: list[Row], path: Path) -> StudyAnswer:
         trial_seconds=sum(timed),
         timed_trials=len(timed),
         plot=key_plot(spec.name, path),
+        also=[measure_rows(more, rows, path) for more in spec.further_claims()],
     )
 
 

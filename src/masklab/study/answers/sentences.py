@@ -47,24 +47,23 @@ def answer_sentences(answer: StudyAnswer, lang: str, out: str = "md") -> list[st
     else:
         lines += [_claim(answer, lang, out), _noise(answer, lang, out)]
         if len(v.per_block) > 1:  # the blocks that hold both sides of the claim
-            won, beyond = blocks_won(answer)
-            lines.append(
-                fill(
-                    "blocks_won",
-                    lang,
-                    out,
-                    nblocks=len(v.per_block),
-                    prefer=v.prefer,
-                    over=v.over,
-                    won=won,
-                    beyond=beyond,
-                )
-            )
+            lines.append(_blocks_won(answer, lang, out))
         elif len(answer.best) == 1:
             lines.append(_best(answer, answer.best[0], lang, out))
+    for more in answer.also:  # a further claim of the same finding: its difference and whether it is noise
+        if more.verdict.pooled is not None:
+            lines += [_claim(more, lang, out), _noise(more, lang, out)]
+            if len(more.verdict.per_block) > 1:
+                lines.append(_blocks_won(more, lang, out))
     if answer.failed:
         lines.append(fill("failed", lang, out, failed=answer.failed))
     return lines
+
+
+def _blocks_won(answer: StudyAnswer, lang: str, out: str) -> str:
+    v = answer.verdict
+    won, beyond = blocks_won(answer)
+    return fill("blocks_won", lang, out, nblocks=len(v.per_block), prefer=v.prefer, over=v.over, won=won, beyond=beyond)
 
 
 def _claim(answer: StudyAnswer, lang: str, out: str) -> str:
@@ -145,7 +144,12 @@ def _search(answer: StudyAnswer, lang: str, out: str) -> list[str]:
 
 
 def verdict_line(answer: StudyAnswer, lang: str, out: str = "md") -> str:
-    """The verdict on the published claim, and why; an inconclusive one says what would settle it."""
+    """The verdict on the published claim, and why; an inconclusive one says what would settle it. Further
+    claims of the finding follow, each with its own verdict."""
+    return " ".join([_verdict_line(answer, lang, out), *(_verdict_line(more, lang, out) for more in answer.also)])
+
+
+def _verdict_line(answer: StudyAnswer, lang: str, out: str) -> str:
     v = answer.verdict
     if v.kind == "no_claim":
         return fill("verdict_no_claim", lang, out)

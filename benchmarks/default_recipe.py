@@ -47,6 +47,11 @@ RECIPES = {
     "tiny-3e-3": ["model.preset=tiny", "train.lr=3e-3"],
     # what a from-scratch recipe at laptop budgets might change (issue: a recipe that learns in minutes)
     "electra": ["train.objective=electra"],
+    # the paper's lambda = 50 keeps the generator near the unigram level at laptop budgets: a lighter weight lets
+    # the generator learn (harder replacements for the discriminator); a half-width generator learns faster too
+    "electra-l10": ["train.objective=electra", "electra.rtd_weight=10"],
+    "electra-l1": ["train.objective=electra", "electra.rtd_weight=1"],
+    "electra-gen-half": ["train.objective=electra", "electra.generator_fraction=0.5"],
     "rate-30-to-15": ["masking.schedule=linear", "masking.rate_start=0.3", "masking.rate=0.15"],
     "rate-30": ["masking.rate=0.3"],
     "rate-40": ["masking.rate=0.4"],

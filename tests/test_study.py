@@ -284,6 +284,13 @@ def test_a_search_grows_its_confirmation_seeds_for_the_points_it_confirmed_and_i
     assert sorted(r.seed for r in done if r.phase == "confirm" and r.point == best[0]) == [1, 2]
     assert sorted(r.seed for r in done if r.phase == "baseline") == [0, 1, 2]
     assert all(r.state == "complete" for r in done)
+    # A worker still holding the old seeds confirmed after another process grew the study (stored: seeds 1-3,
+    # queued; the confirmed point has 1-2): resuming with the study file's own seeds adds the seed it lacks.
+    study = optuna.load_study(study_name="s", storage=open_storage(None, out))
+    study.set_user_attr("definition", {**study.user_attrs["definition"], "confirm_seeds": [1, 2, 3]})
+    study.set_user_attr("queued_seeds", {"seeds": [0], "confirm_seeds": [1, 2, 3]})
+    work(load_spec(str(path)), out)
+    assert sorted(r.seed for r in trials(out) if r.phase == "confirm" and r.point == best[0]) == [1, 2, 3]
 
 
 def test_an_inconclusive_claim_names_the_seeds_that_would_settle_it(tmp_path, corpus_file):

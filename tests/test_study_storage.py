@@ -343,10 +343,14 @@ def test_passwords_never_reach_a_message(text, url, expected):
 
 
 def test_jobs_pass_the_storage_to_workers_by_environment(tmp_path):
+    from masklab.study.spec import StudySpec
     from masklab.study.worker import _worker_command, _worker_env
 
     url = f"postgresql://ml:{PASSWORD}@127.0.0.1:5432/studies"
-    command = _worker_command("s.yaml", "quick", tmp_path, 1)
+    spec = StudySpec(name="s", run="pretrain", metric="m", goal="maximize", seeds=[0, 1, 2, 3], scale="quick")
+    command = _worker_command(spec, "s.yaml", tmp_path, 1)
+    # the launcher's stored seeds travel with the worker, so it joins a grown study instead of growing it again
+    assert command[command.index("--seeds") + 1] == "0-3" and command[command.index("--scale") + 1] == "quick"
     assert not any(PASSWORD in part or "--storage" == part for part in command)  # what `ps` shows
     assert _worker_env(url, 1, None)[STORAGE_ENV] == url
     assert STORAGE_ENV not in _worker_env(None, 1, None)  # a journal study: no stale URL from the caller's environment

@@ -230,7 +230,9 @@ def settle_command(spec: StudySpec, groups: list[PointResult], keys: list[str]) 
     if p is None or judgement(spec.published.claim.relation, spec.goal, p, spec.margin) != "inconclusive":
         return None
     n = seeds_needed(p)
-    have = list(spec.confirm_seeds if spec.published.claim.best else spec.seeds)
+    if spec.is_search and not spec.confirm_top:
+        return None  # a search's --seeds are its confirmation seeds, and this one confirms nothing
+    have = list(spec.confirm_seeds if spec.is_search else spec.seeds)
     if not n or n <= len(have):
         return None
     more = have + [s for s in range(max(have) + 1, max(have) + 1 + n) if s not in have][: n - len(have)]

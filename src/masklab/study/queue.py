@@ -22,6 +22,7 @@ import os
 import socket
 import threading
 import time
+from dataclasses import replace
 
 import optuna as module
 
@@ -80,8 +81,9 @@ def open_study(spec: StudySpec, storage, wait_seconds: float = 30.0, grow: bool 
             direction=direction,
             load_if_exists=False,
         )
-        study.set_user_attr("definition_hash", spec.definition_hash())
+        # the definition before its hash: a joiner waits for the hash, then compares definitions
         study.set_user_attr("definition", json.loads(canonical(spec.definition())))
+        study.set_user_attr("definition_hash", spec.definition_hash())
         return study, True
     except op.exceptions.DuplicatedStudyError:
         pass
@@ -97,7 +99,7 @@ def open_study(spec: StudySpec, storage, wait_seconds: float = 30.0, grow: bool 
         changed = [k for k in _changed_fields(stored, ours) if k in ours]
         if stored and not changed:
             return study, False
-        if stored and set(changed) <= set(GROWING):
+        if stored and set(changed) <= set(growing(spec)):
             return _grow(study, spec, stored, changed, grow)
         raise UserError(
             f"the storage already holds a study named {spec.name!r} with a different definition "
@@ -110,6 +112,18 @@ def open_study(spec: StudySpec, storage, wait_seconds: float = 30.0, grow: bool 
 # The fields a study may grow in: more seeds keep every finished trial valid, so a study whose answer was within
 # seed noise is settled by adding the seeds its report asks for (`--seeds`), not by running it again
 GROWING = ("seeds", "confirm_seeds")
+
+
+def growing(spec: StudySpec) -> tuple[str, ...]:
+    """What this study may grow in: a grid its seeds; a search its confirmation seeds only (its searched points
+    ran on the search seeds, and new draws would run on more)."""
+    return ("confirm_seeds",) if spec.is_search else ("seeds",)
+
+
+def stored_seeds(study, spec: StudySpec) -> StudySpec:
+    """spec with the seeds its study stores (a study grown by another process since this one read its file)."""
+    stored = study.user_attrs.get("definition", {})
+    return replace(spec, **{k: list(stored[k]) for k in GROWING if k in stored and stored[k] != getattr(spec, k)})
 
 
 def _grow(study, spec: StudySpec, stored: dict, changed: list[str], grow: bool):
@@ -174,9 +188,9 @@ def fixed_trials(spec: StudySpec) -> list[tuple[dict, int, str]]:
 def enqueue_grid(study, spec: StudySpec, created: bool, wait_seconds: float = 60.0) -> None:
     """The fixed trials (fixed_trials). Only the creator enqueues; joiners wait for its `queued` mark (a creator
     that died mid-way is finished by a joiner, skipping the points already there)."""
-    confirmed = study.user_attrs.get("confirmed", []) if spec.is_search else []
-    # a search grown by confirmation seeds after it confirmed: its confirmed points get the new seeds too
-    fixed = fixed_trials(spec) + [(json.loads(p), seed, "confirm") for p in confirmed for seed in spec.confirm_seeds]
+    if spec.is_search:
+        enqueue_confirmations(study, stored_seeds(study, spec))
+    fixed = fixed_trials(spec)
     if not fixed or _queued(study, spec):
         return
     if not created:
@@ -193,6 +207,23 @@ def enqueue_grid(study, spec: StudySpec, created: bool, wait_seconds: float = 60
             n += 1
     study.set_user_attr("queued", n + len(present))
     study.set_user_attr("queued_seeds", _seeds_of(spec))
+
+
+def enqueue_confirmations(study, spec: StudySpec) -> int:
+    """The confirmed points' trials on every confirmation seed they lack: a search grown (--seeds) after it
+    confirmed gets its new seeds here, whichever process grew it and whenever. A pair two processes enqueue at
+    once runs once (pop_waiting drops the twin)."""
+    confirmed = study.user_attrs.get("confirmed", [])
+    if not confirmed:
+        return 0
+    present = {(t.user_attrs.get("point"), t.user_attrs.get("seed")) for t in study.get_trials(deepcopy=False)}
+    n = 0
+    for point in confirmed:
+        for seed in spec.confirm_seeds:
+            if (point, seed) not in present:
+                enqueue(study, json.loads(point), seed, "confirm")
+                n += 1
+    return n
 
 
 def pop_waiting(study, storage):

@@ -20,6 +20,7 @@ from masklab.fsutil import write_text_atomic as write_atomic
 from masklab.report.pages import html_table, markdown_table, page, svg_text
 from masklab.report.plots import _pyplot
 from masklab.study.finding import block_baseline, blocking_keys, blocks, finding, fmt, label, settle_command, verdict
+from masklab.study.queue import stored_seeds
 from masklab.study.results import PointResult, Row, by_point, rows, varying_keys, write_csv
 from masklab.study.spec import LABEL, StudySpec
 from masklab.study.stats import paired, spread
@@ -261,6 +262,7 @@ def search_importances(study) -> dict[str, float]:
 
 def write_study_report(spec: StudySpec, study_dir: Path, study) -> dict:
     """report.md, report.html, results.csv and plots/*.svg in the study directory; returns the headline."""
+    spec = stored_seeds(study, spec)  # a worker whose study grew (--seeds) after it started reports all of it
     plt = _pyplot()
     all_rows = rows(study)
     write_csv(all_rows, study_dir / "results.csv")
@@ -308,15 +310,15 @@ def write_study_report(spec: StudySpec, study_dir: Path, study) -> dict:
         published_md = (
             f"\n**Published:** {spec.published.finding} ({spec.published.citation})\n"
             + (f"\n**{judged}**\n" if judged else "")
-            + "".join(f"\n**Further claim:** {v}\n" for v in also)
             + (f"\nTo settle it: `{settle}`{settle_tail}\n" if settle else "")
+            + "".join(f"\n**Further claim:** {v}\n" for v in also)
         )
         published_html = (
             f"<p><b>Published:</b> {html.escape(spec.published.finding)} "
             f"({html.escape(spec.published.citation)})</p>"
             + (f"<p><b>{html.escape(judged)}</b></p>" if judged else "")
-            + "".join(f"<p><b>Further claim:</b> {html.escape(v)}</p>" for v in also)
             + (f"<p>To settle it: <code>{html.escape(settle)}</code>{html.escape(settle_tail)}</p>" if settle else "")
+            + "".join(f"<p><b>Further claim:</b> {html.escape(v)}</p>" for v in also)
         )
     setup = (
         f"run: {spec.run}; seeds {spec.seeds}; metric {spec.metric} ({spec.goal})"

@@ -27,7 +27,7 @@ from masklab.errors import UserError
 from masklab.study import queue
 from masklab.study.kinds import kind
 from masklab.study.report import write_study_report
-from masklab.study.spec import StudySpec, canonical
+from masklab.study.spec import StudySpec, canonical, seeds_text
 from masklab.study.storage import STORAGE_ENV, StorageLost, open_storage
 from masklab.study.trials import (
     build_plan,
@@ -151,6 +151,7 @@ def _enqueue_confirm(study, spec: StudySpec) -> bool:
     """After the search: the best `confirm_top` configurations again with the confirm seeds (once; the
     process that creates the marker study does it, when no search trial is still running)."""
     op = queue.optuna()
+    spec = queue.stored_seeds(study, spec)  # grown by another process since this worker read its file
     trials = study.get_trials(deepcopy=False)
     if any(t.state == op.trial.TrialState.RUNNING for t in trials) or "confirmed" in study.user_attrs:
         return False
@@ -352,8 +353,9 @@ def warm_caches(spec: StudySpec, study_dir: Path, show_progress: bool) -> None:
                 pass  # e.g. a corpus that is not there: its trials fail and are recorded with that error
 
 
-def _worker_command(source: str, scale: str, study_dir: Path, threads: int) -> list[str]:
-    """A worker's command line; the storage URL (and its password) travels in its environment (STORAGE_ENV)."""
+def _worker_command(spec: StudySpec, source: str, study_dir: Path, threads: int) -> list[str]:
+    """A worker's command line; the storage URL (and its password) travels in its environment (STORAGE_ENV).
+    It names the seeds the launcher stored (a --seeds that grew the study), so no worker grows it again."""
     cmd = [
         sys.executable,
         "-m",
@@ -367,8 +369,10 @@ def _worker_command(source: str, scale: str, study_dir: Path, threads: int) -> l
         "--threads",
         str(threads),
     ]
-    if scale:
-        cmd += ["--scale", scale]
+    if spec.scale:
+        cmd += ["--scale", spec.scale]
+    if not spec.is_search or spec.confirm_top:
+        cmd += ["--seeds", seeds_text(spec.confirm_seeds if spec.is_search else spec.seeds)]
     return cmd
 
 
@@ -431,7 +435,7 @@ def run_study(
         for i in range(jobs):
             procs.append(
                 subprocess.Popen(
-                    _worker_command(source, spec.scale, study_dir, threads),
+                    _worker_command(spec, source, study_dir, threads),
                     env=_worker_env(storage_url, threads, i % gpus if gpus else None),
                     stderr=subprocess.PIPE,
                     text=True,

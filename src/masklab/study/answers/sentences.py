@@ -158,7 +158,7 @@ def _verdict_line(answer: StudyAnswer, lang: str, out: str) -> str:
     p = v.pooled
     values = dict(prefer=v.prefer, over=v.over, low=fmt(p.diff.low), high=fmt(p.diff.high))
     if v.reason == "one_seed":
-        return fill("verdict_one_seed", lang, out)
+        return fill("verdict_one_seed", lang, out, prefer=v.prefer, over=v.over)
     if v.reason in ("agrees", "disagrees"):
         return fill(f"verdict_{v.reason}", lang, out, **values)
     if v.reason in ("margin_equivalent", "margin_noninferior"):
@@ -166,7 +166,9 @@ def _verdict_line(answer: StudyAnswer, lang: str, out: str) -> str:
     line = (
         fill("verdict_seeds", lang, out, seeds=v.seeds, sd=fmt(p.diff.sd), **values)
         if v.reason == "seeds"
-        else fill("verdict_equivalent", lang, out, bound=f"±{fmt(v.bound)}", max=MAX_SEEDS)
+        else fill(
+            "verdict_equivalent", lang, out, bound=f"±{fmt(v.bound)}", max=MAX_SEEDS, prefer=v.prefer, over=v.over
+        )
     )
     return line + (" " + fill("consistent", lang, out) if v.consistent else "")
 

@@ -144,12 +144,13 @@ EN = {
     # the verdict
     "verdict_agrees": "Agrees: {prefer} is better than {over} beyond seed noise (95% CI {low} to {high}).",
     "verdict_disagrees": "Disagrees: {over} is better than {prefer} beyond seed noise (95% CI {low} to {high}).",
-    "verdict_seeds": "Inconclusive: the gap is within seed noise (95% CI {low} to {high}); about {seeds} seeds "
-    "would settle it at the observed paired sd ({sd}).",
-    "verdict_equivalent": "Inconclusive on the direction; as an equivalence verdict: at 95% the two differ by no "
+    "verdict_seeds": "Inconclusive: the gap between {prefer} and {over} is within seed noise (95% CI {low} to "
+    "{high}); about {seeds} seeds would settle it at the observed paired sd ({sd}).",
+    "verdict_equivalent": "Inconclusive on the direction of {prefer} against {over}; as an equivalence verdict: "
+    "at 95% the two differ by no "
     "more than {bound} (the margin this run can promise), and a gap as small as the observed one would need more "
     "than {max} seeds to resolve.",
-    "verdict_one_seed": "Inconclusive: one common seed; a second seed would estimate the noise.",
+    "verdict_one_seed": "Inconclusive: {prefer} and {over} share one seed; a second seed would estimate the noise.",
     "verdict_margin_equivalent": "Disagrees: the two are equivalent, as the 95% CI ({low} to {high}) lies inside the "
     "study's margin of {margin}, so {prefer} is not better than {over}.",
     "verdict_margin_noninferior": "Agrees: {prefer} is at least as good as {over}, as the 95% CI ({low} to {high}) "
@@ -252,12 +253,15 @@ FA = {
     "{high}).",
     "verdict_disagrees": "مخالف: {over} فراتر از نوسان بذرها از {prefer} بهتر است (بازهٔ اطمینان [[95%]] از {low} "
     "تا {high}).",
-    "verdict_seeds": "بی\u200cنتیجه: اختلاف در حد نوسان بذرهاست (بازهٔ اطمینان [[95%]] از {low} تا {high})؛ با "
+    "verdict_seeds": "بی\u200cنتیجه: اختلاف {prefer} و {over} در حد نوسان بذرهاست "
+    "(بازهٔ اطمینان [[95%]] از {low} تا {high})؛ با "
     "انحراف معیار جفت\u200cشدهٔ مشاهده\u200cشده ({sd}) حدود {seeds} بذر آن را روشن می\u200cکند.",
-    "verdict_equivalent": "دربارهٔ جهت بی\u200cنتیجه؛ به\u200cعنوان داوری هم\u200cارزی: با اطمینان [[95%]] "
+    "verdict_equivalent": "دربارهٔ جهت {prefer} در برابر {over} بی\u200cنتیجه؛ "
+    "به\u200cعنوان داوری هم\u200cارزی: با اطمینان [[95%]] "
     "اختلاف این دو بیش از {bound} نیست (حاشیه\u200cای که این اجرا می\u200cتواند تضمین کند)، و روشن\u200cکردن "
     "اختلافی به کوچکی اختلاف مشاهده\u200cشده به بیش از {max} بذر نیاز دارد.",
-    "verdict_one_seed": "بی\u200cنتیجه: تنها یک بذر مشترک؛ بذر دوم نوسان را برآورد می\u200cکند.",
+    "verdict_one_seed": "بی\u200cنتیجه: {prefer} و {over} تنها یک بذر مشترک دارند؛ بذر دوم نوسان را برآورد "
+    "می\u200cکند.",
     "verdict_margin_equivalent": "مخالف: این دو هم\u200cارزند، چون بازهٔ اطمینان [[95%]] (از {low} تا {high}) درون "
     "حاشیهٔ {margin} این مطالعه است، پس {prefer} از {over} بهتر نیست.",
     "verdict_margin_noninferior": "موافق: {prefer} دست\u200cکم به خوبی {over} است، چون بازهٔ اطمینان [[95%]] (از {low} "

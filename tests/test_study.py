@@ -260,6 +260,10 @@ def test_more_seeds_grow_a_finished_study_and_run_only_the_new_seeds(tmp_path, c
     assert code == 2 and err.count("\n") == 1 and "--seeds must be" in err and "Traceback" not in err
 
 
+# a search space of one log-scaled and one categorical key
+LR_AND_RATE = {"train.lr": {"low": 1e-4, "high": 1e-2, "log": True}, "masking.rate": [0.15, 0.3]}
+
+
 def test_a_search_grows_its_confirmation_seeds_for_the_points_it_confirmed_and_its_baseline(tmp_path, corpus_file):
     from masklab.study.spec import load_spec
     from masklab.study.worker import work
@@ -268,7 +272,7 @@ def test_a_search_grows_its_confirmation_seeds_for_the_points_it_confirmed_and_i
     path = _search_study(
         out,
         corpus_file,
-        search={"train.lr": {"low": 1e-4, "high": 1e-2, "log": True}, "masking.rate": [0.15, 0.3]},
+        search=LR_AND_RATE,
         trials=3,
         seeds=[0],
         baseline={"train.lr": 1e-3, "masking.rate": 0.15},
@@ -337,7 +341,7 @@ def test_search_samples_the_budget_then_confirms_the_best_with_more_seeds(tmp_pa
     path = _search_study(
         out,
         corpus_file,
-        search={"train.lr": {"low": 1e-4, "high": 1e-2, "log": True}, "masking.rate": [0.15, 0.3]},
+        search=LR_AND_RATE,
         trials=4,
         seeds=[0],
         confirm={"top": 2, "seeds": [1]},

@@ -84,3 +84,18 @@ def test_a_model_shape_the_architecture_cannot_build_is_one_line(shape, message)
     assert "\n" not in str(caught.value)
     even = build_config(overrides=["model.hidden_size=184", "model.num_heads=4"])
     assert preset_shape(even.model)[1:3] == (184, 4)
+
+
+def test_an_odd_head_size_is_refused_only_where_positions_rotate(tiny_tokenizer):
+    """BERT's absolute positions have no pairs to rotate: a head size of 45 builds and runs a forward pass,
+    where modernbert (rotary) refuses it in one line."""
+    import torch
+
+    from masklab.models.build import build_model
+
+    odd = ["model.hidden_size=180", "model.num_heads=4", "model.num_layers=1", "model.intermediate_size=64"]
+    bert = build_model(build_config(overrides=[*odd, "model.architecture=bert"]).model, tiny_tokenizer, 32)
+    ids = torch.randint(5, len(tiny_tokenizer), (2, 16))
+    assert bert(input_ids=ids).logits.shape == (2, 16, bert.config.vocab_size)
+    with pytest.raises(UserError, match=r"odd head size \(45\)"):
+        build_model(build_config(overrides=odd).model, tiny_tokenizer, 32)

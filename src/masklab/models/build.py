@@ -124,7 +124,7 @@ def _finish(config, cfg: ModelConfig, model_class):
 def build_bert(cfg: ModelConfig, tokenizer, seq_length: int, shape=None):
     """The original BERT encoder (post-LayerNorm, learned positions): what the benchmarks and studies compare."""
 
-    layers, hidden, heads, inter = shape or preset_shape(cfg)
+    layers, hidden, heads, inter = shape or preset_shape(cfg, rotary=False)  # absolute or relative positions
     config = BertConfig(
         vocab_size=len(tokenizer),
         hidden_size=hidden,
@@ -204,7 +204,7 @@ def build_llama(cfg: ModelConfig, tokenizer, seq_length: int, shape=None):
 def build_gpt2(cfg: ModelConfig, tokenizer, seq_length: int, shape=None):
     """GPT-2 (post-2019 classic: pre-LayerNorm, learned positions, GELU MLP, biases), matched the same way."""
 
-    layers, hidden, heads, inter = shape or preset_shape(cfg)
+    layers, hidden, heads, inter = shape or preset_shape(cfg, rotary=False)  # absolute or relative positions
 
     def config_for(width):
         return GPT2Config(
@@ -231,7 +231,7 @@ def build_t5(cfg: ModelConfig, tokenizer, seq_length: int, shape=None):
     The preset's layers are split between encoder (the larger half) and decoder; the feed-forward width
     is set so the total matches the reference encoder despite the decoder's cross-attention."""
 
-    layers, hidden, heads, inter = shape or preset_shape(cfg)
+    layers, hidden, heads, inter = shape or preset_shape(cfg, rotary=False)  # absolute or relative positions
     decoder_layers = max(1, layers // 2)
     encoder_layers = max(1, layers - decoder_layers)
 
@@ -263,7 +263,7 @@ def build_electra(cfg: ModelConfig, tokenizer, seq_length: int, shape=None):
     original/replaced head, matched to the reference by its feed-forward width. The generator that trains it
     is built beside it by the objective (models/electra.py) and not counted: the discriminator is what is kept."""
 
-    layers, hidden, heads, inter = shape or preset_shape(cfg)
+    layers, hidden, heads, inter = shape or preset_shape(cfg, rotary=False)  # absolute or relative positions
 
     def config_for(width):
         return ElectraConfig(

@@ -19,7 +19,9 @@ PRESETS = {
 }
 
 
-def preset_shape(cfg: ModelConfig) -> tuple[int, int, int, int]:
+def preset_shape(cfg: ModelConfig, rotary: bool = True) -> tuple[int, int, int, int]:
+    """(layers, hidden, heads, intermediate) of the preset, reshaped by the model.* sizes; `rotary`: the
+    architecture rotates pairs of each head's dimensions (modernbert, llama), so its head size must be even."""
     if cfg.preset not in PRESETS:
         raise UserError(f"unknown model.preset {cfg.preset!r}; choose one of: {', '.join(PRESETS)}")
     layers, hidden, heads, inter = PRESETS[cfg.preset]
@@ -29,7 +31,7 @@ def preset_shape(cfg: ModelConfig) -> tuple[int, int, int, int]:
     inter = cfg.intermediate_size or (4 * hidden if cfg.hidden_size else inter)
     if hidden % heads:
         raise UserError(f"model.hidden_size {hidden} is not divisible by model.num_heads {heads}")
-    if (hidden // heads) % 2:  # rotary position embeddings (modernbert, llama) rotate pairs of dimensions
+    if rotary and (hidden // heads) % 2:  # rotary position embeddings rotate pairs of dimensions
         raise UserError(
             f"model.hidden_size {hidden} / model.num_heads {heads} gives an odd head size ({hidden // heads}); "
             f"rotary position embeddings need an even one: e.g. model.hidden_size={hidden + heads}"

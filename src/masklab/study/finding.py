@@ -224,14 +224,12 @@ def verdict(spec: StudySpec, groups: list[PointResult], keys: list[str] | None =
 def settle_command(spec: StudySpec, groups: list[PointResult], keys: list[str]) -> str | None:
     """The command that grows the study to the seeds its claim's comparison needs, when that comparison is
     within seed noise (None otherwise): a search grows its confirmation seeds, which its claim is judged on."""
-    if spec.published is None or spec.published.claim is None:
-        return None
+    if spec.published is None or spec.published.claim is None or (spec.is_search and not spec.confirm_top):
+        return None  # no claim, or a search that confirms nothing (a search's --seeds are its confirmation seeds)
     _, _, p, _ = claim_compare(spec, groups, keys)
     if p is None or judgement(spec.published.claim.relation, spec.goal, p, spec.margin) != "inconclusive":
         return None
     n = seeds_needed(p)
-    if spec.is_search and not spec.confirm_top:
-        return None  # a search's --seeds are its confirmation seeds, and this one confirms nothing
     have = list(spec.confirm_seeds if spec.is_search else spec.seeds)
     if not n or n <= len(have):
         return None

@@ -160,7 +160,6 @@ def _enqueue_confirm(study, spec: StudySpec) -> bool:
     except op.exceptions.DuplicatedStudyError:
         return False
     by_point: dict[str, list[float]] = {}
-    done: dict[str, set[int]] = {}
     for t in trials:  # the searched configurations only: the baseline is compared with them, not confirmed
         if (
             t.state == op.trial.TrialState.COMPLETE
@@ -168,14 +167,12 @@ def _enqueue_confirm(study, spec: StudySpec) -> bool:
             and t.user_attrs.get("phase", "search") == "search"
         ):
             by_point.setdefault(t.user_attrs["point"], []).append(t.value)
-            done.setdefault(t.user_attrs["point"], set()).add(t.user_attrs["seed"])
     sign = -1 if spec.goal == "maximize" else 1
     best = sorted(by_point, key=lambda p: sign * sum(by_point[p]) / len(by_point[p]))[: spec.confirm_top]
-    for point in best:
-        for seed in spec.confirm_seeds:
-            if seed not in done[point]:
-                queue.enqueue(study, json.loads(point), seed, "confirm")
+    # marked first: a worker that dies before enqueueing leaves the confirmations to the next resume, which
+    # enqueues what the confirmed points lack the same way
     study.set_user_attr("confirmed", best)
+    queue.enqueue_confirmations(study, spec)
     return True
 
 

@@ -507,6 +507,15 @@ def _chromium() -> str | None:
     return None
 
 
+def _type_into(page, elem_id: str, shown: str, text: str) -> None:
+    """Types into a textbox on a tab just opened. The tab mounts its textbox with the text it shows first, and
+    what is typed before that is replaced (a click would then act on the shown text), so wait for the mount."""
+    box = f"document.querySelector('#{elem_id} textarea')"
+    page.wait_for_function(f"({box} || {{}}).value === {json.dumps(shown)}", timeout=20_000)
+    page.locator(f"#{elem_id} textarea").fill(text)
+    page.wait_for_function(f"{box}.value === {json.dumps(text)}", timeout=20_000)
+
+
 def test_browser_fill_mask_preview_generate(served, tmp_path):
     playwright = pytest.importorskip("playwright.sync_api")
     executable = _chromium()
@@ -545,9 +554,14 @@ def test_browser_fill_mask_preview_generate(served, tmp_path):
         page.screenshot(path=str(shots / "fill-mask.png"))
 
         page.get_by_role("tab", name="Mask preview").click()
-        page.locator("#preview-text textarea").fill(" ".join(f"w{i}" for i in range(20)))
+        _type_into(page, "preview-text", "w10 w11 w10 union w10 w11", " ".join(f"w{i}" for i in range(20)))
         page.locator("#preview-go").click()
-        page.wait_for_selector("#preview-out .ml-table", timeout=20_000)
+        page.wait_for_function(  # both runs masked the twenty words: w19 is shown, or is the original of a masked piece
+            """() => { const ps = [...document.querySelectorAll('#preview-out .ml-preview p')];
+                return ps.length == 2
+                    && ps.every(p => p.innerText.includes('w19') || p.querySelector('[title="original: w19"]')); }""",
+            timeout=20_000,
+        )
         assert (
             page.locator(".ml-preview .mask, .ml-preview .random, .ml-preview .kept").count() == 2 * 3
         )  # 15% of 20, two runs
@@ -555,9 +569,9 @@ def test_browser_fill_mask_preview_generate(served, tmp_path):
         page.screenshot(path=str(shots / "mask-preview.png"))
 
         page.get_by_role("tab", name="Generate").click()
-        page.locator("#gen-text textarea").fill(
-            "زبان فارسی [MASK] w10 w11 [MASK]*4 w10"
-        )  # the given text stays byte for byte
+        _type_into(  # the given text stays byte for byte
+            page, "gen-text", "w10 w11 w10 [MASK]*2-4 w10 w11", "زبان فارسی [MASK] w10 w11 [MASK]*4 w10"
+        )
         page.locator("#gen-go").click()
         page.wait_for_function(
             "document.querySelector('#gen-out').innerText.split('tokens in').length == 3", timeout=30_000

@@ -51,6 +51,32 @@ def test_save_and_load_round_trip(tmp_path):
     assert yaml.safe_load((tmp_path / "c.yaml").read_text())["train"]["lr"] == 1e-3
 
 
+def test_the_tiny_preset_brings_its_measured_schedule_and_any_setting_wins(tmp_path):
+    plain = build_config({}, ["model.preset=mini"]).train
+    assert (plain.schedule, plain.seq_warmup_fraction) == ("linear", 0.0)  # the other presets keep the plain recipe
+    tiny = build_config({}, ["model.preset=tiny"])
+    assert (tiny.train.schedule, tiny.train.seq_warmup_fraction) == ("wsd", 0.3)
+    # a value the user gives wins, key by key, whether it comes from --set or from the YAML file
+    mixed = build_config({"train": {"schedule": "cosine"}}, ["model.preset=tiny"]).train
+    assert (mixed.schedule, mixed.seq_warmup_fraction) == ("cosine", 0.3)
+    assert build_config({}, ["model.preset=tiny", "train.seq_warmup_fraction=0"]).train.seq_warmup_fraction == 0.0
+    # the warm-up only where it can cut the blocks: 32 x 2^k tokens, and an objective whose targets are token-aligned
+    for extra in (["data.seq_length=96"], ["data.seq_length=32"]):
+        cfg = build_config({}, ["model.preset=tiny", *extra]).train
+        assert (cfg.schedule, cfg.seq_warmup_fraction) == ("wsd", 0.0), extra
+    # measured for the masked LM only: the causal LM the word-order target times keeps its plain recipe
+    clm = build_config({}, ["model.preset=tiny", "train.objective=clm"]).train
+    assert (clm.schedule, clm.seq_warmup_fraction) == ("linear", 0.0)
+    assert build_config({}, ["model.preset=tiny", "data.seq_length=256"]).train.seq_warmup_fraction == 0.3
+    # a run continuing a checkpoint has no preset shape, so it takes none of the preset's values
+    assert build_config({}, ["model.preset=tiny", "model.init=/a/run"]).train.schedule == "linear"
+    # the saved config holds the resolved values: a run reloaded (to resume or evaluate) trains the same way
+    save_config(tiny, tmp_path / "c.yaml")
+    assert load_config(tmp_path / "c.yaml") == tiny
+    explicit = yaml.safe_load((tmp_path / "c.yaml").read_text())["train"]
+    assert (explicit["schedule"], explicit["seq_warmup_fraction"]) == ("wsd", 0.3)
+
+
 def test_bad_yaml_is_one_line(tmp_path):
     p = tmp_path / "bad.yaml"
     p.write_text("train: [unclosed\n")

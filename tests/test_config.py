@@ -60,7 +60,7 @@ def test_the_tiny_preset_brings_its_measured_schedule_and_any_setting_wins(tmp_p
     mixed = build_config({"train": {"schedule": "cosine"}}, ["model.preset=tiny"]).train
     assert (mixed.schedule, mixed.seq_warmup_fraction) == ("cosine", 0.3)
     assert build_config({}, ["model.preset=tiny", "train.seq_warmup_fraction=0"]).train.seq_warmup_fraction == 0.0
-    # the warm-up only where it can cut the blocks: 32 x 2^k tokens, and an objective whose targets are token-aligned
+    # the warm-up only where it can cut the blocks into 32 x 2^k-token pieces
     for extra in (["data.seq_length=96"], ["data.seq_length=32"]):
         cfg = build_config({}, ["model.preset=tiny", *extra]).train
         assert (cfg.schedule, cfg.seq_warmup_fraction) == ("wsd", 0.0), extra

@@ -7,8 +7,10 @@ from masklab.errors import UserError
 
 def test_defaults_make_a_complete_config():
     cfg = build_config()
-    assert cfg.masking.rate == 0.15 and cfg.masking.mask_token_fraction == 0.8
+    assert cfg.masking.rate == 0.345 and cfg.masking.mask_token_fraction == 0.8  # mini's measured masked-LM recipe
     assert cfg.data.corpus == "builtin:sotu"
+    bare = build_config(preset_training=False)  # what evaluating a checkpoint without a run's config.yaml uses
+    assert (bare.masking.rate, bare.train.lr, bare.train.warmup_fraction) == (0.15, 0.0, 0.06)
 
 
 def test_dotted_overrides_are_typed():
@@ -75,6 +77,34 @@ def test_the_tiny_preset_brings_its_measured_schedule_and_any_setting_wins(tmp_p
     assert load_config(tmp_path / "c.yaml") == tiny
     explicit = yaml.safe_load((tmp_path / "c.yaml").read_text())["train"]
     assert (explicit["schedule"], explicit["seq_warmup_fraction"]) == ("wsd", 0.3)
+
+
+def test_the_mini_preset_brings_the_q7_search_point_and_any_setting_wins(tmp_path):
+    def recipe(*sets, raw=None):
+        cfg = build_config(raw or {}, list(sets))
+        return cfg.masking.rate, cfg.train.lr, cfg.train.warmup_fraction
+
+    assert recipe() == recipe("model.preset=mini") == (0.345, 1.44e-3, 0.127)
+    assert recipe("model.architecture=modernbert") == (0.345, 1.44e-3, 0.127)  # what auto means for the masked LM
+    # key by key, from --set or the YAML file, across sections: the earlier recipe is three settings away
+    assert recipe("masking.rate=0.15") == (0.15, 1.44e-3, 0.127)
+    assert recipe(raw={"train": {"lr": 0.0}}) == (0.345, 0.0, 0.127)
+    assert recipe("masking.rate=0.15", "train.lr=0", "train.warmup_fraction=0.06") == (0.15, 0.0, 0.06)
+    # under a rate schedule masking.rate is the schedule's end, under diffusion the validation rate: neither moves
+    assert recipe("masking.schedule=linear", "masking.rate_start=0.3")[0] == 0.15
+    assert recipe("masking.diffusion.schedule=linear") == (0.15, 1.44e-3, 0.127)
+    # measured on ModernBERT from scratch: BERT keeps its own lr (train.lr 0 = 5e-4), a checkpoint continues as set
+    assert recipe("model.architecture=bert") == (0.15, 0.0, 0.06)
+    assert recipe("model.init=/a/run") == (0.15, 0.0, 0.06)
+    assert build_config({}, ["model.preset=tiny", "model.architecture=bert"]).train.schedule == "linear"
+    # the other objectives and presets were not measured; the causal LM may not even carry masking settings
+    for objective in ("clm", "seq2seq", "hybrid", "electra"):
+        assert recipe(f"train.objective={objective}") == (0.15, 0.0, 0.06), objective
+    assert recipe("model.preset=small") == (0.15, 0.0, 0.06)
+    # a saved run reloads to the values it trained with, even once a default moves again
+    cfg = build_config()
+    save_config(cfg, tmp_path / "c.yaml")
+    assert load_config(tmp_path / "c.yaml") == cfg == load_config(tmp_path / "c.yaml", preset_training=False)
 
 
 def test_bad_yaml_is_one_line(tmp_path):

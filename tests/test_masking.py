@@ -20,7 +20,8 @@ def blocks_with_specials(tokenizer, n=400, t=256, seed=0):
 
 
 def masking(**overrides):
-    return build_config({}, [f"masking.{k}={v}" for k, v in overrides.items()]).masking
+    """The masking section at its own defaults (BERT's 15%, not a preset's training recipe) with `overrides`."""
+    return build_config({}, [f"masking.{k}={v}" for k, v in overrides.items()], preset_training=False).masking
 
 
 @pytest.mark.parametrize("rate", [0.05, 0.15, 0.4, 0.8])

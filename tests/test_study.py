@@ -62,6 +62,31 @@ def test_every_builtin_study_parses_at_both_scales_and_its_points_resolve(tmp_pa
             assert len(keys) == len(points), name  # every point is a distinct, valid config
 
 
+def test_builtin_studies_train_what_their_published_answers_measured(tmp_path):
+    """A preset's measured defaults (config.PRESET_TRAINING) may move; a shipped answer must still reproduce, so
+    every pretraining trial and shared run of a ready-made study pins what those defaults would fill."""
+    from masklab.config import load_config
+    from masklab.study.spec import builtin_names, load_spec
+    from masklab.study.trials import build_plan, overrides
+
+    checked = 0
+    for name in builtin_names():
+        for scale in ("quick", "full"):
+            spec = load_spec(f"builtin:{name}", scale)
+            runs = [(need.base, {}, None) for need in spec.needs.values() if need.run == "pretrain"]
+            if spec.run == "pretrain":
+                points = [dict(spec.baseline)] if spec.is_search else spec.grid_points()  # a search sets the rest
+                runs += [(spec.base, point, spec.seeds[0]) for point in points]
+            for base, point, seed in runs:
+                sets = overrides(base, point, "train.seed" if seed is not None else None, seed)
+                config = build_plan(spec, point, seed, tmp_path).config if seed is not None else load_config(None, sets)
+                assert config == load_config(None, sets, preset_training=False), (name, scale, point or base)
+                checked += 1
+    assert checked >= 70  # q4, q5, q6's shared models, q7: every masked LM they train at mini, both scales
+    # ... and the equality is not trivial: a bare mini config does take the preset's values
+    assert load_config(None, ["model.preset=mini"]) != load_config(None, ["model.preset=mini"], preset_training=False)
+
+
 def test_grid_points_cross_the_grid_then_add_explicit_points_once(tmp_path, corpus_file):
     from masklab.study.spec import load_spec
 

@@ -374,7 +374,8 @@ class MaskingConfig:
 class TrainConfig:
     batch_size: int = 32  # blocks per optimizer micro-step (per process)
     grad_accum: int = 1  # micro-steps per optimizer step: effective batch = batch_size * grad_accum * processes
-    # peak learning rate; 0 = the architecture's default at the mini preset (README, Defaults: 1e-3 for modernbert)
+    # peak learning rate; 0 = the architecture's default (README, Defaults: 1e-3 for modernbert), unless
+    # PRESET_TRAINING sets it (mini's masked LM: 1.44e-3)
     lr: float = 0.0
     weight_decay: float = 0.01  # not applied to biases and LayerNorm weights
     beta2: float = 0.98  # RoBERTa's value: steadier than 0.999 with large learning rates
@@ -606,14 +607,24 @@ def merge_override(target: dict, parts: list[str], value: Any) -> None:
         target[last] = value
 
 
-# (model.preset, train.objective) -> the train.* values that pair trains best with, measured (README, Defaults: the
-# tiny preset's recipe; benchmarks/word_order_target.py and default_recipe.py). They fill only the keys a config
-# leaves unset, so a YAML value or a --set still wins, and a run that continues a checkpoint (model.init) takes
-# none. The tiny shape does four to five times mini's steps in the same minutes: holding its peak rate (wsd) and
-# starting on 32-token pieces taught its masked LM word order in the time a causal LM needs, with its probe
-# accuracy within seed noise. At mini either change alone cost probe accuracy on the speeches, so the other presets
-# keep linear decay on full blocks; the other objectives were not measured, so they keep it too.
-PRESET_TRAINING = {("tiny", "mlm"): {"schedule": "wsd", "seq_warmup_fraction": 0.3}}
+# (model.preset, train.objective) -> the dotted settings that pair trains best with, measured (README, Defaults;
+# benchmarks/word_order_target.py and default_recipe.py). They fill only the keys a config leaves unset, so a YAML
+# value or a --set still wins key by key. They were measured on the objective's own architecture (what
+# model.architecture=auto picks: ModernBERT for the masked LM), so another architecture, or a run that continues a
+# checkpoint (model.init), takes none.
+# - tiny: the shape does four to five times mini's steps in the same minutes; holding its peak rate (wsd) and
+#   starting on 32-token pieces taught its masked LM word order in the time a causal LM needs, with its probe
+#   accuracy within seed noise. At mini either change alone cost probe accuracy on the speeches.
+# - mini: the q7-search study's best point (docs/studies/q7-search). At 10 minutes it beat lr 1e-3 / 6% warm-up /
+#   15% masking on the sotu-era probe beyond seed noise on 5 of 5 seeds, and at 2 minutes it lost no judge beyond
+#   noise on three corpora. The rate fills only where it is the rate a run trains at (a constant masking rate, no
+#   diffusion): under a rate schedule or diffusion masking.rate means the schedule's end or the validation rate.
+# Other pairs (the causal, seq2seq, hybrid and electra objectives among them) were not measured and keep the
+# dataclass defaults.
+PRESET_TRAINING = {
+    ("tiny", "mlm"): {"train.schedule": "wsd", "train.seq_warmup_fraction": 0.3},
+    ("mini", "mlm"): {"masking.rate": 0.345, "train.lr": 1.44e-3, "train.warmup_fraction": 0.127},
+}
 
 
 def seq_warmup_fits(cfg: RunConfig) -> bool:
@@ -625,20 +636,30 @@ def seq_warmup_fits(cfg: RunConfig) -> bool:
 
 
 def with_preset_training(cfg: RunConfig, given: set[str]) -> RunConfig:
-    """`cfg` with its preset and objective's PRESET_TRAINING values for the train.* keys not in `given` (the
-    sequence-length warm-up only where it fits the blocks)."""
-    if cfg.model.init:
-        return cfg
+    """`cfg` with its preset and objective's PRESET_TRAINING values for the dotted keys not in `given` (the
+    sequence-length warm-up only where it fits the blocks, the masking rate only where it is constant)."""
+    if cfg.model.init or cfg.model.architecture not in ("auto", record(cfg.train.objective).architectures[0]):
+        return cfg  # measured on the objective's own architecture (what auto means), from scratch
     recipe = PRESET_TRAINING.get((cfg.model.preset, cfg.train.objective), {})
     values = {k: v for k, v in recipe.items() if k not in given}
-    if values.get("seq_warmup_fraction") and not seq_warmup_fits(cfg):
-        del values["seq_warmup_fraction"]
-    return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, **values)) if values else cfg
+    if values.get("train.seq_warmup_fraction") and not seq_warmup_fits(cfg):
+        del values["train.seq_warmup_fraction"]
+    if "masking.rate" in values and (cfg.masking.schedule != "constant" or cfg.masking.diffusion.schedule != "off"):
+        del values["masking.rate"]
+    sections: dict[str, dict] = {}
+    for key, value in values.items():
+        section, name = key.split(".")
+        sections.setdefault(section, {})[name] = value
+    changed = {sec: dataclasses.replace(getattr(cfg, sec), **kv) for sec, kv in sections.items()}
+    return dataclasses.replace(cfg, **changed) if changed else cfg
 
 
-def build_config(raw: dict | None = None, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
-    """Defaults, then `raw` (a dict shaped like the YAML file), then dotted overrides; then the preset's measured
-    training values (PRESET_TRAINING) for the train.* keys neither set."""
+def build_config(
+    raw: dict | None = None, overrides: list[str] | tuple[str, ...] = (), preset_training: bool = True
+) -> RunConfig:
+    """Defaults, then `raw` (a dict shaped like the YAML file), then dotted overrides; then, with
+    `preset_training`, the preset's measured training values (PRESET_TRAINING) for the keys neither set (off where
+    the config describes no training: evaluating a bare checkpoint masks at the dataclass defaults)."""
     merged: dict[str, dict] = {}
     for sec, values in (raw or {}).items():
         if values is None:
@@ -659,7 +680,10 @@ def build_config(raw: dict | None = None, overrides: list[str] | tuple[str, ...]
         if sec not in sections:
             raise UserError(f"unknown config section {sec!r}; valid sections: {', '.join(sections)}")
         kwargs[sec] = build_section(hints[sec], values, sec)
-    return with_preset_training(RunConfig(**kwargs), set(merged.get("train", {})))
+    cfg = RunConfig(**kwargs)
+    if not preset_training:
+        return cfg
+    return with_preset_training(cfg, {f"{sec}.{key}" for sec, values in merged.items() for key in values})
 
 
 def read_yaml_mapping(path: str | Path | None, shape: str) -> dict:
@@ -688,8 +712,10 @@ def yaml_mapping(text: str, where: str, shape: str) -> dict:
     return raw
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
-    return build_config(read_yaml_mapping(path, "sections (data:, model:, train: ...)"), overrides)
+def load_config(
+    path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (), preset_training: bool = True
+) -> RunConfig:
+    return build_config(read_yaml_mapping(path, "sections (data:, model:, train: ...)"), overrides, preset_training)
 
 
 def save_config(cfg, path: Path) -> None:

@@ -132,7 +132,9 @@ def evaluate_checkpoint(
     run_config = path / "config.yaml"
     # with `corpus`: the run's own settings (masking, attention, eval) on all of another text
     other_text = [f"data.corpus={corpus}", "data.val_fraction=0"] if corpus is not None else []
-    cfg = load_config(run_config if run_config.exists() else None, [*overrides, *other_text])
+    # no preset training values: a run's config.yaml holds every value it trained with, and a bare checkpoint is
+    # judged on the dataclass defaults (BERT's 15% masks), not on what a fresh run of the default preset would train
+    cfg = load_config(run_config if run_config.exists() else None, [*overrides, *other_text], preset_training=False)
     model, tokenizer, family = load_language_model(path)
     objective = cfg.train.objective if run_config.exists() else family
     data = prepare_data(

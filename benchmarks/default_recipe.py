@@ -34,6 +34,7 @@ import sys
 from pathlib import Path
 
 from machine import SMOKE_DOCUMENTS, TEMP_DIR, machine, parse_args, ratio_line
+from masklab.config import build_config, load_config
 from masklab.evaluate.run import evaluate_checkpoint
 from masklab.study.stats import paired
 
@@ -112,19 +113,33 @@ COMMON = [
 
 
 def pretrain_run(out: Path, corpus: str, name: str, sets: list[str], minutes: float, seed: int) -> Path:
-    """One `masklab pretrain` run of `minutes` wall-clock with these --set overrides (reused when finished)."""
+    """One `masklab pretrain` run of `minutes` wall-clock with these --set overrides (reused when finished, and
+    only if it trained with the config these overrides resolve to now: a recipe's meaning can move with a default)."""
     run_dir = out / f"{corpus.replace(':', '-').replace('/', '_')}-{minutes:g}min-{name}-seed{seed}"
-    if not (run_dir / "summary.json").exists():
+    sets = [
+        f"data.corpus={corpus}",
+        *CORPUS_SETTINGS.get(corpus, []),
+        f"train.max_minutes={minutes}",
+        f"train.seed={seed}",
+        *COMMON,
+        *sets,
+    ]
+    if (run_dir / "summary.json").exists():
+        then, now = load_config(run_dir / "config.yaml"), build_config({}, sets)
+        if then != now:
+            moved = [
+                f"{sec}.{k}"
+                for sec in vars(now)
+                for k, v in vars(getattr(now, sec)).items()
+                if v != getattr(getattr(then, sec), k)
+            ]
+            raise SystemExit(
+                f"{run_dir} trained with another config than recipe {name} resolves to now ({', '.join(moved)} "
+                "differ); move it away or pass another --out"
+            )
+    else:
         if run_dir.exists():  # an interrupted trial restarts: a time budget cannot be resumed fairly
             subprocess.run(["rm", "-rf", str(run_dir)], check=True)
-        sets = [
-            f"data.corpus={corpus}",
-            *CORPUS_SETTINGS.get(corpus, []),
-            f"train.max_minutes={minutes}",
-            f"train.seed={seed}",
-            *COMMON,
-            *sets,
-        ]
         args = [a for s in sets for a in ("--set", s)]
         done = subprocess.run(
             [sys.executable, "-m", "masklab.cli", "pretrain", "--quiet", "--out", str(run_dir), *args],

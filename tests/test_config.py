@@ -107,6 +107,23 @@ def test_the_mini_preset_brings_the_q7_search_point_and_any_setting_wins(tmp_pat
     assert load_config(tmp_path / "c.yaml") == cfg == load_config(tmp_path / "c.yaml", preset_training=False)
 
 
+def test_resume_with_a_config_file_keeps_what_the_run_trained_with(tmp_path):
+    from masklab.pretrain.run import resolve_run_config
+
+    # a mini run made before its preset's defaults moved: 15% masking, lr 0, a span length of its own
+    out = tmp_path / "run"
+    out.mkdir()
+    earlier = build_config({}, ["masking.span.max_words=4"], preset_training=False)
+    save_config(earlier, out / "config.yaml")
+    own = tmp_path / "my.yaml"
+    own.write_text("train:\n  max_steps: 50\nmasking:\n  span:\n    p: 0.3\n", encoding="utf-8")
+    cfg = resolve_run_config(str(own), ["train.batch_size=16"], out, resume=True)
+    assert (cfg.masking.rate, cfg.train.lr, cfg.train.warmup_fraction) == (0.15, 0.0, 0.06)  # as it trained
+    assert (cfg.train.max_steps, cfg.train.batch_size, cfg.masking.span.p) == (50, 16, 0.3)  # the file and --set win
+    assert cfg.masking.span.max_words == 4  # a nested setting keeps the keys the file leaves out
+    assert resolve_run_config(str(own), [], out, resume=False).masking.rate == 0.345  # a fresh run: today's default
+
+
 def test_bad_yaml_is_one_line(tmp_path):
     p = tmp_path / "bad.yaml"
     p.write_text("train: [unclosed\n")

@@ -26,7 +26,7 @@ def trials(directory: Path):
     from masklab.study.spec import load_spec
 
     spec = load_spec(str(directory / "study.yaml"))
-    study, _ = queue.open_study(spec, open_storage(None, directory))
+    study, _ = queue.open_study(spec, open_storage(None, directory), study_dir=directory)
     return rows(study)
 
 
@@ -178,6 +178,17 @@ def test_grid_runs_once_reruns_nothing_and_writes_the_report(tmp_path, corpus_fi
     study.set_user_attr("definition_hash", "from-an-older-masklab")
     code, _, err = masklab(monkeypatch, capsys, "study", path, "--out", out, "--quiet")
     assert code == 0 and len(trials(out)) == 4, err
+    # The file now pins a value its trials already resolved to (as the ready-made studies pin mini's earlier recipe
+    # where a preset's default moved): the same trials, so it resumes and trains nothing again ...
+    base = yaml.safe_load(path.read_text())["base"]
+    write_study(out / "pinned.yaml", corpus_file, base={**base, "train.weight_decay": 0.01})
+    code, _, err = masklab(monkeypatch, capsys, "study", out / "pinned.yaml", "--out", out, "--quiet")
+    assert code == 0 and len(trials(out)) == 4, err
+    assert stamps == {r.key: (out / "trials" / r.key / "summary.json").stat().st_mtime_ns for r in done}
+    # ... and a pin that changes what the trials run is another study
+    write_study(out / "moved.yaml", corpus_file, base={**base, "train.weight_decay": 0.02})
+    code, _, err = masklab(monkeypatch, capsys, "study", out / "moved.yaml", "--out", out, "--quiet")
+    assert code == 2 and "different definition (base differ)" in err, err
 
 
 def test_a_failing_trial_is_recorded_and_the_study_completes(tmp_path, corpus_file):

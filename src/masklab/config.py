@@ -7,6 +7,7 @@ run can be repeated from that file alone. Derived values (steps from a token bud
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import typing
@@ -593,6 +594,16 @@ def parse_override(text: str, depth: tuple[int, int], shape: str, example: str) 
     if not depth[0] <= len(parts) <= depth[1] or not all(parts):
         raise UserError(f"--set key must be {shape} (got {key!r}), e.g. --set {example}")
     return parts, yaml.safe_load(raw) if raw.strip() else ""
+
+
+def deep_merge(base: dict, overlay: dict) -> dict:
+    """`base` under `overlay`: mappings merge key by key (a nested setting keeps its other keys), anything else
+    replaces; neither input is changed."""
+    out = copy.deepcopy(base)
+    for key, value in overlay.items():
+        both = isinstance(value, dict) and isinstance(out.get(key), dict)
+        out[key] = deep_merge(out[key], value) if both else copy.deepcopy(value)
+    return out
 
 
 def merge_override(target: dict, parts: list[str], value: Any) -> None:

@@ -83,7 +83,7 @@ def study(
         if not queue.exists(spec, store):
             typer.echo(f"the storage holds no study {spec.name} yet; start it with: masklab study {source}")
             raise typer.Exit(0)
-        handle, _ = queue.open_study(spec, store, grow=False)
+        handle, _ = queue.open_study(spec, store, grow=False, study_dir=directory)
         directory.mkdir(parents=True, exist_ok=True)  # a report written on another machine than the workers'
         headline = write_study_report(spec, directory, handle)
         counts = headline["counts"]
@@ -96,7 +96,7 @@ def study(
             typer.echo(headline["verdict"])
         return
     if retry_failed:
-        handle, created = queue.open_study(spec, open_storage(storage, directory))
+        handle, created = queue.open_study(spec, open_storage(storage, directory), study_dir=directory)
         queue.enqueue_grid(handle, spec, created)  # a --seeds that grew it: its new trials, before run_study joins
         typer.echo(f"queued {queue.retry_failed(handle)} failed trial(s) again")
     if worker:

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from accelerate import PartialState
 
-from masklab.config import RunConfig, load_config, save_config
+from masklab.config import RunConfig, build_config, deep_merge, load_config, read_yaml_mapping, save_config
 from masklab.data.pipeline import prepare_data
 from masklab.data.prepare import cache_root, sample_lines
 from masklab.data.shards import PackedBlocks, packed_blocks
@@ -35,11 +35,18 @@ from masklab.train import make_optimizer, train
 
 
 def resolve_run_config(config_path: str | None, overrides, out: Path, resume: bool) -> RunConfig:
-    """The config for a run: on --resume without a config file, the run's own saved config."""
+    """The config for a run: on --resume, the run's own saved config, under the config file's values where one is
+    given (a key the file leaves unset keeps what the run trained with, not a default that has moved since)."""
+    saved = out / "config.yaml"
     if resume and config_path is None:
-        if not (out / "config.yaml").exists():
+        if not saved.exists():
             raise UserError(f"--resume: {out} has no config.yaml; is it a masklab run directory?")
-        return load_config(out / "config.yaml", overrides)
+        return load_config(saved, overrides)
+    if resume and saved.exists():
+        shape = "sections (data:, model:, train: ...)"
+        return build_config(
+            deep_merge(read_yaml_mapping(saved, shape), read_yaml_mapping(config_path, shape)), overrides
+        )
     return load_config(config_path, overrides)
 
 

@@ -23,11 +23,12 @@ import socket
 import threading
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import optuna as module
 
 from masklab.errors import UserError
-from masklab.study.spec import StudySpec, canonical
+from masklab.study.spec import StudySpec, canonical, definition_hash
 
 HEARTBEAT_SECONDS = 15.0
 GRACE_SECONDS = 120.0  # a heartbeat this old means the worker died (another host, or a frozen machine)
@@ -67,9 +68,11 @@ def _pruner(spec: StudySpec):
     return pruners[spec.pruner]()
 
 
-def open_study(spec: StudySpec, storage, wait_seconds: float = 30.0, grow: bool = True):
+def open_study(spec: StudySpec, storage, wait_seconds: float = 30.0, grow: bool = True, study_dir: Path | None = None):
     """(study, created): create it, or join the one of this name, refusing one with another definition. One that
-    differs only in having more seeds grows the stored study (`grow`; without it, spec takes the stored seeds)."""
+    differs only in having more seeds grows the stored study (`grow`; without it, spec takes the stored seeds).
+    One whose `base`, `needs` or `config` differ is joined where every trial the storage started resolves to the
+    same config under spec (its key, checked against `study_dir`): a file that now pins what a default used to be."""
     op = optuna()
     direction = spec.goal
     try:
@@ -97,6 +100,13 @@ def open_study(spec: StudySpec, storage, wait_seconds: float = 30.0, grow: bool 
         # a field an older masklab stored and this one counts as cosmetic (a report setting such as `factor`) does
         # not stop a study from resuming after an upgrade
         changed = [k for k in _changed_fields(stored, ours) if k in ours]
+        pinned = [k for k in changed if k in RESOLVED]
+        rest = [k for k in changed if k not in RESOLVED]
+        if stored and pinned and set(rest) <= set(growing(spec)) and _same_trials(study, spec, study_dir):
+            stored = {**stored, **{k: json.loads(canonical(ours[k])) for k in pinned}}
+            study.set_user_attr("definition", stored)
+            study.set_user_attr("definition_hash", definition_hash(stored))
+            changed = rest
         if stored and not changed:
             return study, False
         if stored and set(changed) <= set(growing(spec)):
@@ -107,6 +117,30 @@ def open_study(spec: StudySpec, storage, wait_seconds: float = 30.0, grow: bool 
             "or put the old definition back"
         )
     return study, False
+
+
+# The fields that decide a study's trials only through the configs they resolve to: a change in them that leaves
+# every trial's key (the hash of its resolved config) as it was names the same study. The ready-made studies came
+# to pin values that a preset's measured defaults (config.PRESET_TRAINING) would now fill differently.
+RESOLVED = ("base", "needs", "config")
+
+
+def _same_trials(study, spec: StudySpec, study_dir: Path | None) -> bool:
+    """Whether every trial the storage started would run as the same trial under spec (no started trial: yes)."""
+    if study_dir is None:
+        return False
+    from masklab.study.trials import build_plan  # trials builds configs; the queue needs it only here
+
+    for trial in study.get_trials(deepcopy=False):
+        attrs = trial.user_attrs
+        if "key" not in attrs or "point" not in attrs:
+            continue
+        try:
+            if build_plan(spec, json.loads(attrs["point"]), attrs["seed"], study_dir).key != attrs["key"]:
+                return False
+        except UserError:  # a point this spec cannot even build is another study
+            return False
+    return True
 
 
 # The fields a study may grow in: more seeds keep every finished trial valid, so a study whose answer was within

@@ -18,7 +18,6 @@ and `confirm: {top: 2, seeds: [1, 2]}`. Everything here is checked before a tria
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import itertools
 import json
@@ -28,7 +27,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from masklab.config import yaml_mapping
+from masklab.config import deep_merge, yaml_mapping
 from masklab.errors import UserError
 from masklab.study.kinds import check_evaluate
 
@@ -214,7 +213,12 @@ class StudySpec:
         return d
 
     def definition_hash(self) -> str:
-        return hashlib.sha1(canonical(self.definition()).encode()).hexdigest()[:16]
+        return definition_hash(self.definition())
+
+
+def definition_hash(definition: dict) -> str:
+    """The short hash a storage keeps of a study's definition (a spec's, or one stored as JSON)."""
+    return hashlib.sha1(canonical(definition).encode()).hexdigest()[:16]
 
 
 def canonical(value: Any) -> str:
@@ -264,18 +268,6 @@ def _numbers(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _numbers(v) for k, v in value.items()}
     return value
-
-
-def _merge(base: dict, overlay: dict) -> dict:
-    """Scale overlays: mappings merge key by key, anything else replaces."""
-    out = copy.deepcopy(base)
-    for key, value in overlay.items():
-        out[key] = (
-            _merge(out[key], value)
-            if isinstance(value, dict) and isinstance(out.get(key), dict)
-            else copy.deepcopy(value)
-        )
-    return out
 
 
 def _need(name: str, raw: Any, where: str) -> Need:
@@ -342,7 +334,7 @@ def parse_spec(raw: dict, where: str, scale: str | None = None) -> StudySpec:
     if chosen:
         if chosen not in scales:
             raise UserError(f"{where} has no scale {chosen!r}; it has: {', '.join(scales) or 'none'}")
-        raw = _merge(raw, scales[chosen])
+        raw = deep_merge(raw, scales[chosen])
     unknown = sorted(set(raw) - KNOWN_KEYS)
     if unknown:
         raise UserError(

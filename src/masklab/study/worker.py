@@ -209,7 +209,7 @@ def work(
     _set_threads(threads)
     op = queue.optuna()
     storage = open_storage(storage_url, study_dir)
-    study, created = queue.open_study(spec, storage)
+    study, created = queue.open_study(spec, storage, study_dir=study_dir)
     queue.enqueue_grid(study, spec, created)
     ensure_needs(spec, study_dir, show_progress)
     result = WorkResult()
@@ -417,7 +417,7 @@ def run_study(
         ):
             build_plan(spec, point, seed, study_dir)  # every bad key or value fails now, before anything runs
     storage = open_storage(storage_url, study_dir)
-    study, created = queue.open_study(spec, storage)
+    study, created = queue.open_study(spec, storage, study_dir=study_dir)
     queue.clear_stop(study)
     queue.enqueue_grid(study, spec, created)
     ensure_needs(spec, study_dir, show_progress)

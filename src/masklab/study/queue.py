@@ -29,6 +29,7 @@ import optuna as module
 
 from masklab.errors import UserError
 from masklab.study.spec import StudySpec, canonical, definition_hash
+from masklab.study.trials import build_plan
 
 HEARTBEAT_SECONDS = 15.0
 GRACE_SECONDS = 120.0  # a heartbeat this old means the worker died (another host, or a frozen machine)
@@ -129,8 +130,6 @@ def _same_trials(study, spec: StudySpec, study_dir: Path | None) -> bool:
     """Whether every trial the storage started would run as the same trial under spec (no started trial: yes)."""
     if study_dir is None:
         return False
-    from masklab.study.trials import build_plan  # trials builds configs; the queue needs it only here
-
     for trial in study.get_trials(deepcopy=False):
         attrs = trial.user_attrs
         if "key" not in attrs or "point" not in attrs:

@@ -221,6 +221,24 @@ def test_objectives_learn_the_corpus_and_load_in_pipelines(corpus_file, tmp_path
     assert out.shape[1] > 1
 
 
+def test_compare_warns_when_masked_figures_come_from_different_rates_until_rescored_alike(corpus_file, tmp_path):
+    from masklab.evaluate.run import evaluate_checkpoint
+    from masklab.report.compare import compare_runs
+
+    for rate in (0.15, 0.4):
+        run(corpus_file, tmp_path / f"r{rate}", "mlm", steps=6, masking__rate=rate)
+    runs = [tmp_path / "r0.15", tmp_path / "r0.4"]
+    compare_runs(runs, tmp_path / "cmp")
+    warning = "measured at different masking rates"
+    page = (tmp_path / "cmp" / "compare.md").read_text()
+    assert warning in page and "0.15" in page and "0.4" in page
+    for path in runs:  # both rescored on common 15% masks: the figures compare now
+        figures = evaluate_checkpoint(path, overrides=["masking.rate=0.15"], show_progress=False)
+        assert figures["masked_at_rate"] == 0.15
+    compare_runs(runs, tmp_path / "cmp")
+    assert warning not in (tmp_path / "cmp" / "compare.md").read_text()
+
+
 def test_objective_bad_input(corpus_file, tmp_path, tiny_tokenizer):
     with pytest.raises(
         UserError, match="unknown train.objective .diffusion.; choose one of: mlm, clm, seq2seq, hybrid"

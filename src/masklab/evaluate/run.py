@@ -155,6 +155,8 @@ def evaluate_checkpoint(
         **behaviour(objective).heldout(model, tokenizer, blocks, cfg, precision, data.shards.unigram_counts()),
     }
     metrics["evaluated_blocks"] = min(len(blocks), cfg.eval.max_blocks or len(blocks))
+    if "masked_accuracy" in metrics:  # the rate its masked figures were scored at (compare warns across rates)
+        metrics["masked_at_rate"] = cfg.masking.rate
 
     kinds = record(objective).scores
     main = kinds[0]

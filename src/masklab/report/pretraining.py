@@ -181,11 +181,33 @@ def reading(groups: list[Group]) -> list[str]:
     budgets = {round(g.mean("train_tokens") or 0) for g in groups}
     if len(budgets) > 1:
         lines.append("The rows trained on different token budgets: compare yardsticks with that in mind.")
+    rates = masked_rates(groups)
+    if len(set(rates.values())) > 1:
+        listed = ", ".join(f"{label} {rate:g}" for label, rate in rates.items())
+        lines.append(
+            f"The masked figures were measured at different masking rates ({listed}): masked accuracy and "
+            "pseudo-perplexity rise and fall with the rate, so they do not compare across these rows. Score every "
+            "run on common masks first (`masklab evaluate RUN --set masking.rate=0.15`), as the studies do."
+        )
     lines.append(
         "Perplexities and the 'own figure' column are each on their own objective's scale and do not compare "
         "across rows of different objectives; minimal pairs, cloze and downstream accuracy do."
     )
     return lines
+
+
+def masked_rates(groups: list[Group]) -> dict[str, float]:
+    """The masking rate each masked row's figures were measured at: an evaluation's own rate where
+    `masklab evaluate` rescored the run, else the rate it trained with (its in-training figures)."""
+    rates = {}
+    for g in groups:
+        run = g.runs[0]
+        if not record(run.figures["objective"]).masks_tokens or "masked_accuracy" not in run.figures:
+            continue
+        rate = run.figures.get("masked_at_rate", run.config.get("masking", {}).get("rate"))
+        if isinstance(rate, (int, float)):
+            rates[g.label] = float(rate)
+    return rates
 
 
 def plot_pretraining_curves(groups: list[Group], path: Path) -> Path:

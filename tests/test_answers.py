@@ -165,6 +165,20 @@ def test_inconclusive_says_how_many_seeds_would_settle_it(tmp_path):
         assert f"paired sd ({fmt(sd)})" in line
 
 
+def test_a_study_grown_beyond_its_scale_is_reproduced_with_its_seeds(q1, tmp_path):
+    """q1-init's quick scale has seeds 0-2; a shipped answer grown to 0-4 (--seeds) names 0-4 in its command."""
+    spec = load_spec("builtin:q1-init", "quick")
+    points = [{"task": t, "init": i} for t in spec.grid["task"] for i in spec.grid["init"]]
+    values = [{s: 0.5 + 0.01 * s + 0.1 * n for s in range(5)} for n, _ in enumerate(points)]
+    write_study(tmp_path / "grown" / "q1-init", spec.name, points, values)
+    write_answers([tmp_path / "grown"], tmp_path / "out", "en")
+    md = (tmp_path / "out" / "answers.md").read_text(encoding="utf-8")
+    assert "`masklab study builtin:q1-init --scale quick --seeds 0-4`" in md
+    source, _ = q1  # the scale's own seeds: the plain command
+    write_answers([source], tmp_path / "plain", "en")
+    assert "`masklab study builtin:q1-init --scale quick`" in (tmp_path / "plain" / "answers.md").read_text()
+
+
 def test_the_study_margin_gives_the_same_verdict_as_the_study_report(tmp_path):
     """Within seed noise but inside the study's margin: "at least as good" holds, "better" does not, and the
     page says so in both languages exactly as finding.verdict does in the study's own report."""

@@ -84,6 +84,8 @@ class StudyAnswer:
     plot: Path | None
     # the published finding's further claims (StudySpec.further_claims), measured alike from the same rows
     also: list[StudyAnswer] = field(default_factory=list)
+    # the seeds its rows hold (a search: its confirmation seeds), more than the study file's once --seeds grew it
+    seeds: list[int] = field(default_factory=list)
 
 
 def measure(folder: StudyFolder) -> StudyAnswer:
@@ -112,6 +114,7 @@ def measure_rows(spec: StudySpec, rows: list[Row], path: Path) -> StudyAnswer:
         timed_trials=len(timed),
         plot=key_plot(spec.name, path),
         also=[measure_rows(more, rows, path) for more in spec.further_claims()],
+        seeds=sorted({r.seed for r in rows if r.phase == ("confirm" if spec.is_search else "grid")}),
     )
 
 

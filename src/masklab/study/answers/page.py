@@ -19,7 +19,7 @@ from masklab.study.answers.measure import StudyAnswer, TableRow
 from masklab.study.answers.sentences import answer_sentences, effect, interval, pm, verdict_line
 from masklab.study.answers.text import QUESTIONS, TEXT, fill, ltr, reference, word
 from masklab.study.finding import blocked_compare, fmt, label
-from masklab.study.spec import load_spec
+from masklab.study.spec import load_spec, seeds_text
 
 # Fonts every system has or falls back from: nothing is downloaded (the page works offline)
 FONTS = {
@@ -59,8 +59,15 @@ def _rel(path: Path, out: Path) -> str:
 
 
 def _command(answer: StudyAnswer | None, name: str) -> str:
+    """The command that reproduces the shipped answer: with --seeds where it grew beyond its scale's seeds."""
     scale = answer.spec.scale if answer is not None and answer.spec.scale else "quick"
-    return f"masklab study builtin:{name} --scale {scale}"
+    command = f"masklab study builtin:{name} --scale {scale}"
+    if answer is None:
+        return command
+    have = answer.spec.confirm_seeds if answer.spec.is_search else answer.spec.seeds
+    if set(answer.seeds) - set(have):
+        command += f" --seeds {seeds_text(sorted(set(have) | set(answer.seeds)))}"
+    return command
 
 
 def _minutes(answer: StudyAnswer, stated: float, lang: str, out: str) -> str:

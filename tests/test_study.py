@@ -758,6 +758,12 @@ def test_the_html_report_is_self_contained(tmp_path, corpus_file):
     assert not re.search(r"(src|href)\s*=\s*['\"]?(https?:)?//", page, re.I)
     assert not re.search(r"url\(\s*['\"]?(https?:)?//|@import|<link|<script", page, re.I)
     assert "http://" not in page and "https://" not in page  # not even a namespace URI
+    plots = {p.name: p.read_bytes() for p in (tmp_path / "plots").glob("*.svg")}
+    write_study_report(  # written again: the same bytes, page and plots (no random element ids)
+        load_spec(str(path)), tmp_path, fabricated_study({0.15: [0.3, 0.32, 0.34], 0.4: [0.35, 0.36, 0.4]})
+    )
+    assert plots and {p.name: p.read_bytes() for p in (tmp_path / "plots").glob("*.svg")} == plots
+    assert (tmp_path / "report.html").read_text() == page
 
 
 def test_a_database_storage_holds_the_study_like_the_journal(tmp_path, corpus_file):

@@ -9,6 +9,8 @@ import html
 import io
 import re
 
+import matplotlib
+
 STYLE = (
     "body{font-family:sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse;margin:1em 0}"
     "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child,th:first-child{text-align:left}"
@@ -35,11 +37,16 @@ def page(title: str, body: str) -> str:
     )
 
 
-def svg_text(fig) -> str:
+def svg_text(fig, salt: str | None = None) -> str:
     """A matplotlib figure as an <svg> element for inlining: no prolog, DOCTYPE, metadata or namespace URIs, so the
-    page holds no address at all (the browser test checks that nothing is fetched)."""
+    page holds no address at all (the browser test checks that nothing is fetched).
+
+    `salt` names the figure: its element ids become a hash of the salt and their content instead of random ones,
+    so the same figure writes the same bytes (a study re-run on a fresh machine diffs clean against the shipped
+    report), while figures named apart keep distinct ids on one page."""
     buffer = io.StringIO()
-    fig.savefig(buffer, format="svg")
+    with matplotlib.rc_context({"svg.hashsalt": salt}):
+        fig.savefig(buffer, format="svg")
     text = re.sub(r"^.*?(?=<svg)", "", buffer.getvalue(), flags=re.S)
     text = re.sub(r"<metadata>.*?</metadata>", "", text, flags=re.S)  # RDF / Dublin Core vocabulary links
     return re.sub(r'\s+xmlns(:\w+)?="[^"]*"', "", text)  # HTML5 parses inline SVG without namespace URIs

@@ -293,7 +293,7 @@ def write_study_report(spec: StudySpec, study_dir: Path, study) -> dict:
             figures.append(("search", search_fig, "Search"))
     svgs = []
     for name, fig, title in figures:
-        text = svg_text(fig)
+        text = svg_text(fig, salt=f"{spec.name}/{name}")
         plt.close(fig)
         write_atomic(plots_dir / f"{name}.svg", text)
         svgs.append((name, title, text))

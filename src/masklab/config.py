@@ -697,7 +697,11 @@ def build_config(
     return with_preset_training(cfg, {f"{sec}.{key}" for sec, values in merged.items() for key in values})
 
 
-def read_yaml_mapping(path: str | Path | None, shape: str) -> dict:
+# what a run's config file holds, for the one-line error when it holds something else
+RUN_FILE_SHAPE = "sections (data:, model:, train: ...)"
+
+
+def read_yaml_mapping(path: str | Path | None, shape: str = RUN_FILE_SHAPE) -> dict:
     """A YAML config file as a dict ({} for no file); `shape` says what the mapping should hold."""
     if path is None:
         return {}
@@ -726,7 +730,7 @@ def yaml_mapping(text: str, where: str, shape: str) -> dict:
 def load_config(
     path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (), preset_training: bool = True
 ) -> RunConfig:
-    return build_config(read_yaml_mapping(path, "sections (data:, model:, train: ...)"), overrides, preset_training)
+    return build_config(read_yaml_mapping(path), overrides, preset_training)
 
 
 def save_config(cfg, path: Path) -> None:

@@ -43,10 +43,7 @@ def resolve_run_config(config_path: str | None, overrides, out: Path, resume: bo
             raise UserError(f"--resume: {out} has no config.yaml; is it a masklab run directory?")
         return load_config(saved, overrides)
     if resume and saved.exists():
-        shape = "sections (data:, model:, train: ...)"
-        return build_config(
-            deep_merge(read_yaml_mapping(saved, shape), read_yaml_mapping(config_path, shape)), overrides
-        )
+        return build_config(deep_merge(read_yaml_mapping(saved), read_yaml_mapping(config_path)), overrides)
     return load_config(config_path, overrides)
 
 
